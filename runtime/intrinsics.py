@@ -1,0 +1,147 @@
+"""Low-level numba extensions, in one tiny module (after hftbacktest's intrinsic.py).
+
+Why: a plain numba load inside a spin loop may be hoisted by LLVM out of the loop (an
+infinite loop), and plain stores may be reordered around a publish. Atomic acquire loads
+and release stores (llvmlite load_atomic / store_atomic) are neither hoisted nor reordered.
+Also: the x86 PAUSE hint for spin loops, and clock_gettime called straight from jitted code
+(glibc's vDSO path, no syscall), with the timespec on the stack so nothing is allocated.
+"""
+from __future__ import annotations
+
+import time
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.extending import intrinsic
+
+CLOCK_REALTIME = 0
+CLOCK_MONOTONIC = 1
+
+
+def _elem_ptr(context, builder, arrty, arr, idx):
+    ary = context.make_array(arrty)(context, builder, arr)
+    return cgutils.get_item_pointer(context, builder, arrty, ary, [idx], wraparound=False)
+
+
+@intrinsic
+def load_acquire(typingctx, arr, idx):
+    """arr[idx] with acquire ordering (int64/uint64/int32 1-D arrays)."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    dt = arr.dtype
+    sig = dt(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ptr = _elem_ptr(context, builder, arr, args[0], args[1])
+        return builder.load_atomic(ptr, ordering="acquire", align=dt.bitwidth // 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def store_release(typingctx, arr, idx, val):
+    """arr[idx] = val with release ordering."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    dt = arr.dtype
+    sig = types.void(arr, idx, val)
+
+    def codegen(context, builder, signature, args):
+        ptr = _elem_ptr(context, builder, arr, args[0], args[1])
+        v = context.cast(builder, args[2], signature.args[2], dt)
+        builder.store_atomic(v, ptr, ordering="release", align=dt.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def load_relaxed(typingctx, arr, idx):
+    """arr[idx], monotonic (relaxed) atomic: a fresh read each time, no ordering."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    dt = arr.dtype
+
+    def codegen(context, builder, signature, args):
+        ptr = _elem_ptr(context, builder, arr, args[0], args[1])
+        return builder.load_atomic(ptr, ordering="monotonic", align=dt.bitwidth // 8)
+
+    return dt(arr, idx), codegen
+
+
+@intrinsic
+def fetch_add(typingctx, arr, idx, val):
+    """Atomic arr[idx] += val (sequentially consistent); returns the old value."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    dt = arr.dtype
+
+    def codegen(context, builder, signature, args):
+        ptr = _elem_ptr(context, builder, arr, args[0], args[1])
+        v = context.cast(builder, args[2], signature.args[2], dt)
+        return builder.atomic_rmw("add", ptr, v, ordering="seq_cst")
+
+    return dt(arr, idx, val), codegen
+
+
+@intrinsic
+def fence_seq_cst(typingctx):
+    """A full memory fence."""
+
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def cpu_relax(typingctx):
+    """x86 PAUSE: tells the core we are spinning (saves power, frees the SMT sibling)."""
+
+    def codegen(context, builder, signature, args):
+        # the LLVM intrinsic, not inline asm: numba's JIT has no asm parser
+        fnty = ir.FunctionType(ir.VoidType(), [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse2.pause")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def _clock_ns(typingctx, clock_id):
+    sig = types.int64(clock_id)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
+        ts_ty = ir.LiteralStructType([i64, i64])
+        ts = cgutils.alloca_once(builder, ts_ty)
+        fnty = ir.FunctionType(i32, [i32, ts_ty.as_pointer()])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime")
+        cid = context.cast(builder, args[0], signature.args[0], types.int32)
+        builder.call(fn, [cid, ts])
+        sec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 0))
+        nsec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 1))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
+
+    return sig, codegen
+
+
+@njit(nogil=True, inline="always")
+def realtime_ns():
+    """CLOCK_REALTIME in ns, callable from jitted code (the timestamp contract)."""
+    return _clock_ns(CLOCK_REALTIME)
+
+
+@njit(nogil=True, inline="always")
+def monotonic_ns():
+    """CLOCK_MONOTONIC in ns, callable from jitted code (intervals, deadlines)."""
+    return _clock_ns(CLOCK_MONOTONIC)
+
+
+def python_realtime_ns() -> int:
+    """The same clock from Python (for the slow path and the plain-Python baseline)."""
+    return time.clock_gettime_ns(time.CLOCK_REALTIME)
