@@ -35,6 +35,8 @@ BOOK_UNKNOWN_ORDER = 25   # references to orders not in the book
 BOOK_FULL = 26            # adds refused because the order table was full
 BOOK_LEVELS_FULL = 27     # price levels beyond capacity
 BOOK_BAD_LOCATE = 28      # locate code beyond the configured instruments
+BOOK_OVERFILL = 29        # executions/cancels of more shares than remained (clamped)
+BOOK_BAD_ADD = 30         # adds refused as malformed: duplicate ref, side not B/S, 0 shares
 # out ring / consumers
 RING_DROPPED = 32         # drop-newest policy dropped a record
 RING_WAITS = 33           # wait policy spun on a full ring
