@@ -8,7 +8,6 @@ learn is "unknown" with the reason, never a traceback.
 """
 from __future__ import annotations
 
-import os
 import resource
 from dataclasses import dataclass, field
 from typing import Callable
@@ -162,7 +161,3 @@ def exit_status(results: list[Result]) -> int:
 
 def sysctl_name(host_path: str) -> str:
     return host_path.removeprefix("/proc/sys/").replace("/", ".")
-
-
-def euid() -> int:
-    return os.geteuid()

@@ -5,7 +5,8 @@ bare-metal box, an untuned one, a VM without cpufreq or cpuidle, a two-node NUMA
 with the NIC on node 1. `build_host(root, spec)` writes only the files hostconfig reads, in
 the kernel's formats. `KernelLikeFS` writes the way sysfs does: a "[selected]" file keeps
 its choices and moves the brackets, an unknown choice is EINVAL, and chosen paths refuse
-writes with EIO (as IRQ 0 and 2 do on x86), so apply's verify and rollback can be tested.
+writes with EIO (as IRQ 0 and 2 do on x86), writing nr_hugepages moves free_hugepages
+with it, so apply's verify and rollback can be tested.
 """
 from __future__ import annotations
 
@@ -220,4 +221,11 @@ class KernelLikeFS(HostFS):
                 raise translate_oserror(OSError(errno.EINVAL, os.strerror(errno.EINVAL)),
                                         "writing a host file", path=host_path, value=v)
             value = " ".join(f"[{c}]" if c == v else c for c in choices)
+        if host_path.endswith("/nr_hugepages") and isinstance(self.read_int(host_path), int):
+            # the kernel allocates (or frees) the difference: free pages follow nr
+            free_path = host_path.replace("/nr_hugepages", "/free_hugepages")
+            delta = int(v) - self.read_int(host_path)
+            free = self.read_int(free_path)
+            if isinstance(free, int):
+                super().write_text(free_path, str(max(0, free + delta)))
         super().write_text(host_path, value)

@@ -112,7 +112,7 @@ class HostFS:
             return text
         picked = [w[1:-1] for w in text.split() if w.startswith("[") and w.endswith("]")]
         if len(picked) != 1:
-            return Unknown(f"no single [selected] value path={host_path} text={text[:60]!r}")
+            return Unknown(f"malformed: no single [selected] value path={host_path} text={text[:60]!r}")
         return picked[0]
 
     def exists(self, host_path: str) -> bool:

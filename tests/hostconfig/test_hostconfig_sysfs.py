@@ -25,7 +25,7 @@ def test_reads_values_and_unknowns(tmp_path):
     assert fs.read_selected("/a/sel") == "madvise"
     for value, words in [(fs.read_int("/a/bad"), "malformed integer"),
                          (fs.read_cpulist("/a/list"), "malformed cpulist"),
-                         (fs.read_selected("/a/nosel"), "no single [selected]"),
+                         (fs.read_selected("/a/nosel"), "malformed: no single [selected]"),
                          (fs.read_int("/a/missing"), "missing path=/a/missing"),
                          (fs.read_text("/a/dir"), "unreadable path=/a/dir")]:
         assert isinstance(value, Unknown) and words in value.reason, value
