@@ -10,7 +10,8 @@ Stream state lives in a small int64 array `mold` (slots MOLD_*) plus the 10-byte
 * A packet (or heartbeat / end of session, whose seq is the next one the server will send)
   ahead of the expected sequence number emits one gap event (msg_type 0, FLAG_GAP, seq =
   first missing, shares = count missing) before its messages.
-* Messages below the expected sequence number are walked over and counted DUPLICATES.
+* Messages below the expected sequence number are walked over and counted DUPLICATES
+  (whatever they hold: their numbers were seen already).
 * Each message consumes one sequence number, including skipped, unknown and malformed
   (zero-length or too short) ones. A message whose length runs past the end of the packet
   stops the packet and does not consume a number: the next packet then reveals the lost
@@ -18,6 +19,8 @@ Stream state lives in a small int64 array `mold` (slots MOLD_*) plus the 10-byte
 Counter identity after any input (the fuzz test checks it):
     MESSAGES == DUPLICATES + MALFORMED_MESSAGES + UNKNOWN_TYPES + SKIPPED_TYPES
                 + (EVENTS + EVENTS_DROPPED - GAPS)
+and MOLD_NEXT_SEQ advances by GAP_MESSAGES + MESSAGES - DUPLICATES - overruns, where the
+overruns (messages running past the end) number at most MALFORMED_PACKETS.
 """
 from __future__ import annotations
 
@@ -262,6 +265,7 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
     if seq > expected:
         ev = _emit_gap(events, ev, expected, seq - expected, recv_ns, counters)
         expected = seq
+        mold[MOLD_NEXT_SEQ] = seq   # the gap is reported even if no message follows
     pos = _HDR
     cur = seq
     n_msgs = 0
@@ -272,11 +276,6 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
             break
         length = _be16(pkt, pos)
         n_msgs += 1
-        if length == 0:
-            counters[MALFORMED_MESSAGES] += 1
-            pos += 2
-            cur += 1
-            continue
         body = pos + 2
         end = body + length
         if end > n_bytes:
@@ -284,7 +283,9 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
             broken = True
             break
         if cur < expected:
-            counters[DUPLICATES] += 1
+            counters[DUPLICATES] += 1   # whatever it holds: its number was seen already
+        elif length == 0:
+            counters[MALFORMED_MESSAGES] += 1
         else:
             ev = _decode_message(pkt, body, length, cur, recv_ns, events, ev, counters)
         pos = end

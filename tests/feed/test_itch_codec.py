@@ -453,3 +453,13 @@ def test_decode_frames_and_decode_buffer():
     ctr[:] = 0
     decode_buffer(buf, offs, lens, 0, 1, recv, m, sess, ev, 0, ctr)
     assert ctr[C.MALFORMED_PACKETS] == 1
+
+
+def test_gap_is_recorded_even_when_the_packet_body_is_missing():
+    # found by the fuzz test: seq ahead, count 1, no message bytes
+    s = Stream()
+    out = s.feed(mold._header(SESSION, 3, 1))
+    assert_event(out[0], expect(1, None, shares=2, flags=FLAG_GAP))
+    assert s.mold[MOLD_NEXT_SEQ] == 3 and s.c("MALFORMED_PACKETS") == 1
+    assert len(s.feed(mold.mold_packet(SESSION, 3, _deletes(1, 1)))) == 1   # no second gap
+    assert s.c("GAPS") == 1

@@ -1,0 +1,167 @@
+"""Hypothesis fuzzing of the numba decoder: random bytes and damaged valid packets never
+crash it, never write outside events[ev_start:return], and keep the counters consistent
+(decoder.py's identities); valid messages before a damaged one still decode unchanged."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tickpath.bench import market
+from tickpath.runtime import counters as C
+from tickpath.runtime import moldudp64 as mold
+from tickpath.runtime.decoder import MOLD_NEXT_SEQ, decode_packet, new_mold_state
+from tickpath.runtime.event import EVENT_VERSION, FLAG_GAP, empty_events
+from tickpath.runtime.itch import DECODED_TYPES
+
+SESSION = b"FUZZ000001"
+SENTINEL = 0x5A5A5A5A5A5A5A5A
+FUZZ = settings(max_examples=200, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_DECODED = {ord(t) for t in DECODED_TYPES}
+
+
+@pytest.fixture(scope="module")
+def packets():
+    mkt = market.generate(21, 3_000, 8)
+    pk = market.pack_mold(mkt, SESSION, max_payload_bytes=400)
+    return [pk.packet(k) for k in range(pk.n_packets)]
+
+
+def run_stream(pkts, capacity=64, next_seq=1, session=SESSION):
+    """Feed pkts in order, checking the per-call invariants; returns (counters, mold, evs)."""
+    m, sess = new_mold_state(session=session, next_seq=next_seq)
+    ctr = C.new_counters()
+    events = empty_events(capacity)
+    written = []
+    seq_floor = m[MOLD_NEXT_SEQ]
+    for i, p in enumerate(pkts):
+        events["seq"] = SENTINEL
+        start = min(i % 3, capacity)   # a few different start offsets
+        n = decode_packet(np.frombuffer(p, dtype=np.uint8), 1000 + i, m, sess, events, start,
+                          ctr)
+        assert start <= n <= capacity
+        assert np.all(events["seq"][:start] == SENTINEL)
+        assert np.all(events["seq"][n:] == SENTINEL)
+        out = events[start:n]
+        assert np.all(out["version"] == EVENT_VERSION)
+        assert np.all(out["ts_recv"] == 1000 + i)
+        for e in out:
+            if e["msg_type"] == 0:
+                assert e["flags"] == FLAG_GAP and e["shares"] > 0
+            else:
+                assert e["msg_type"] in _DECODED and not e["flags"] & FLAG_GAP
+        assert m[MOLD_NEXT_SEQ] >= seq_floor            # never goes backwards
+        seq_floor = m[MOLD_NEXT_SEQ]
+        written.append(out.copy())
+    assert ctr[C.PACKETS] == len(pkts)
+    return ctr, m, written
+
+
+def assert_identities(ctr, m, first_seq=1):
+    c = ctr
+    assert c[C.MESSAGES] == (c[C.DUPLICATES] + c[C.MALFORMED_MESSAGES] + c[C.UNKNOWN_TYPES]
+                             + c[C.SKIPPED_TYPES] + c[C.EVENTS] + c[C.EVENTS_DROPPED]
+                             - c[C.GAPS])
+    overruns = c[C.GAP_MESSAGES] + c[C.MESSAGES] - c[C.DUPLICATES] - (m[MOLD_NEXT_SEQ]
+                                                                       - first_seq)
+    assert 0 <= overruns <= min(c[C.MALFORMED_PACKETS], c[C.MALFORMED_MESSAGES])
+    assert c[C.GAP_MESSAGES] >= c[C.GAPS]
+    assert np.all(c >= 0)
+
+
+# ---- random bytes ----
+
+header_then_noise = st.builds(
+    lambda seq, count, body: SESSION + seq.to_bytes(8, "big") + count.to_bytes(2, "big") + body,
+    st.integers(0, 40) | st.integers(0, 2 ** 64 - 1),
+    st.sampled_from([0, 1, 2, 3, 7, 0xFFFF]) | st.integers(0, 0xFFFF),
+    st.binary(max_size=200),
+)
+any_packet = st.binary(max_size=120) | header_then_noise
+
+
+@FUZZ
+@given(st.lists(any_packet, max_size=12), st.integers(1, 64), st.sampled_from([None, SESSION]))
+def test_random_bytes_never_crash_and_counters_hold(pkts, capacity, session):
+    ctr, m, _ = run_stream(pkts, capacity=capacity, session=session)
+    assert_identities(ctr, m)
+
+
+# ---- damaged valid packets ----
+
+def _msg_bounds(pkt: bytes):
+    """(start, end) of each length-prefixed message of a valid packet."""
+    out, o = [], mold.HEADER_BYTES
+    while o < len(pkt):
+        ln = int.from_bytes(pkt[o:o + 2], "big")
+        out.append((o, o + 2 + ln))
+        o += 2 + ln
+    return out
+
+
+@st.composite
+def damage(draw, pkt: bytes):
+    """A damaged copy of pkt and the first byte position the damage touches."""
+    kind = draw(st.sampled_from(["flip", "truncate", "length", "count", "zero_len"]))
+    b = bytearray(pkt)
+    bounds = _msg_bounds(pkt)
+    if kind == "flip":
+        positions = draw(st.lists(st.integers(0, len(b) - 1), min_size=1, max_size=4))
+        for p in positions:
+            b[p] ^= 1 << draw(st.integers(0, 7))
+        return bytes(b), min(positions)
+    if kind == "truncate":
+        cut = draw(st.integers(0, len(b) - 1))
+        return bytes(b[:cut]), cut
+    if kind == "count":
+        b[18:20] = draw(st.integers(0, 0xFFFF)).to_bytes(2, "big")
+        return bytes(b), 18
+    start, _ = bounds[draw(st.integers(0, len(bounds) - 1))]
+    new_len = 0 if kind == "zero_len" else draw(st.integers(0, 0xFFFF))
+    b[start:start + 2] = new_len.to_bytes(2, "big")
+    return bytes(b), start
+
+
+@FUZZ
+@given(st.data())
+def test_damaged_packet_keeps_earlier_messages(packets, data):
+    k = data.draw(st.integers(0, len(packets) - 1))
+    pkt = packets[k]
+    bad, first_bad = data.draw(damage(pkt))
+    seq = mold.parse_header(pkt)[1]
+    _, _, (ref,) = run_stream([pkt], capacity=128, next_seq=seq)
+    ctr, m, (got,) = run_stream([bad], capacity=128, next_seq=seq)
+    assert_identities(ctr, m, first_seq=seq)
+    if first_bad >= mold.HEADER_BYTES:
+        intact = sum(1 for s, e in _msg_bounds(pkt) if e <= first_bad)
+        n_ok = int(np.sum(ref["seq"] < seq + intact))
+        assert len(got) >= n_ok
+        assert got[:n_ok].tobytes() == ref[:n_ok].tobytes()
+
+
+@FUZZ
+@given(st.data())
+def test_stream_of_damaged_reordered_and_repeated_packets(packets, data):
+    idx = data.draw(st.lists(st.integers(0, len(packets) - 1), min_size=1, max_size=15))
+    stream = []
+    for k in idx:
+        p = packets[k]
+        if data.draw(st.booleans()):
+            p, _ = data.draw(damage(p))
+        stream.append(p)
+    if data.draw(st.booleans()):
+        stream.append(mold.mold_heartbeat(SESSION, data.draw(st.integers(1, 5_000))))
+    capacity = data.draw(st.integers(1, 128))
+    ctr, m, _ = run_stream(stream, capacity=capacity)
+    assert_identities(ctr, m)
+
+
+def test_undamaged_stream_in_order_is_clean(packets):
+    """The control for the fuzz tests: the same packets, pristine, decode with no complaint."""
+    ctr, m, written = run_stream(packets, capacity=256)
+    clean = {k: v for k, v in C.as_dict(ctr).items() if v}
+    assert set(clean) == {"packets", "messages", "events"}
+    assert ctr[C.EVENTS] == ctr[C.MESSAGES] == 3_000
+    assert_identities(ctr, m)
