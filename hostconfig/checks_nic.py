@@ -33,11 +33,18 @@ def _features_off(ctx, names, flag: str) -> Outcome:
     if not present:
         return na(f"{ifname} has no {'/'.join(names)}", "off")
     on = [n for n in present if feats[n]]
-    read = ", ".join(f"{n} {'on' if feats[n] else 'off'}" for n in present)
+    # why: a feature the driver marks fixed cannot be turned off; apply must not try
+    can = getattr(ctx.nic_ops, "feature_changeable", lambda _i, _n: True)
+    fixed = [n for n in on if not can(ifname, n)]
+    read = ", ".join(f"{n} {'on' if feats[n] else 'off'}{' (fixed)' if n in fixed else ''}"
+                     for n in present)
     if not on:
         return Outcome(read, "off", OK)
-    return Outcome(read, "off", FAIL, f"ethtool -K {ifname} {flag} off",
-                   [Change("nic_feature", ifname, False, key=n) for n in on])
+    fix = f"ethtool -K {ifname} {flag} off"
+    if fixed:
+        fix += f" ({', '.join(fixed)} fixed on by the driver: no run-time fix)"
+    return Outcome(read, "off", FAIL, fix,
+                   [Change("nic_feature", ifname, False, key=n) for n in on if n not in fixed])
 
 
 @check("nic_gro", "GRO off on the feed interface",

@@ -9,12 +9,16 @@ from tickpath.hostconfig import fakehost
 class FakeNicOps:
     """NIC ops over a dict, standing in for pyroute2's ethtool on fixture hosts."""
 
-    def __init__(self, features=None, coalesce=None, refuse=()):
+    def __init__(self, features=None, coalesce=None, refuse=(), fixed=()):
         self.features = {"eth0": dict(features or {"rx-gro": True, "rx-gro-hw": False,
                                                     "rx-lro": True, "tx-checksum-ipv4": True})}
         self.coalesce = {"eth0": dict(coalesce or {"use_adaptive_rx_coalesce": 1,
                                                     "rx_coalesce_usecs": 50})}
         self.refuse = set(refuse)
+        self.fixed = set(fixed)  # features the driver will not change (ethtool: [fixed])
+
+    def feature_changeable(self, ifname, name):
+        return name not in self.fixed
 
     def get_features(self, ifname):
         return dict(self.features[ifname])

@@ -172,3 +172,13 @@ def test_kernel_like_fs_rejects_bad_choice(make_host):
     fs.write_text("/sys/kernel/mm/transparent_hugepage/enabled", "madvise")
     assert fs.read_text("/sys/kernel/mm/transparent_hugepage/enabled") == \
         "always [madvise] never"
+
+
+def test_fixed_nic_feature_is_not_planned(make_host, fake_nic, tmp_path):
+    nic = fake_nic(features={"rx-gro": True, "rx-gro-hw": True}, fixed={"rx-gro-hw"})
+    ctx = _ctx(make_host("untuned"), nic)
+    (res,) = run_checks(ctx, ["nic_gro"])
+    assert res.verdict == "fail" and "rx-gro-hw on (fixed)" in res.read
+    assert [c.key for c in res.changes] == ["rx-gro"] and "no run-time fix" in res.fix
+    rep = apply(ctx, only=["nic_gro"], euid=0, rollback_path=str(tmp_path / "r.json"))
+    assert rep.applied == ["nic_feature eth0 rx-gro <- False"] and not rep.failed
