@@ -196,14 +196,17 @@ class AfxdpBackend:
             self.attachment.detach()
             self.attachment = None
         self.state = None
-        if self.xsk is not None:
-            self.xsk.close()
-            self.xsk = None
+        if self._map_fd >= 0:
+            # the map holds a socket reference; freeing the map is deferred, so drop it now
+            _bpf.xskmap_delete(self._map_fd, self.config.queue_id)
         for attr in ("_prog_fd", "_map_fd"):
             fd = getattr(self, attr)
             if fd >= 0:
                 os.close(fd)
                 setattr(self, attr, -1)
+        if self.xsk is not None:
+            self.xsk.close()
+            self.xsk = None
         if self._region is not None:
             self._region.close()
             self._region = None

@@ -87,6 +87,16 @@ def xskmap_set(map_fd: int, queue_id: int, xsk_fd: int) -> None:
         raise _priv_or_backend(exc, "XSKMAP update", queue_id=queue_id) from exc
 
 
+def xskmap_delete(map_fd: int, queue_id: int) -> None:
+    """Drop the map's reference to a socket, so the socket (and its queue) free at close."""
+    key = ctypes.c_uint32(queue_id)
+    attr = _attr("=IIQ", map_fd, 0, ctypes.addressof(key))
+    try:
+        bpf(BPF_MAP_DELETE_ELEM, attr)
+    except OSError:
+        pass  # not in the map (open failed before the insert)
+
+
 def prog_id(fd: int) -> int:
     """The kernel id of a loaded program (bpf_prog_info.id), to recognise it once attached."""
     info = ctypes.create_string_buffer(256)

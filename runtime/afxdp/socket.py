@@ -12,8 +12,10 @@ path, see poll.py) go through libc by ctypes.
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
+import time
 import socket as _pysocket
 from dataclasses import dataclass, field
 
@@ -26,6 +28,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
 _libc.bind.restype = ctypes.c_int
 
+BIND_BUSY_WAIT_S = 1.0
 _BIND_HINTS = {
     95: "the driver offers no zero-copy for this queue (EOPNOTSUPP): use mode=drv or skb",
     16: "another AF_XDP socket is bound to this queue (EBUSY)",
@@ -131,8 +134,13 @@ class XskSocket:
 
         sa = ctypes.create_string_buffer(L.SOCKADDR_XDP.pack(L.AF_XDP, bind_flags, self.ifindex,
                                                              self.queue_id, 0), L.SOCKADDR_XDP.size)
-        if _libc.bind(self.fd, ctypes.addressof(sa), L.SOCKADDR_XDP.size) != 0:
+        deadline = time.monotonic() + BIND_BUSY_WAIT_S
+        while _libc.bind(self.fd, ctypes.addressof(sa), L.SOCKADDR_XDP.size) != 0:
             e = ctypes.get_errno()
+            if e == errno.EBUSY and time.monotonic() < deadline:
+                # a just-closed socket's queue is released by deferred kernel work
+                time.sleep(0.01)
+                continue
             raise BackendError("AF_XDP bind failed", ifindex=self.ifindex, queue_id=self.queue_id,
                                flags=hex(bind_flags), errno=e, reason=os.strerror(e),
                                hint=_BIND_HINTS.get(e, ""))

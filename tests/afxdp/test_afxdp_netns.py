@@ -337,3 +337,18 @@ def test_multicast_group_is_joined_and_received(pair):
     with pair.inside(pair.ns_rx):
         with open("/proc/net/igmp") as f:
             assert socket.inet_aton(group)[::-1].hex().upper() not in f.read()   # left on close
+
+
+def test_close_then_reopen_on_the_same_queue(pair):
+    tx = udp_sender(pair)
+    try:
+        for k in range(3):                       # the queue must be free again after close()
+            b = open_rx(pair)
+            try:
+                tx.sendto(b"round-%d" % k, (pair.ip_rx, PORT))
+                got, _ = Receiver(b).take(1)
+                assert got == [b"round-%d" % k]
+            finally:
+                b.close()
+    finally:
+        tx.close()
