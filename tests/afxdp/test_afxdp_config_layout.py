@@ -79,3 +79,14 @@ def test_programs_are_whole_instructions_ending_in_exit():
     # the port appears as a network-order compare
     filt = B.filter_program(7, 0x1234)
     assert struct.pack("<i", 0x3412) in filt
+
+
+def test_probe_reports_path_and_interface():
+    import os
+    from tickpath.runtime.afxdp.probe import probe
+    info = probe("lo")
+    assert info["bpf_path"].startswith("raw bpf()")
+    assert info["interface"]["rx_queues"] >= 1
+    if os.geteuid() == 0:
+        assert info["usable"] in (True, False) and "af_xdp_socket" in info
+    assert "error" in probe("nosuchif0")["interface"]
