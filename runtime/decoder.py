@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from . import moldudp64 as mold_layout
+from .byteorder import load_be16, load_be32, load_be48, load_be64
 from .counters import (DUPLICATES, END_OF_SESSION, EVENTS, EVENTS_DROPPED, GAP_MESSAGES,
                        GAPS, HEARTBEATS, MALFORMED_MESSAGES, MALFORMED_PACKETS, MESSAGES,
                        PACKETS, SKIPPED_TYPES, UNKNOWN_TYPES, WRONG_SESSION)
@@ -77,28 +78,11 @@ def max_events_per_packet(packet_bytes: int) -> int:
     return 1 + body // (mold_layout.LENGTH_PREFIX_BYTES + MIN_DECODED_BYTES)
 
 
-# ---- big-endian reads; callers have checked that [o, o+n) lies inside p ----
-
-@njit(nogil=True, inline="always")
-def _be16(p, o):
-    return (np.int64(p[o]) << 8) | np.int64(p[o + 1])
-
-
-@njit(nogil=True, inline="always")
-def _be32(p, o):
-    return ((np.int64(p[o]) << 24) | (np.int64(p[o + 1]) << 16)
-            | (np.int64(p[o + 2]) << 8) | np.int64(p[o + 3]))
-
-
-@njit(nogil=True, inline="always")
-def _be48(p, o):
-    return (_be16(p, o) << 32) | _be32(p, o + 2)
-
-
-@njit(nogil=True, inline="always")
-def _be64(p, o):
-    # int64 bit pattern of the u64; stored into u64 fields unchanged
-    return (_be32(p, o) << 32) | _be32(p, o + 4)
+# big-endian reads (runtime/byteorder.py); callers check that [o, o+n) lies inside p
+_be16 = load_be16
+_be32 = load_be32
+_be48 = load_be48
+_be64 = load_be64   # int64 bit pattern of the u64; stored into u64 fields unchanged
 
 
 @njit(nogil=True, inline="always")
@@ -144,7 +128,8 @@ def _emit_gap(events, ev, first_missing, n_missing, recv_ns, counters):
 
 @njit(nogil=True, inline="always")
 def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
-    """One message at p[o:o+length] (inside the packet); returns the new event end."""
+    """One message at p[o:o+length] (inside the packet); returns the new event end
+    (the caller counts EVENTS)."""
     t = np.int64(p[o])
     kind = KIND_BY_TYPE[t]
     if kind == KIND_UNKNOWN:
@@ -220,7 +205,6 @@ def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
         ref2 = _be64(p, b)
     _write(events, ev, seq, ts, recv_ns, order_ref, ref2, shares, price, locate, tracking,
            t, side, aux, flags)
-    counters[EVENTS] += 1
     return ev + 1
 
 
@@ -269,6 +253,7 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
     pos = _HDR
     cur = seq
     n_msgs = 0
+    ev_msgs = ev           # message events are counted once per packet, not per store
     broken = False
     for _ in range(count):
         if pos + 2 > n_bytes:
@@ -291,6 +276,7 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
         pos = end
         cur += 1
     counters[MESSAGES] += n_msgs
+    counters[EVENTS] += ev - ev_msgs
     if broken or pos != n_bytes:
         counters[MALFORMED_PACKETS] += 1
     if cur > expected:

@@ -463,3 +463,20 @@ def test_gap_is_recorded_even_when_the_packet_body_is_missing():
     assert s.mold[MOLD_NEXT_SEQ] == 3 and s.c("MALFORMED_PACKETS") == 1
     assert len(s.feed(mold.mold_packet(SESSION, 3, _deletes(1, 1)))) == 1   # no second gap
     assert s.c("GAPS") == 1
+
+
+def test_strided_packet_view_decodes_like_contiguous():
+    # byteorder's fallback for non-contiguous views (a different numba specialisation)
+    cases = _decoded_cases()
+    raw = np.frombuffer(mold.mold_packet(SESSION, 1, [m for m, _ in cases]), dtype=np.uint8)
+    strided = np.repeat(raw, 2)[::2]
+    assert not strided.flags.c_contiguous and np.array_equal(strided, raw)
+    outs = []
+    for pkt in (raw, strided):
+        m, sess = new_mold_state()
+        ctr = C.new_counters()
+        ev = empty_events(32)
+        n = decode_packet(pkt, 5, m, sess, ev, 0, ctr)
+        outs.append(ev[:n].tobytes())
+        assert n == len(cases)
+    assert outs[0] == outs[1]
