@@ -231,6 +231,68 @@ def encode_broken_trade(locate, tracking, ts_ns, match) -> bytes:
     return encode("B", locate, tracking, ts_ns, match=match)
 
 
+# The types the decoder walks over (SKIPPED_TYPES): typed shortcuts too, for test feeds.
+def encode_reg_sho(locate, tracking, ts_ns, stock, reg_sho_action) -> bytes:
+    return encode("Y", locate, tracking, ts_ns, stock=stock, reg_sho_action=reg_sho_action)
+
+
+def encode_market_participant(locate, tracking, ts_ns, mpid, stock, primary_market_maker,
+                              market_maker_mode, participant_state) -> bytes:
+    return encode("L", locate, tracking, ts_ns, mpid=mpid, stock=stock,
+                  primary_market_maker=primary_market_maker,
+                  market_maker_mode=market_maker_mode, participant_state=participant_state)
+
+
+def encode_mwcb_decline(locate, tracking, ts_ns, level1, level2, level3) -> bytes:
+    """Levels are Price(8): 8 implied decimals."""
+    return encode("V", locate, tracking, ts_ns, level1=level1, level2=level2, level3=level3)
+
+
+def encode_mwcb_status(locate, tracking, ts_ns, breached_level) -> bytes:
+    return encode("W", locate, tracking, ts_ns, breached_level=breached_level)
+
+
+def encode_ipo_quoting(locate, tracking, ts_ns, stock, release_time_s, release_qualifier,
+                       ipo_price) -> bytes:
+    return encode("K", locate, tracking, ts_ns, stock=stock, release_time_s=release_time_s,
+                  release_qualifier=release_qualifier, ipo_price=ipo_price)
+
+
+def encode_luld_collar(locate, tracking, ts_ns, stock, reference_price, upper_price,
+                       lower_price, extension) -> bytes:
+    return encode("J", locate, tracking, ts_ns, stock=stock, reference_price=reference_price,
+                  upper_price=upper_price, lower_price=lower_price, extension=extension)
+
+
+def encode_operational_halt(locate, tracking, ts_ns, stock, market_code, halt_action) -> bytes:
+    return encode("h", locate, tracking, ts_ns, stock=stock, market_code=market_code,
+                  halt_action=halt_action)
+
+
+def encode_noii(locate, tracking, ts_ns, paired_shares, imbalance_shares, imbalance_direction,
+                stock, far_price, near_price, reference_price, cross_type,
+                price_variation) -> bytes:
+    return encode("I", locate, tracking, ts_ns, paired_shares=paired_shares,
+                  imbalance_shares=imbalance_shares, imbalance_direction=imbalance_direction,
+                  stock=stock, far_price=far_price, near_price=near_price,
+                  reference_price=reference_price, cross_type=cross_type,
+                  price_variation=price_variation)
+
+
+def encode_rpii(locate, tracking, ts_ns, stock, interest_flag) -> bytes:
+    return encode("N", locate, tracking, ts_ns, stock=stock, interest_flag=interest_flag)
+
+
+def encode_dlcr(locate, tracking, ts_ns, stock, open_eligibility, min_price, max_price,
+                near_execution_price, near_execution_time_ns, lower_collar,
+                upper_collar) -> bytes:
+    return encode("O", locate, tracking, ts_ns, stock=stock, open_eligibility=open_eligibility,
+                  min_price=min_price, max_price=max_price,
+                  near_execution_price=near_execution_price,
+                  near_execution_time_ns=near_execution_time_ns, lower_collar=lower_collar,
+                  upper_collar=upper_collar)
+
+
 def symbol_bytes(stock: str | bytes) -> bytes:
     """The 8-byte space-padded form of a stock symbol."""
     return _field_value("R", "stock", "8s", stock)

@@ -93,6 +93,39 @@ def test_mold_packet_bytes_by_hand():
     assert mold.parse_header(pkt) == (b"AB        ", 0x0102030405060708, 2)
 
 
+def _hdr(t: bytes) -> bytes:
+    return t + b"\x00\x07\x00\x09" + (12345).to_bytes(6, "big")
+
+
+def test_skipped_type_shortcuts_bytes_by_hand():
+    h = (7, 9, 12345)
+    cases = [
+        (itch.encode_reg_sho(*h, "AB", "1"), _hdr(b"Y") + b"AB      1"),
+        (itch.encode_market_participant(*h, "GSCO", "AB", "Y", "N", "A"),
+         _hdr(b"L") + b"GSCOAB      YNA"),
+        (itch.encode_mwcb_decline(*h, 1 << 40, 2, 3),
+         _hdr(b"V") + (1 << 40).to_bytes(8, "big") + (2).to_bytes(8, "big")
+         + (3).to_bytes(8, "big")),
+        (itch.encode_mwcb_status(*h, "2"), _hdr(b"W") + b"2"),
+        (itch.encode_ipo_quoting(*h, "AB", 3600, "A", 250000),
+         _hdr(b"K") + b"AB      " + (3600).to_bytes(4, "big") + b"A"
+         + (250000).to_bytes(4, "big")),
+        (itch.encode_luld_collar(*h, "AB", 1, 2, 3, 4),
+         _hdr(b"J") + b"AB      " + b"".join(i.to_bytes(4, "big") for i in (1, 2, 3, 4))),
+        (itch.encode_operational_halt(*h, "AB", "Q", "H"), _hdr(b"h") + b"AB      QH"),
+        (itch.encode_noii(*h, 5, 6, "B", "AB", 7, 8, 9, "O", "L"),
+         _hdr(b"I") + (5).to_bytes(8, "big") + (6).to_bytes(8, "big") + b"BAB      "
+         + b"".join(i.to_bytes(4, "big") for i in (7, 8, 9)) + b"OL"),
+        (itch.encode_rpii(*h, "AB", "S"), _hdr(b"N") + b"AB      S"),
+        (itch.encode_dlcr(*h, "AB", "Y", 1, 2, 3, 1 << 50, 4, 5),
+         _hdr(b"O") + b"AB      Y" + b"".join(i.to_bytes(4, "big") for i in (1, 2, 3))
+         + (1 << 50).to_bytes(8, "big") + (4).to_bytes(4, "big") + (5).to_bytes(4, "big")),
+    ]
+    for got, want in cases:
+        assert got == want
+        assert len(got) == SPEC_BYTES[chr(got[0])]
+
+
 @pytest.mark.parametrize("call", [
     lambda: itch.encode("Z"),
     lambda: itch.encode("A", bogus=1),
