@@ -36,6 +36,10 @@ from .errors import ConfigError
 from .event import EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS, FLAG_GAP
 from .itch import KIND_BY_TYPE, KIND_DECODED, KIND_UNKNOWN, LENGTH_BY_TYPE, MIN_DECODED_BYTES
 
+# cache=True: every process that imports the runtime would otherwise recompile (~3 s).
+# numba keys the cache on this file only: after editing itch.py's tables or byteorder.py,
+# touch this file (or set NUMBA_DISABLE_CACHE=1) so a stale build is not reused.
+
 # mold state slots
 MOLD_NEXT_SEQ = 0      # next expected sequence number; 0 = adopt the first packet's
 MOLD_SESSION_SET = 1   # 1 once the session bytes are fixed
@@ -211,22 +215,29 @@ def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
 @njit(nogil=True, cache=True)
 def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
     """Decode one MoldUDP64 payload into events[ev_start:]; returns the new end index."""
-    n_bytes = pkt.shape[0]
+    return _decode_at(pkt, 0, pkt.shape[0], recv_ns, mold, session, events, ev_start,
+                      counters)
+
+
+@njit(nogil=True, cache=True)
+def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, counters):
+    """decode_packet on pkt[base:base+n_bytes] (the caller checked it lies inside pkt),
+    without making a slice per packet. Offsets below are relative to base."""
     counters[PACKETS] += 1
     if n_bytes < _HDR:
         counters[MALFORMED_PACKETS] += 1
         return ev_start
     if mold[MOLD_SESSION_SET] == 0:
         for i in range(_SESSION_BYTES):
-            session[i] = pkt[i]
+            session[i] = pkt[base + i]
         mold[MOLD_SESSION_SET] = 1
     else:
         for i in range(_SESSION_BYTES):
-            if session[i] != pkt[i]:
+            if session[i] != pkt[base + i]:
                 counters[WRONG_SESSION] += 1
                 return ev_start
-    seq = _be64(pkt, _SEQ_OFF)
-    count = _be16(pkt, _COUNT_OFF)
+    seq = _be64(pkt, base + _SEQ_OFF)
+    count = _be16(pkt, base + _COUNT_OFF)
     if seq < 0 or seq > MAX_SEQ:
         counters[MALFORMED_PACKETS] += 1
         return ev_start
@@ -259,7 +270,7 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
         if pos + 2 > n_bytes:
             broken = True  # count promised more messages than the packet holds
             break
-        length = _be16(pkt, pos)
+        length = _be16(pkt, base + pos)
         n_msgs += 1
         body = pos + 2
         end = body + length
@@ -272,7 +283,7 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
         elif length == 0:
             counters[MALFORMED_MESSAGES] += 1
         else:
-            ev = _decode_message(pkt, body, length, cur, recv_ns, events, ev, counters)
+            ev = _decode_message(pkt, base + body, length, cur, recv_ns, events, ev, counters)
         pos = end
         cur += 1
     counters[MESSAGES] += n_msgs
@@ -317,5 +328,5 @@ def decode_buffer(buf, offsets, lengths, first, n, recv_ns, mold, session, event
             counters[PACKETS] += 1
             counters[MALFORMED_PACKETS] += 1
             continue
-        ev = decode_packet(buf[o:o + length], recv_ns[i], mold, session, events, ev, counters)
+        ev = _decode_at(buf, o, length, recv_ns[i], mold, session, events, ev, counters)
     return ev
