@@ -183,7 +183,8 @@ def _vwap_row(p, v, n, out):
             out[i] = (spv + cpv) / den if den != 0.0 else NAN
         return -1
     # rolling: compensated window sums (volumes vary over orders of magnitude, so a plain
-    # running difference would lose the small window's digits)
+    # running difference would lose the small window's digits), re-based exactly per block
+    block = rebase_every(n)
     spv = 0.0
     cpv = 0.0
     sv = 0.0
@@ -197,6 +198,12 @@ def _vwap_row(p, v, n, out):
         if i >= b + n:
             spv, cpv = neumaier(spv, cpv, -(p[i - n] * v[i - n]))
             sv, cv = neumaier(sv, cv, -v[i - n])
+            if (i - b) % block == 0 and spv == spv and sv == sv:
+                # exact re-base: compensation cannot span a 1e12 spike that has left
+                spv, cpv, sv, cv = 0.0, 0.0, 0.0, 0.0
+                for q in range(i - n + 1, i + 1):
+                    spv += p[q] * v[q]
+                    sv += v[q]
         if i >= start:
             den = sv + cv
             out[i] = (spv + cpv) / den if den != 0.0 else NAN
@@ -246,6 +253,7 @@ def _rvol_row(x, n, scale, out, ring):
     fill_nan(out, 0, start if start < T else T)
     s = 0.0
     comp = 0.0
+    block = rebase_every(n)
     for i in range(b, T):
         v = x[i]
         if v == v and (v - v) != 0.0:
@@ -261,6 +269,11 @@ def _rvol_row(x, n, scale, out, ring):
         if k >= n:
             s, comp = neumaier(s, comp, -ring[k % n])
         ring[k % n] = q
+        if k >= n and k % block == 0 and s == s:
+            s = 0.0                  # exact re-base from the ring of squared returns
+            comp = 0.0
+            for m in range(n):
+                s += ring[m]
         if i >= start:
             tot = s + comp
             # rounding can leave a tiny negative sum; a NaN stays NaN

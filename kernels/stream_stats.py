@@ -157,6 +157,13 @@ def rolling_vwap_update(row, price, volume):
     row[s_pv] = pv
     row[s_v] = volume
     row[1] = count + 1
+    if count >= n and count % rebase_every(n) == 0 and row[2] == row[2] and row[4] == row[4]:
+        a = 0.0                      # exact re-base from the rings, as the batch kernel
+        w = 0.0
+        for q in range(n):
+            a += row[RVWAP_HEADER + q]
+            w += row[RVWAP_HEADER + n + q]
+        row[2], row[3], row[4], row[5] = a, 0.0, w, 0.0
     if count + 1 < n:
         return NAN
     den = row[4] + row[5]
@@ -205,6 +212,11 @@ def realized_vol_update(row, x):
         row[3], row[4] = neumaier(row[3], row[4], -row[slot])
     row[slot] = q
     row[1] = count + 1
+    if k >= n and k % rebase_every(n) == 0 and row[3] == row[3]:
+        a = 0.0                      # exact re-base from the ring, as the batch kernel
+        for m in range(n):
+            a += row[RVOL_HEADER + m]
+        row[3], row[4] = a, 0.0
     if k + 1 < n:
         return NAN
     tot = row[3] + row[4]
