@@ -1,7 +1,12 @@
 """Hypothesis fuzzing of the numba decoder: random bytes and damaged valid packets never
 crash it, never write outside events[ev_start:return], and keep the counters consistent
-(decoder.py's identities); valid messages before a damaged one still decode unchanged."""
+(decoder.py's identities); valid messages before a damaged one still decode unchanged;
+and, event for event and counter for counter, it agrees with a plain-Python model of the
+same rules written from the spec (struct parsing, event.py's field mapping)."""
 from __future__ import annotations
+
+import collections
+import struct
 
 import numpy as np
 import pytest
@@ -10,9 +15,11 @@ from hypothesis import strategies as st
 
 from tickpath.bench import market
 from tickpath.runtime import counters as C
+from tickpath.runtime import itch
 from tickpath.runtime import moldudp64 as mold
 from tickpath.runtime.decoder import MOLD_NEXT_SEQ, decode_packet, new_mold_state
-from tickpath.runtime.event import EVENT_VERSION, FLAG_GAP, empty_events
+from tickpath.runtime.event import (EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS, FLAG_GAP,
+                                    empty_events)
 from tickpath.runtime.itch import DECODED_TYPES
 
 SESSION = b"FUZZ000001"
@@ -165,3 +172,130 @@ def test_undamaged_stream_in_order_is_clean(packets):
     assert set(clean) == {"packets", "messages", "events"}
     assert ctr[C.EVENTS] == ctr[C.MESSAGES] == 3_000
     assert_identities(ctr, m)
+
+
+# ---- the numba decoder against a plain-Python model of the same rules ----
+
+def _model_event(msg: bytes, seq: int, recv_ns: int):
+    """The event record for one well-formed decoded-type message, from struct parsing and
+    event.py's field mapping (not from the decoder's offsets)."""
+    t = chr(msg[0])
+    _, locate, tracking, ts = struct.unpack_from(">cHH6s", msg, 0)
+    names = [n for n, _ in itch.BODY_FIELDS[t]]
+    fmt = ">" + "".join(c for _, c in itch.BODY_FIELDS[t])
+    f = dict(zip(names, struct.unpack_from(fmt, msg, itch.HEADER_BYTES)))
+    ch = {k: v[0] for k, v in f.items() if isinstance(v, bytes) and len(v) == 1}
+    ref2 = (f.get("new_order_ref") if t == "U" else f.get("match") if t in "ECPQB"
+            else int.from_bytes(f["stock"], "little") if t == "R" else 0)
+    aux = {"S": "event_code", "H": "trading_state", "Q": "cross_type", "C": "printable"}.get(t)
+    flags = FLAG_ATTRIBUTED if t == "F" else FLAG_CROSS if t == "Q" else 0
+    return (seq, int.from_bytes(ts, "big"), recv_ns,
+            f["order_ref"] if t in "AFECXDU" else 0, ref2,
+            f["shares"] if t in "AFECXUPQ" else 0, f["price"] if t in "AFCUPQ" else 0,
+            locate, tracking, msg[0], ch["side"] if t in "AFP" else 0, EVENT_VERSION,
+            ch[aux] if aux else 0, flags)
+
+
+def model_packet(p: bytes, st: dict, ctr: collections.Counter, capacity: int, recv_ns: int):
+    out = []
+
+    def emit(rec):
+        if len(out) < capacity:
+            out.append(rec)
+            ctr["events"] += 1
+        else:
+            ctr["events_dropped"] += 1
+
+    def gap(first, n):
+        ctr["gaps"] += 1
+        ctr["gap_messages"] += n
+        emit((first, 0, recv_ns, 0, 0, n, 0, 0, 0, 0, 0, EVENT_VERSION, 0, FLAG_GAP))
+
+    ctr["packets"] += 1
+    if len(p) < 20:
+        ctr["malformed_packets"] += 1
+        return out
+    if st["session"] is None:
+        st["session"] = p[:10]
+    elif p[:10] != st["session"]:
+        ctr["wrong_session"] += 1
+        return out
+    seq, count = int.from_bytes(p[10:18], "big"), int.from_bytes(p[18:20], "big")
+    if seq >= 1 << 62:
+        ctr["malformed_packets"] += 1
+        return out
+    if st["next"] == 0:
+        st["next"] = seq
+    if count in (0, 0xFFFF):
+        ctr["end_of_session" if count else "heartbeats"] += 1
+        if seq > st["next"]:
+            gap(st["next"], seq - st["next"])
+            st["next"] = seq
+        if len(p) != 20:
+            ctr["malformed_packets"] += 1
+        return out
+    if seq > st["next"]:
+        gap(st["next"], seq - st["next"])
+        st["next"] = seq
+    pos, cur, whole = 20, seq, True
+    for _ in range(count):
+        if pos + 2 > len(p):
+            whole = False
+            break
+        ln = int.from_bytes(p[pos:pos + 2], "big")
+        ctr["messages"] += 1
+        if pos + 2 + ln > len(p):
+            ctr["malformed_messages"] += 1
+            whole = False
+            break
+        m = p[pos + 2:pos + 2 + ln]
+        t = chr(m[0]) if m else ""
+        if cur < st["next"]:
+            ctr["duplicates"] += 1
+        elif ln == 0:
+            ctr["malformed_messages"] += 1
+        elif t not in itch.MESSAGE_BYTES:
+            ctr["unknown_types"] += 1
+        elif ln < itch.MESSAGE_BYTES[t]:
+            ctr["malformed_messages"] += 1
+        elif t not in DECODED_TYPES:
+            ctr["skipped_types"] += 1
+        else:
+            emit(_model_event(m, cur, recv_ns))
+        pos += 2 + ln
+        cur += 1
+    if not whole or pos != len(p):
+        ctr["malformed_packets"] += 1
+    st["next"] = max(st["next"], cur)
+    return out
+
+
+@FUZZ
+@given(st.data())
+def test_decoder_equals_python_model(packets, data):
+    stream = []
+    for _ in range(data.draw(st.integers(1, 12))):
+        choice = data.draw(st.integers(0, 9))
+        if choice <= 5:
+            p = packets[data.draw(st.integers(0, len(packets) - 1))]
+            stream.append(data.draw(damage(p))[0] if choice >= 3 else p)
+        elif choice == 6:
+            stream.append(mold.mold_heartbeat(SESSION, data.draw(st.integers(1, 3_500))))
+        elif choice == 7:
+            stream.append(mold.mold_end_of_session(SESSION, data.draw(st.integers(1, 3_500))))
+        else:
+            stream.append(data.draw(any_packet))
+    capacity = data.draw(st.integers(1, 80))
+    next_seq = data.draw(st.sampled_from([0, 1, 100]))
+    session = data.draw(st.sampled_from([None, SESSION]))
+    m, sess = new_mold_state(session=session, next_seq=next_seq)
+    ctr = C.new_counters()
+    events = empty_events(capacity)
+    model_state = {"next": next_seq, "session": session}
+    model_ctr = collections.Counter()
+    for i, p in enumerate(stream):
+        n = decode_packet(np.frombuffer(p, dtype=np.uint8), 7 * i, m, sess, events, 0, ctr)
+        want = model_packet(p, model_state, model_ctr, capacity, 7 * i)
+        assert events[:n].tolist() == want
+    assert {k: v for k, v in C.as_dict(ctr).items() if v} == +model_ctr
+    assert m[MOLD_NEXT_SEQ] == model_state["next"]
