@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from tickpath.runtime.event import EVENT_DTYPE
-from tickpath.runtime.intrinsics import cpu_relax, load_acquire, monotonic_ns
+from tickpath.runtime.intrinsics import cpu_relax, monotonic_ns
 from tickpath.runtime.ring import Ring, available, publish, read_slot, release, try_claim
 
 
