@@ -1,7 +1,8 @@
 """Decoder throughput: MoldUDP64 + ITCH 5.0 packets from memory, one core.
 
 Run: .venv/bin/pytest bench/micro/test_decoder_bench.py --benchmark-enable -p no:cacheprovider
-(add --benchmark-columns=min,median,max,stddev,rounds). The input is the seeded synthetic
+(add --benchmark-columns=min,median,max,stddev,rounds; TICKPATH_BENCH_CPU=3 pins the run
+to CPU 3, and the CPU model and placement go into extra_info). The input is the seeded synthetic
 market (1 M messages, 500 instruments, 1472-byte packets). Side by side:
 * batched: the runtime's shape, 64 packets decoded into a reused, cache-resident event
   batch (sized with max_events_per_packet) before the next batch;
@@ -11,6 +12,9 @@ Each round restarts the stream state, and the counters are checked after every r
 a round that decoded less (duplicates, drops) cannot pass as a faster one.
 """
 from __future__ import annotations
+
+import os
+import platform
 
 import numpy as np
 import pytest
@@ -25,6 +29,30 @@ from tickpath.runtime.event import empty_events
 N_MESSAGES = 1_000_000
 N_INSTRUMENTS = 500
 BATCH_PACKETS = 64
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+@pytest.fixture(autouse=True)
+def placement(benchmark):
+    """Pin to TICKPATH_BENCH_CPU if given; record CPU model and affinity either way."""
+    cpu = os.environ.get("TICKPATH_BENCH_CPU")
+    before = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
+    benchmark.extra_info["cpu_model"] = _cpu_model()
+    benchmark.extra_info["affinity"] = sorted(os.sched_getaffinity(0))
+    yield
+    os.sched_setaffinity(0, before)
 
 
 @pytest.fixture(scope="module")
