@@ -16,6 +16,11 @@ Stream state lives in a small int64 array `mold` (slots MOLD_*) plus the 10-byte
   (zero-length or too short) ones. A message whose length runs past the end of the packet
   stops the packet and does not consume a number: the next packet then reveals the lost
   tail as a gap, so a damaged count field cannot make the stream skip ahead.
+* MALFORMED_PACKETS: shorter than the 20-byte header, a sequence number above MAX_SEQ
+  (damage; ignored), a message running past the end, fewer messages than the count, or
+  bytes left after the last message (the messages before are still decoded).
+* A full event array: events not written are counted EVENTS_DROPPED; decoding and the
+  sequence go on (size it with max_events_per_packet and this never happens).
 Counter identity after any input (the fuzz test checks it):
     MESSAGES == DUPLICATES + MALFORMED_MESSAGES + UNKNOWN_TYPES + SKIPPED_TYPES
                 + (EVENTS + EVENTS_DROPPED - GAPS)
