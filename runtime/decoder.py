@@ -36,9 +36,9 @@ from . import moldudp64 as mold_layout
 from .byteorder import load_be16, load_be32, load_be48, load_be64
 from .counters import (DUPLICATES, END_OF_SESSION, EVENTS, EVENTS_DROPPED, GAP_MESSAGES,
                        GAPS, HEARTBEATS, MALFORMED_MESSAGES, MALFORMED_PACKETS, MESSAGES,
-                       PACKETS, SKIPPED_TYPES, UNKNOWN_TYPES, WRONG_SESSION)
+                       N_COUNTERS, PACKETS, SKIPPED_TYPES, UNKNOWN_TYPES, WRONG_SESSION)
 from .errors import ConfigError
-from .event import EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS, FLAG_GAP
+from .event import EVENT_DTYPE, EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS, FLAG_GAP
 from .itch import KIND_BY_TYPE, KIND_DECODED, KIND_UNKNOWN, LENGTH_BY_TYPE, MIN_DECODED_BYTES
 
 # cache=True: every process that imports the runtime would otherwise recompile (~3 s).
@@ -79,6 +79,23 @@ def new_mold_state(session: str | bytes | None = None, next_seq: int = mold_layo
         sess[:] = np.frombuffer(mold_layout.session_bytes(session), dtype=np.uint8)
         mold[MOLD_SESSION_SET] = 1
     return mold, sess
+
+
+def check_decoder_buffers(mold, session, events, counters) -> None:
+    """Setup-time check of the arrays decode_packet writes (ConfigError naming the bad one).
+    The hot path repeats the size checks and leaves arrays that fail them untouched."""
+    want = (("mold", mold, np.int64, MOLD_N_SLOTS), ("session", session, np.uint8,
+            _SESSION_BYTES), ("counters", counters, np.int64, N_COUNTERS))
+    for name, arr, dtype, n in want:
+        if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != 1 or \
+                arr.shape[0] < n:
+            raise ConfigError("decoder buffer has the wrong type or size", buffer=name,
+                              dtype=getattr(arr, "dtype", type(arr).__name__),
+                              shape=getattr(arr, "shape", None), want_dtype=np.dtype(dtype).name,
+                              want_min_len=n)
+    if not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
+        raise ConfigError("events must be a 1-D EVENT_DTYPE array",
+                          dtype=getattr(events, "dtype", type(events).__name__))
 
 
 def max_events_per_packet(packet_bytes: int) -> int:
@@ -220,6 +237,9 @@ def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
 @njit(nogil=True, cache=True)
 def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
     """Decode one MoldUDP64 payload into events[ev_start:]; returns the new end index."""
+    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
+            or counters.shape[0] < N_COUNTERS):
+        return ev_start   # wrong buffers (check_decoder_buffers says which): touch nothing
     return _decode_at(pkt, 0, pkt.shape[0], recv_ns, mold, session, events, ev_start,
                       counters)
 
@@ -305,6 +325,9 @@ def decode_frames(payload, lengths, n, recv_ns, mold, session, events, ev_start,
     """Decode frame slots [0, n) of a backend's buffer (payload uint8[n_slots, slot_bytes],
     lengths int32, recv_ns int64); returns the new event end. A length outside the slot is
     a malformed packet (a backend bug), never a read past the slot."""
+    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
+            or counters.shape[0] < N_COUNTERS):
+        return ev_start
     ev = ev_start
     slot_bytes = payload.shape[1]
     for i in range(min(n, payload.shape[0])):
@@ -323,6 +346,9 @@ def decode_buffer(buf, offsets, lengths, first, n, recv_ns, mold, session, event
                   counters):
     """Decode packets [first, first+n) stored back to back in buf (offsets/lengths int64);
     returns the new event end. Used by the benchmark and replay tools."""
+    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
+            or counters.shape[0] < N_COUNTERS):
+        return ev_start
     ev = ev_start
     buf_bytes = buf.shape[0]
     last = min(first + n, offsets.shape[0], lengths.shape[0], recv_ns.shape[0])

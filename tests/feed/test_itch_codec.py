@@ -10,6 +10,7 @@ from tickpath.runtime import counters as C
 from tickpath.runtime import itch
 from tickpath.runtime import moldudp64 as mold
 from tickpath.runtime.decoder import (MOLD_ENDED, MOLD_NEXT_SEQ, MOLD_SESSION_SET,
+                                      check_decoder_buffers,
                                       decode_buffer, decode_frames, decode_packet,
                                       max_events_per_packet, new_mold_state)
 from tickpath.runtime.errors import ConfigError
@@ -513,3 +514,22 @@ def test_strided_packet_view_decodes_like_contiguous():
         outs.append(ev[:n].tobytes())
         assert n == len(cases)
     assert outs[0] == outs[1]
+
+
+def test_wrong_state_buffers_are_refused_at_setup_and_untouched_in_the_loop():
+    m, sess = new_mold_state()
+    ctr, ev = C.new_counters(), empty_events(4)
+    check_decoder_buffers(m, sess, ev, ctr)          # the right ones pass
+    bad = [(m[:2], sess, ev, ctr), (m.astype(np.int32), sess, ev, ctr),
+           (m, sess[:9], ev, ctr), (m, sess, ev, ctr[:10]), (m, sess, np.zeros(4), ctr),
+           (m, sess, ev.reshape(2, 2), ctr), (m, b"SESSION", ev, ctr)]
+    for args in bad:
+        with pytest.raises(ConfigError, match="buffer=|events"):
+            check_decoder_buffers(*args)
+    pkt = np.frombuffer(mold.mold_packet(SESSION, 1, _deletes(1, 2)), dtype=np.uint8)
+    short = ctr[:10].copy()
+    assert decode_packet(pkt, 0, m, sess, ev, 1, short) == 1
+    assert not short.any() and list(m) == [1, 0, 0, 0] and not ev["seq"].any()
+    assert decode_packet(pkt, 0, m[:2].copy(), sess, ev, 0, ctr) == 0
+    assert decode_packet(pkt, 0, m, sess[:5].copy(), ev, 0, ctr) == 0
+    assert not ctr.any()
