@@ -84,16 +84,16 @@ def true_range(h, l, pc):
     """TA-Lib's compare order: NaN terms from the previous close are never 'greater'."""
     g = h - l
     a = abs(pc - h)
-    if a > g:
-        g = a
+    g = a if a > g else g      # selects, not branches: the compares are unpredictable
     c = abs(pc - l)
-    if c > g:
-        g = c
-    return g
+    return c if c > g else g
 
 
 @njit(**JIT)
 def _check3(h, l, c, i, T):
+    # fast path: x - x is 0 for finite x, NaN for NaN or inf; one compare for all three
+    if (h[i] - h[i]) + (l[i] - l[i]) + (c[i] - c[i]) == 0.0:
+        return -1
     v = h[i]
     if v == v and (v - v) != 0.0:
         return i
@@ -150,10 +150,12 @@ def _atr_row(h, l, c, n, out):
     keep = (n - 1.0) / n
     inv_n = 1.0 / n
     for i in range(start + 1, T):
-        st = _check3(h, l, c, i, T)
-        if st >= 0:
-            return st
-        a = a * keep + true_range(h[i], l[i], c[i - 1]) * inv_n
+        hi_, lo_, cl_ = h[i], l[i], c[i]
+        if (hi_ - hi_) + (lo_ - lo_) + (cl_ - cl_) != 0.0:   # NaN or inf somewhere
+            st = _check3(h, l, c, i, T)
+            if st >= 0:
+                return st
+        a = a * keep + true_range(hi_, lo_, c[i - 1]) * inv_n
         out[i] = a
     return -1
 

@@ -54,7 +54,7 @@ def window_moments(x, lo, hi):
     s = 0.0
     for i in range(lo, hi):
         s += x[i]
-    mean = s / (hi - lo)
+    mean = s * (1.0 / (hi - lo))
     m2 = 0.0
     for i in range(lo, hi):
         d = x[i] - mean

@@ -39,7 +39,7 @@ def _ring_moments(row, n, count):
     s = 0.0
     for i in range(n):
         s += row[MOM_HEADER + (count + i) % n]
-    mean = s / n
+    mean = s * (1.0 / n)         # the batch kernel's exact arithmetic
     m2 = 0.0
     for i in range(n):
         d = row[MOM_HEADER + (count + i) % n] - mean
