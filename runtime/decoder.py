@@ -34,12 +34,32 @@ from numba import njit
 
 from . import moldudp64 as mold_layout
 from .byteorder import load_be16, load_be32, load_be48, load_be64
-from .counters import (DUPLICATES, END_OF_SESSION, EVENTS, EVENTS_DROPPED, GAP_MESSAGES,
-                       GAPS, HEARTBEATS, MALFORMED_MESSAGES, MALFORMED_PACKETS, MESSAGES,
-                       N_COUNTERS, PACKETS, SKIPPED_TYPES, UNKNOWN_TYPES, WRONG_SESSION)
+from .counters import (
+    DUPLICATES,
+    END_OF_SESSION,
+    EVENTS,
+    EVENTS_DROPPED,
+    GAP_MESSAGES,
+    GAPS,
+    HEARTBEATS,
+    MALFORMED_MESSAGES,
+    MALFORMED_PACKETS,
+    MESSAGES,
+    N_COUNTERS,
+    PACKETS,
+    SKIPPED_TYPES,
+    UNKNOWN_TYPES,
+    WRONG_SESSION,
+)
 from .errors import ConfigError
 from .event import EVENT_DTYPE, EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS, FLAG_GAP
-from .itch import KIND_BY_TYPE, KIND_DECODED, KIND_UNKNOWN, LENGTH_BY_TYPE, MIN_DECODED_BYTES
+from .itch import (
+    KIND_BY_TYPE,
+    KIND_DECODED,
+    KIND_UNKNOWN,
+    LENGTH_BY_TYPE,
+    MIN_DECODED_BYTES,
+)
 
 # cache=True: every process that imports the runtime would otherwise recompile (~3 s).
 # numba keys the cache on this file only: after editing itch.py's tables or byteorder.py,

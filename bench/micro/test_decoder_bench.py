@@ -19,11 +19,14 @@ import platform
 import numpy as np
 import pytest
 from numba import njit
-
 from tickpath.bench import market
 from tickpath.runtime import counters as C
-from tickpath.runtime.decoder import (MOLD_NEXT_SEQ, decode_buffer, max_events_per_packet,
-                                      new_mold_state)
+from tickpath.runtime.decoder import (
+    MOLD_NEXT_SEQ,
+    decode_buffer,
+    max_events_per_packet,
+    new_mold_state,
+)
 from tickpath.runtime.event import empty_events
 
 N_MESSAGES = 1_000_000

@@ -12,14 +12,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tickpath.bench import market
 from tickpath.runtime import counters as C
 from tickpath.runtime import itch
 from tickpath.runtime import moldudp64 as mold
 from tickpath.runtime.decoder import MOLD_NEXT_SEQ, decode_packet, new_mold_state
-from tickpath.runtime.event import (EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS, FLAG_GAP,
-                                    empty_events)
+from tickpath.runtime.event import (
+    EVENT_VERSION,
+    FLAG_ATTRIBUTED,
+    FLAG_CROSS,
+    FLAG_GAP,
+    empty_events,
+)
 from tickpath.runtime.itch import DECODED_TYPES
 
 SESSION = b"FUZZ000001"
@@ -167,7 +171,7 @@ def test_stream_of_damaged_reordered_and_repeated_packets(packets, data):
 
 def test_undamaged_stream_in_order_is_clean(packets):
     """The control for the fuzz tests: the same packets, pristine, decode with no complaint."""
-    ctr, m, written = run_stream(packets, capacity=256)
+    ctr, m, _ = run_stream(packets, capacity=256)
     clean = {k: v for k, v in C.as_dict(ctr).items() if v}
     assert set(clean) == {"packets", "messages", "events"}
     assert ctr[C.EVENTS] == ctr[C.MESSAGES] == 3_000

@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tickpath.runtime import counters as C
 from tickpath.runtime import itch
 from tickpath.runtime import moldudp64 as mold
-from tickpath.runtime.decoder import (MOLD_ENDED, MOLD_NEXT_SEQ, MOLD_SESSION_SET,
-                                      check_decoder_buffers,
-                                      decode_buffer, decode_frames, decode_packet,
-                                      max_events_per_packet, new_mold_state)
+from tickpath.runtime.decoder import (
+    MOLD_ENDED,
+    MOLD_NEXT_SEQ,
+    MOLD_SESSION_SET,
+    check_decoder_buffers,
+    decode_buffer,
+    decode_frames,
+    decode_packet,
+    max_events_per_packet,
+    new_mold_state,
+)
 from tickpath.runtime.errors import ConfigError
-from tickpath.runtime.event import (EVENT_DTYPE, EVENT_VERSION, FLAG_ATTRIBUTED, FLAG_CROSS,
-                                    FLAG_GAP, empty_events, stock_symbol)
+from tickpath.runtime.event import (
+    EVENT_DTYPE,
+    EVENT_VERSION,
+    FLAG_ATTRIBUTED,
+    FLAG_CROSS,
+    FLAG_GAP,
+    empty_events,
+    stock_symbol,
+)
 
 SESSION = b"TEST000001"
 SPEC_BYTES = dict(S=12, R=39, H=25, Y=20, L=26, V=35, W=12, K=28, J=35, h=21, A=36, F=40,

@@ -6,7 +6,6 @@ import collections
 
 import numpy as np
 import pytest
-
 from tickpath.bench import market
 from tickpath.runtime import counters as C
 from tickpath.runtime import moldudp64 as mold
@@ -62,7 +61,7 @@ def test_decodes_cleanly_with_every_reference_live(mkt):
     directory = {}
     last_ts = 0
     for i, e in enumerate(ev.tolist()):
-        seq, ts, _, ref, ref2, shares, price, loc, _, t, side, _, _, _ = e
+        _, ts, _, ref, ref2, shares, price, loc, _, t, side, _, _, _ = e
         t = chr(t)
         if i > 2 * N_INSTR + 2:
             assert ts >= last_ts
