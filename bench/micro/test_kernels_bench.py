@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from tickpath.kernels import cpu_ma, cpu_osc, cpu_stats
+from tickpath.kernels import cpu_ma, cpu_osc, cpu_stats, fused
 from tickpath.kernels import stream as S
 
 talib = pytest.importorskip("talib", reason="ta-lib is the speed reference")
@@ -69,6 +69,10 @@ def _uni_numba():
     cpu_osc.rsi_2d(UNI, 14, U_OUT[2], U_STATUS)
 
 
+def _uni_fused():
+    fused.sma_ema_rsi_2d(UNI, 20, 20, 14, U_OUT[0], U_OUT[1], U_OUT[2], U_STATUS)
+
+
 def _uni_talib():
     for r in range(R):
         x = UNI[r]
@@ -77,10 +81,10 @@ def _uni_talib():
         talib.RSI(x, 14)
 
 
-@pytest.mark.parametrize("impl", ["tickpath", "talib"])
+@pytest.mark.parametrize("impl", ["tickpath-fused", "tickpath-3-calls", "talib"])
 def test_universe_5000x2000(benchmark, impl):
     benchmark.group = "universe 5000x2000 sma+ema+rsi"
-    fn = _uni_numba if impl == "tickpath" else _uni_talib
+    fn = {"tickpath-fused": _uni_fused, "tickpath-3-calls": _uni_numba, "talib": _uni_talib}[impl]
     fn()
     benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)
 

@@ -83,3 +83,19 @@ def test_bad_configuration_and_input():
     with pytest.raises(ConfigError, match="finite"):
         ub.push_prices([0], [np.inf])
     assert EVENT_DTYPE.itemsize == 64
+
+
+def test_fused_pass_equals_separate_calls_bitwise():
+    from tickpath.kernels import fused
+    rng = np.random.default_rng(8)
+    xs = 100 + np.cumsum(rng.normal(size=(9, 300)), axis=1)
+    xs[2, :30] = np.nan
+    s, e, r = fused.sma_ema_rsi(xs, 20, 10, 14)
+    np.testing.assert_array_equal(s, K.sma(xs, 20))
+    np.testing.assert_array_equal(e, K.ema(xs, 10))
+    np.testing.assert_array_equal(r, K.rsi(xs, 14))
+    xs[4, 100] = np.inf
+    with pytest.raises(ConfigError, match=r"index=\(4, 100\)"):
+        fused.sma_ema_rsi(xs)
+    with pytest.raises(ConfigError, match="out\\[1\\]"):
+        fused.sma_ema_rsi(xs[:, :50].copy(), out=(np.empty((9, 50)), np.empty((9, 49)), np.empty((9, 50))))
