@@ -4,7 +4,7 @@ The numba kernels do not bounds-check, so this module is what makes them safe: i
 array type, dtype, contiguity, dimensionality, matching shapes and integer parameters, and
 turns each failure into a ConfigError (a ValueError) whose key=value message names the
 argument. Infinite values are found inside the kernels (one compare per element, free next to
-the arithmetic) and reported through `raise_nonfinite` with the argument name and position.
+the arithmetic) and reported by batch.py with the argument name and position.
 
 Accepted: float64 (used as is) and float32 (upcast to float64 once; results are float64).
 Refused: integer/bool/object dtypes, non-contiguous arrays, 0-D or >2-D arrays, periods that
@@ -72,21 +72,3 @@ def check_finite_scalar(value, name: str) -> float:
     if not np.isfinite(f):
         raise ConfigError("parameter must be finite", argument=name, value=value)
     return f
-
-
-def raise_nonfinite(status: int, names: tuple, shape: tuple) -> None:
-    """Kernels return -1 when every value was finite or NaN, else the flat index of the first
-    infinity; the argument is the status // size (kernels scan inputs in the order given)."""
-    if status < 0:
-        return
-    size = int(np.prod(shape))
-    which = names[min(status // size, len(names) - 1)]
-    flat = status % size
-    where = np.unravel_index(flat, shape)
-    raise ConfigError("input holds an infinity", argument=which,
-                      index=tuple(int(i) for i in where) if len(shape) > 1 else int(where[0]))
-
-
-def out_like(a, xp=np):
-    """A preallocated float64 output shaped like the input."""
-    return xp.empty(a.shape, dtype=xp.float64)
