@@ -25,7 +25,6 @@ from .buffers import allocate
 from .decoder import max_events_per_packet, new_mold_state
 from .errors import BackendError
 from .event import EVENT_BYTES, EVENT_DTYPE
-from .intrinsics import store_release
 from .loop import EXIT_CODE, ITERATIONS, RUNNING, STOP, new_ctrl, run_events, run_frames
 from .pipeline import Pipeline
 
@@ -147,7 +146,9 @@ class Runtime:
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        store_release(self.ctrl, STOP, 1)
+        # a plain numpy store from Python: it is visible at once (x86-TSO); the loop's
+        # acquire load is what keeps LLVM from hoisting the read
+        self.ctrl[STOP] = 1
         self.pipe.stop[0] = 1
         if self.thread is not None:
             self.thread.join(timeout_s)
