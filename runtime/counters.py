@@ -43,7 +43,23 @@ RING_WAITS = 33           # wait policy spun on a full ring
 LATENCY_RECORDED = 34
 LATENCY_OVERFLOW = 35     # latencies above the histogram's range
 STALE_FEED = 36           # heartbeat timeouts
-N_COUNTERS = 48
+# A/B arbitration and MoldUDP64 retransmission (runtime/arbiter.py, runtime/recovery.py)
+ARB_FIRST_A = 37          # messages delivered from line A (it brought them first)
+ARB_FIRST_B = 38          # messages delivered from line B
+ARB_DUP_A = 39            # copies on line A of messages already had (A was second)
+ARB_DUP_B = 40            # copies on line B of messages already had
+ARB_MISSING_BOTH = 41     # messages neither line brought within the arbitration wait
+RECOVERED = 42            # messages delivered from the retransmission server
+UNRECOVERABLE = 43        # messages given up at the deadline (delivered as gap events)
+UNRECOVERABLE_GAPS = 44   # gap events the arbiter delivered
+RETRANS_REQUESTS = 45     # request packets sent (first tries)
+RETRANS_RETRIES = 46      # request packets re-sent after a timeout
+RETRANS_WRONG_SESSION = 47  # responses from another session
+RETRANS_UNASKED = 48      # response messages for sequences never asked for
+RETRANS_TRUNCATED = 49    # responses shorter than their header / messages past the end
+RETRANS_DUPLICATES = 50   # asked-for messages that a line brought in the meantime
+REORDER_OVERFLOW = 51     # messages beyond the reorder window or too long to hold
+N_COUNTERS = 56
 
 NAMES = {
     v: k.lower()
