@@ -115,5 +115,7 @@ def choose_cores(n: int, nic: str | None = None) -> list[int]:
         pref = [c for c in cpus if c != 0] + [c for c in cpus if c == 0]
         return pref[:n]
     allowed = os.sched_getaffinity(0)
-    chosen = [c for c in _choose(discover(), n + len(allowed), nic=nic) if c in allowed]
+    topo = discover()
+    # the whole preference order, then keep what this process may run on
+    chosen = [c for c in _choose(topo, len(topo.cpus_online), nic=nic) if c in allowed]
     return chosen[:n] if len(chosen) >= n else sorted(allowed)[:n]
