@@ -59,6 +59,8 @@ RETRANS_UNASKED = 48      # response messages for sequences never asked for
 RETRANS_TRUNCATED = 49    # responses shorter than their header / messages past the end
 RETRANS_DUPLICATES = 50   # asked-for messages that a line brought in the meantime
 REORDER_OVERFLOW = 51     # messages beyond the reorder window or too long to hold
+# capture (runtime/capture.py)
+CAPTURE_DROPPED = 52      # frames not captured: the capture writer fell behind (ring full)
 N_COUNTERS = 56
 
 NAMES = {
