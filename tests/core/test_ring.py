@@ -119,3 +119,17 @@ def test_round_trip_through_two_rings():
 def test_attach_missing_shared_ring():
     with pytest.raises(ResourceError, match="no shared ring"):
         Ring.attach("tp-does-not-exist-xyz", np.int64)
+
+
+def test_batch_claim_never_exceeds_free_slots():
+    from tickpath.runtime.ring import try_claim_n, write_slot
+    r = Ring.create(8, np.int64)
+    assert try_claim_n(r.hdr, 5) == 5
+    for j in range(5):
+        r.data[write_slot(r.hdr, j)] = j
+    publish(r.hdr, 5)
+    assert try_claim_n(r.hdr, 5) == 3      # only 3 free
+    release(r.hdr, 2)
+    assert try_claim_n(r.hdr, 5) == 5      # the consumer freed 2
+    out = np.zeros(8, np.int64)
+    assert pop_into(r.hdr, r.data, out) == 3 and list(out[:3]) == [2, 3, 4]
