@@ -117,5 +117,7 @@ def choose_cores(n: int, nic: str | None = None) -> list[int]:
     allowed = os.sched_getaffinity(0)
     topo = discover()
     # the whole preference order, then keep what this process may run on
+    if nic is not None and nic not in topo.nics:
+        nic = None  # e.g. an interface in another network namespace: no node preference
     chosen = [c for c in _choose(topo, len(topo.cpus_online), nic=nic) if c in allowed]
     return chosen[:n] if len(chosen) >= n else sorted(allowed)[:n]
