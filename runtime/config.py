@@ -2,7 +2,8 @@
 one schema so an unknown key, a wrong type or an impossible value is refused at load time
 with the key and the reason — never discovered in the loop.
 
-Sections: [feed] [nic] [backend] [cores] [idle] [buffers] [book] [indicators] [run].
+Sections: [feed] [nic] [backend] [cores] [idle] [buffers] [book] [indicators] [faults]
+[capture] [run].
 The keys tickpath.hostconfig reads for its plan checks (cores.rx, nic.interface,
 buffers.frame_bytes/frames/ring_capacity/hugepages) are part of this schema.
 """
@@ -60,6 +61,43 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "indicators": {
         "ema_period": ((int,), 20),
         "rsi_period": ((int,), 14),
+    },
+    "faults": {                               # runtime/faults.py: off while every rate is 0
+        "seed": ((int,), 1),
+        "drop_rate": ((float, int), 0.0),
+        "burst_rate": ((float, int), 0.0),   # chance that a frame starts a burst of losses
+        "burst_len": ((int,), 8),
+        "duplicate_rate": ((float, int), 0.0),
+        "reorder_rate": ((float, int), 0.0),
+        "reorder_window": ((int,), 4),
+        "reorder_timeout_ns": ((int,), 1_000_000),
+        "truncate_rate": ((float, int), 0.0),
+        "delay_rate": ((float, int), 0.0),
+        "delay_ns": ((int,), 0),
+        "hold_frames": ((int,), 256),
+    },
+    "capture": {                              # runtime/capture.py: "" = no capture
+        "path": ((str,), ""),
+        "format": ((str,), "auto"),          # auto (by extension) | pcap | pcapng
+        "ring_records": ((int,), 8192),
+    },
+    "lines": {                               # A/B arbitration (runtime/arbiter.py)
+        "enabled": ((bool,), False),         # [feed] is line A; line B below
+        "b_address": ((str,), "127.0.0.1"),
+        "b_port": ((int,), 26401),
+        "reorder_capacity": ((int,), 1 << 16),   # messages held out of order
+        "slot_bytes": ((int,), 64),          # longest message held (ITCH's longest is 50)
+        "wait_ns": ((int,), 200_000),        # how long a hole waits for the other line
+        "stale_ns": ((int,), 2_000_000_000),  # both lines silent this long: stale feed
+    },
+    "recovery": {                            # MoldUDP64 retransmission (runtime/recovery.py)
+        "server": ((str,), ""),              # "host:port"; "" = none (gaps at the deadline)
+        "bind_address": ((str,), "0.0.0.0"),
+        "timeout_ns": ((int,), 20_000_000),
+        "retries": ((int,), 3),
+        "deadline_ns": ((int,), 250_000_000),
+        "max_outstanding": ((int,), 16),
+        "max_request_msgs": ((int,), 1000),
     },
     "run": {
         "seconds": ((float, int), 0.0),      # 0 = until SIGINT/SIGTERM
@@ -123,6 +161,21 @@ def validate(cfg: dict) -> dict:
             raise ConfigError("value not allowed", key="cores.rx", value=rx, allowed='"auto" or [cpu]')
     elif len(rx) != 1 or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in rx):
         raise ConfigError("cores.rx must list one CPU id (one receive thread)", key="cores.rx", value=rx)
+    from .faults import FaultConfig
+    for k in ("drop_rate", "burst_rate", "duplicate_rate", "reorder_rate", "truncate_rate", "delay_rate"):
+        cfg["faults"][k] = float(cfg["faults"][k])
+    FaultConfig.from_table(cfg["faults"])   # raises ConfigError naming the key
+    cap = cfg["capture"]
+    if cap["format"] not in ("auto", "pcap", "pcapng"):
+        raise ConfigError("value not allowed", key="capture.format", value=cap["format"],
+                          allowed=["auto", "pcap", "pcapng"])
+    rr = cap["ring_records"]
+    if rr < 2 or rr & (rr - 1):
+        raise ConfigError("capture ring must be a power of two >= 2", key="capture.ring_records", value=rr)
+    _pos(cfg, "lines", "b_port", 0, 65535)
+    srv = cfg["recovery"]["server"]
+    if srv and (srv.count(":") != 1 or not srv.rsplit(":", 1)[1].isdigit()):
+        raise ConfigError("recovery.server must be host:port", key="recovery.server", value=srv)
     if cfg["backend"]["kind"] not in ("kernel", "afxdp", "fpga", "fpga-emu"):
         raise ConfigError("unknown backend", key="backend.kind", value=cfg["backend"]["kind"],
                           allowed=["kernel", "afxdp", "fpga", "fpga-emu"])

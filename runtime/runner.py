@@ -32,6 +32,23 @@ FPGA_BATCH_RECORDS = 256
 
 
 def _make_backend(cfg: dict):
+    backend = _make_inner_backend(cfg)
+    if backend.kind == EVENTS:
+        return backend
+    from .faults import FaultConfig, FaultBackend
+    faults = FaultConfig.from_table(cfg["faults"])
+    bufs = cfg["buffers"]
+    if faults.active:   # faults first, so a capture holds exactly what the pipeline saw
+        backend = FaultBackend(backend, faults, bufs["frames"], bufs["frame_bytes"])
+    cap = cfg["capture"]
+    if cap["path"]:
+        from .capture import CaptureBackend
+        backend = CaptureBackend(backend, cap["path"], bufs["frame_bytes"],
+                                 None if cap["format"] == "auto" else cap["format"], cap["ring_records"])
+    return backend
+
+
+def _make_inner_backend(cfg: dict):
     b = cfg["backend"]
     kind = b["kind"]
     info = get_backend(kind)
