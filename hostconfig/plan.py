@@ -65,19 +65,41 @@ def _get(cfg: dict, section: str, key: str, typ):
 
 
 def plan_from_dict(cfg: dict) -> RuntimePlan:
-    rx = _get(cfg, "cores", "rx", list)
+    """The plan from a runtime config dict (the keys in CONFIG_KEYS; others are ignored here,
+    the runtime validates them when it loads the same file)."""
+    raw_rx = cfg.get("cores", {}).get("rx") if isinstance(cfg.get("cores", {}), dict) else None
+    rx = None if isinstance(raw_rx, str) else _get(cfg, "cores", "rx", list)
+    if isinstance(raw_rx, str):
+        if cfg["cores"]["rx"] != "auto":
+            raise ConfigError("cores.rx must be a list of CPU ids or \"auto\"", value=cfg["cores"]["rx"])
+        rx = _auto_rx(cfg)
     if rx is not None:
         if not isinstance(rx, list) or not all(
                 isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in rx):
             raise ConfigError("cores.rx must be a list of CPU ids", value=rx)
+    buffers = cfg.get("buffers", {}) if isinstance(cfg.get("buffers", {}), dict) else {}
+    ring = buffers.get("ring_capacity")
+    hp = buffers.get("hugepages")
+    if isinstance(hp, str):
+        if hp not in ("auto", "require", "off"):
+            raise ConfigError("buffers.hugepages must be auto, require, off or a bool", value=hp)
+        hugepages = hp != "off"   # auto uses them when reserved: audit whether they are
+    else:
+        hugepages = bool(_get(cfg, "buffers", "hugepages", bool) or False)
     return RuntimePlan(
         rx_cores=sorted(set(rx or [])),
-        interface=_get(cfg, "nic", "interface", str),
+        interface=_get(cfg, "nic", "interface", str) or None,
         frame_bytes=_get(cfg, "buffers", "frame_bytes", int),
         frames=_get(cfg, "buffers", "frames", int),
-        ring_capacity=_get(cfg, "buffers", "ring_capacity", int),
-        hugepages=bool(_get(cfg, "buffers", "hugepages", bool) or False),
+        ring_capacity=ring if ring == 0 else _get(cfg, "buffers", "ring_capacity", int),
+        hugepages=hugepages,
     )
+
+
+def _auto_rx(cfg: dict) -> list[int]:
+    """The cores the runtime would choose for cores.rx = "auto" (shared logic, runtime/placement)."""
+    from tickpath.runtime.placement import choose_cores
+    return choose_cores(1, cfg.get("nic", {}).get("interface") or None)
 
 
 def load_plan(path: str) -> RuntimePlan:

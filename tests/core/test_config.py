@@ -57,3 +57,12 @@ def test_bad_toml_file(tmp_path):
 def test_hugepages_bool_is_normalised():
     assert config.merge({"buffers": {"hugepages": True}})["buffers"]["hugepages"] == "require"
     assert config.merge({"buffers": {"hugepages": False}})["buffers"]["hugepages"] == "off"
+
+
+def test_hostconfig_reads_the_same_file():
+    """`tickpath host audit --config` understands the runtime's own example (auto cores, ring 0)."""
+    from tickpath.hostconfig.plan import load_plan
+    from tickpath.runtime.placement import choose_cores
+    p = load_plan(str(EXAMPLE))
+    assert p.rx_cores == choose_cores(1) and p.ring_capacity == 0 and p.hugepages  # "auto" audits pages
+    assert p.interface is None
