@@ -97,6 +97,7 @@ class Runtime:
         self.exc: BaseException | None = None
         self.started_ns = self.stopped_ns = 0
         self.on_error = on_error
+        self.rx_tid: int | None = None
         self._opened = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -130,6 +131,7 @@ class Runtime:
                           self.idle_params, self.idle_state)
 
     def _thread_main(self):
+        self.rx_tid = threading.get_native_id()
         try:
             if self.cpu is not None:
                 placement.pin_thread([self.cpu])
@@ -202,6 +204,14 @@ class Runtime:
         self.close()
 
     # --- reporting -------------------------------------------------------------------------
+    def rx_cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the receive thread has used, per the kernel (psutil)."""
+        import psutil
+        for t in psutil.Process().threads():
+            if t.id == self.rx_tid:
+                return t.user_time + t.system_time
+        return None
+
     def counters(self) -> dict:
         return C.as_dict(self.pipe.counters)
 
