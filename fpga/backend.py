@@ -61,7 +61,8 @@ SW_ERRNO = 7           # last fatal errno
 SW_WORDS = 8
 
 
-@njit(nogil=True, cache=True)
+# not cache=True: ctypes function pointers are process-specific globals
+@njit(nogil=True)
 def fpga_poll(state, events):
     """Read whole records into events[0:n]; returns n, or -errno (-ENODEV: device gone)."""
     sw, rem = state
