@@ -49,6 +49,7 @@ class RunSpec:
     warmup_messages: int            # the first messages are not in the latency
     session: str
     idle: str = "busy-spin"
+    stages: bool = False            # out ring + a consumer thread recording latency by stage
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ class RuntimeRun:
                 raise
         self.rt.start(cpu=spec.rx_cpu)
         self.rt.check()
+        self.stages = None
+        if spec.stages:
+            from .stages import StageConsumer
+            self.stages = StageConsumer(self.rt, spec.warmup_messages + 1, cpu=spec.aux_cpu)
         self.dest = (dest_host, port if port is not None else int(getattr(self.rt.backend, "port", 0)))
         self.native_id = self.rt.thread.native_id
         self.cpu0_s = thread_cpu_s(self.native_id)
@@ -133,22 +138,32 @@ class RuntimeRun:
         cpu1_s = thread_cpu_s(self.native_id)   # before stop: the thread leaves the list
         elapsed = time.monotonic() - self.t0
         self.rt.stop()
+        stages = self.stages.stop() if self.stages is not None else None
+        self.stages = None
         st = self.rt.stats()
         c = st["counters"]
         b = st["backend_stats"]
         if "counters" in b:   # events backends: the card (emulator) counted decode-side slots
             c = {**c, **{k: v for k, v in b["counters"].items() if k not in ("polls", "empty_polls")}}
-        drops = int(c.get("frames_dropped", 0)) + int(c.get("ring_dropped", 0)) + int(c.get("events_dropped", 0))
+        drops = int(c.get("frames_dropped", 0)) + int(c.get("events_dropped", 0))
+        if stages is None:    # with --stages a full ring costs stage samples, not messages
+            drops += int(c.get("ring_dropped", 0))
+        else:
+            stages["samples_dropped"] = int(c.get("ring_dropped", 0))
         drops += int(b.get("kernel_drops", 0) or 0)
         return {"received": received, "drained_at": drained_at, "gaps": int(c.get("gaps", 0)), "gap_messages": int(c.get("gap_messages", 0)),
                 "duplicates": int(c.get("duplicates", 0)),
                 "malformed": int(c.get("malformed_packets", 0)) + int(c.get("malformed_messages", 0)),
                 "drops": drops, "hist": self.rt.pipe.hist.copy(), "rx_cpu_s": cpu1_s - self.cpu0_s,
-                "rx_elapsed_s": elapsed, "rx_cpu": st["cpu"], "counters": c,
+                "rx_elapsed_s": elapsed, "rx_cpu": st["cpu"], "counters": c, "stages_ns": stages,
                 "backend_stats": {k: v for k, v in b.items() if isinstance(v, (int, float, str, bool))},
                 "notes": list(st["notes"]) + list(b.get("notes", []))}
 
     def close(self) -> None:
+        if self.stages is not None:
+            self.stages.ctl[0] = 1
+            self.stages.thread.join(5)
+            self.stages = None
         if self.rt is not None:
             rt, self.rt = self.rt, None
             rt.close()
@@ -161,6 +176,9 @@ def _runtime_cfg(spec: RunSpec, **sections) -> dict:
         "book": {"instruments": spec.instruments + 1, "max_orders": 1 << 20, "max_levels": 128},
         "run": {"warmup_seq": spec.warmup_messages + 1},
     }
+    if spec.stages:
+        from .stages import RING_CAPACITY
+        base["buffers"] = {"ring_capacity": RING_CAPACITY, "ring_policy": "drop-newest"}
     for k, v in sections.items():
         base.setdefault(k, {}).update(v)
     return config.merge(base)

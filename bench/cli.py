@@ -28,6 +28,9 @@ def add_bench_arguments(bench_parser: argparse.ArgumentParser, bench_subparsers=
     g.add_argument("--instruments", type=int, default=300)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--msgs-per-packet", type=int, default=4)
+    g.add_argument("--stages", action="store_true",
+                   help="also record send→receive and receive→consumer latency (out ring + a consumer "
+                        "thread: costs CPU, so not comparable with runs without)")
     g.add_argument("--no-sockperf", action="store_true", help="do not run sockperf even if installed")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.add_argument("--list", action="store_true", help="list the registered receive paths and exit")
@@ -46,7 +49,7 @@ def cmd_bench(args) -> int:
         backends=harness.parse_backends(args.backends), rates=harness.parse_rates(args.rates),
         seconds=args.seconds, repeats=args.repeats, instruments=args.instruments, seed=args.seed,
         msgs_per_packet=args.msgs_per_packet, sweep=args.sweep, p99_bound_us=args.p99_bound_us,
-        cpus=args.cpus, sockperf=not args.no_sockperf).check()
+        cpus=args.cpus, sockperf=not args.no_sockperf, stages=args.stages).check()
     harness.parse_cpus(args.cpus)                       # refuse bad --cpus before any traffic
     harness.prepare_out_dir(args.out, params, args.force)
     if args.compare:

@@ -77,10 +77,23 @@ def write_all(summary: dict, out_dir: str, compare_dir: str | None = None) -> li
     written.append(p)
     p = os.path.join(out_dir, SUMMARY)
     with open(p, "w") as f:
-        json.dump(summary, f, indent=1, default=_json_default)
+        json.dump(_no_nan(summary), f, indent=1, default=_json_default, allow_nan=False)
     written.append(p)
     summary["hists"] = hists
     return written
+
+
+def _no_nan(o):
+    """Strict JSON: NaN/inf (an empty histogram's percentiles) become null."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _no_nan(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_no_nan(v) for v in o]
+    if isinstance(o, np.floating) and not np.isfinite(o):
+        return None
+    return o
 
 
 def _json_default(o):
@@ -136,6 +149,7 @@ def markdown(s: dict) -> str:
         if fig in s.get("plots", []):
             lines += [f"![latency by percentile at {float(rate):,.0f} msg/s]({fig})", ""]
     lines += _backend_notes(s)
+    lines += _stage_lines(s)
     lines += _sweep_lines(s)
     lines += _sockperf_lines(s)
     lines += _compare_lines(s)
@@ -169,14 +183,48 @@ def _backend_notes(s: dict) -> list[str]:
         if b.get("reason"):
             head += f" — {b['reason']}"
         out.append(head)
+        w = b.get("warmup_run")
+        if w:
+            res = (f"p99 {_us(w['p99_ns'])} µs, lost {w['lost']}" if w["status"] == "ok"
+                   else f"failed: {w['error']}")
+            out.append(f"  - warm-up run (discarded, not in any figure): {res}")
         notes = list(b.get("notes", []))
         for r in s["runs"]:
             if r["backend"] == name:
                 notes += [n for n in r.get("notes", []) if n not in notes]
         out += [f"  - {n}" for n in notes]
-    out += ["", "Latency by stage (receive → decoded → book → indicators): not split — the runtime "
-            "records one send→indicators histogram per run.", ""]
+    if not s["params"].get("stages"):
+        out += ["", "Latency by stage: not recorded (run with --stages for send→receive and "
+                "receive→consumer; the runtime itself keeps one send→indicators histogram).", ""]
+    else:
+        out += [""]
     return out
+
+
+def _stage_lines(s: dict) -> list[str]:
+    rows = {}
+    for r in s["runs"]:
+        if r["status"] == "ok" and r.get("stages_ns"):
+            rows.setdefault((r["backend"], r["rate_msgs_per_s"]), []).append(r)
+    if not s["params"].get("stages"):
+        return []
+    out = ["## Latency by stage (--stages)", "",
+           "send→receive = backend receive stamp − scheduled send (sender lateness, kernel/veth path, "
+           "wakeup); receive→consumer = consumer thread's clock − receive stamp (decode, book, indicators, "
+           "the out-ring hop). Medians over runs, µs. Publishing to the ring and the consumer thread cost "
+           "CPU: these runs are not comparable with runs without --stages.", "",
+           "| backend | rate | send→receive p50 | p99 | receive→consumer p50 | p99 | end-to-end p50 | p99 | "
+           "stage samples dropped |", "|---|---|---|---|---|---|---|---|---|"]
+    for (name, rate), rs in rows.items():
+        def med(stage, key, rs=rs):
+            return float(np.median([r["stages_ns"][stage][key] for r in rs]))
+        e2e50 = float(np.median([r["latency_ns"]["p50"] for r in rs]))
+        e2e99 = float(np.median([r["latency_ns"]["p99"] for r in rs]))
+        dropped = sum(r["stages_ns"].get("samples_dropped", 0) for r in rs)
+        out.append(f"| {name} | {rate:,.0f} | {_us(med('send_to_receive', 'p50'))} | "
+                   f"{_us(med('send_to_receive', 'p99'))} | {_us(med('receive_to_consumer', 'p50'))} | "
+                   f"{_us(med('receive_to_consumer', 'p99'))} | {_us(e2e50)} | {_us(e2e99)} | {dropped:,} |")
+    return out + [""]
 
 
 def _sweep_lines(s: dict) -> list[str]:

@@ -101,3 +101,19 @@ def test_sweep_stops_at_the_first_unclean_step():
     sw = H.sweep_backend(Fake(), "fake", packets, p, H.parse_cpus(None), 20_000.0)
     assert calls == [20_000.0] and sw["highest_clean_rate_msgs_per_s"] is None and sw["confirmed"] is None
     assert sw["steps"][0]["status"] == "failed" and "saturated" in sw["steps"][0]["error"]
+
+
+def test_stages_split_send_to_receive_from_the_software_path(tmp_path):
+    from tickpath.bench import report as R
+    s = H.run_bench(_params(["kernel"], repeats=1, stages=True), log=lambda *_: None)
+    (r,) = _check_ok_runs(s, "kernel")
+    st = r["stages_ns"]
+    assert st is not None and st["records_seen"] > 0.8 * r["received"] - st["samples_dropped"]
+    wire, soft = st["send_to_receive"], st["receive_to_consumer"]
+    assert wire["count"] > 0 and soft["count"] == wire["count"]
+    # each stage is a part of the end-to-end latency: its median cannot exceed the total's max
+    assert 0 < wire["p50"] <= r["latency_ns"]["max"] * 1.01
+    assert 0 < soft["p50"]
+    R.write_all(s, str(tmp_path))
+    md = (tmp_path / "report.md").read_text()
+    assert "## Latency by stage (--stages)" in md and "| kernel | 20,000 |" in md
