@@ -5,9 +5,9 @@ emulator) already decoded; the software decoder is skipped. Registered as "fpga"
 directory /dev by default) and "fpga-emu" (the same code, a device directory required:
 where `tickpath fpga emulate` put its nodes).
 
-Hot path: `fpga_poll` is @njit(nogil=True) and calls libc read() through ctypes function
-pointers (buffer addresses passed as integers), non-blocking, straight into the caller's
-event array. A read may end inside a record (a pipe can split a transfer): the tail bytes go
+Hot path: `fpga_poll` is @njit(nogil=True) and calls libc read() (declared by symbol in
+libc_nb.py, so the compiled loop caches; the buffer address passed as an integer),
+non-blocking, straight into the caller's event array. A read may end inside a record (a pipe can split a transfer): the tail bytes go
 to a 64-byte remainder buffer in the state and are put in front of the next read, so records
 are never torn or lost. Return codes: n >= 0 records; EAGAIN/EINTR = 0; EOF (the writer
 died: card removed, emulator killed) = -ENODEV; any other errno = -errno. The caller stops
@@ -18,12 +18,11 @@ stats() merges the card's counters (register file) with the host-side poll count
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 import numpy as np
-from numba import carray, njit
+from numba import njit
 
 from tickpath.runtime import counters as rc
 from tickpath.runtime.backend import EVENTS, BackendInfo, register_backend
@@ -31,19 +30,9 @@ from tickpath.runtime.errors import BackendError, ConfigError, DeviceGoneError
 
 from . import regmap as rm
 from .control import ParserControl
+from .libc_nb import libc_errno, libc_read
 from .record import RECORD_BYTES, check_record_buffer
 from .xdma import DEFAULT_DEVICE_DIR, open_c2h
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_c_read = _libc.read
-_c_read.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t]
-_c_read.restype = ctypes.c_ssize_t
-_c_memmove = _libc.memmove
-_c_memmove.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
-_c_memmove.restype = ctypes.c_size_t
-_c_errno_location = _libc.__errno_location
-_c_errno_location.argtypes = []
-_c_errno_location.restype = ctypes.POINTER(ctypes.c_int)
 
 EAGAIN = errno.EAGAIN
 EINTR = errno.EINTR
@@ -61,8 +50,13 @@ SW_ERRNO = 7           # last fatal errno
 SW_WORDS = 8
 
 
-# not cache=True: ctypes function pointers are process-specific globals
-@njit(nogil=True)
+@njit(nogil=True, inline="always")
+def _copy_bytes(dst, src, n):
+    for i in range(n):
+        dst[i] = src[i]
+
+
+@njit(nogil=True, cache=True)
 def fpga_poll(state, events):
     """Read whole records into events[0:n]; returns n, or -errno (-ENODEV: device gone)."""
     sw, rem = state
@@ -71,12 +65,12 @@ def fpga_poll(state, events):
     have = sw[SW_REM_BYTES]
     if cap_bytes <= have or sw[SW_GONE] != 0:
         return -ENODEV if sw[SW_GONE] != 0 else 0
-    base = events.ctypes.data
+    raw = events.view(np.uint8)
     if have > 0:
-        _c_memmove(base, rem.ctypes.data, have)     # finish the partial record first
-    r = _c_read(sw[SW_FD], base + have, cap_bytes - have)
+        _copy_bytes(raw, rem, have)                  # finish the partial record first
+    r = libc_read(sw[SW_FD], events.ctypes.data + have, cap_bytes - have)
     if r < 0:
-        e = carray(_c_errno_location(), 1)[0]
+        e = np.int64(libc_errno())
         if e == EAGAIN or e == EINTR:
             sw[SW_EMPTY_POLLS] += 1
             return 0
@@ -90,7 +84,7 @@ def fpga_poll(state, events):
     n = total // RECORD_BYTES
     left = total - n * RECORD_BYTES
     if left > 0:
-        _c_memmove(rem.ctypes.data, base + n * RECORD_BYTES, left)
+        _copy_bytes(rem, raw[n * RECORD_BYTES:], left)
         sw[SW_SPLIT_READS] += 1
     sw[SW_REM_BYTES] = left
     sw[SW_RECORDS] += n
