@@ -67,6 +67,13 @@ class EmulatorParams:
             raise ConfigError("device directory does not exist", device_dir=self.device_dir)
         if self.pipe_bytes < 4096:
             raise ConfigError("pipe too small", pipe_bytes=self.pipe_bytes, min_bytes=4096)
+        from .emu_model import MAX_FIFO_DEPTH, MIN_FIFO_DEPTH
+
+        if not MIN_FIFO_DEPTH <= self.fifo_depth <= MAX_FIFO_DEPTH:
+            raise ConfigError("fifo depth out of range", fifo_depth=self.fifo_depth,
+                              min_records=MIN_FIFO_DEPTH, max_records=MAX_FIFO_DEPTH)
+        if self.udp is not None:
+            _parse_hostport(self.udp)
         if not 0 <= self.udp_port_filter <= 65535:
             raise ConfigError("udp port filter out of range", udp_port_filter=self.udp_port_filter)
 
@@ -100,7 +107,11 @@ class Emulator:
         self._created: list[str] = []
         self.source = None
         self.c2h_fd = -1
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            self.close()                # a failed start leaves no nodes behind
+            raise
 
     # -- setup / teardown, in reverse order --
     def _setup(self) -> None:
@@ -122,7 +133,6 @@ class Emulator:
                 _mkfifo(self.h2c_path)
                 self._created.append(self.h2c_path)
         except OSError as exc:
-            self.close()
             raise translate_oserror(exc, "create emulator nodes", device_dir=p.device_dir) from exc
         u32 = np.frombuffer(self.regmap, dtype="<u4")
         ctrl = (rm.CTRL_ENABLE if p.enable else 0) | (rm.CTRL_DROP_ON_FULL if p.drop_on_full else 0) \

@@ -182,3 +182,34 @@ def test_backends_registered():
     be = emu.factory({"device_dir": "/nonexistent"})
     assert be.device_dir == "/nonexistent" and be.name == "fpga-emu"
     assert get_backend("fpga").factory(None).device_dir == "/dev"
+
+
+def test_read_records_einval_names_alignment(monkeypatch):
+    import tickpath.fpga.xdma as xdma
+
+    def refuse(fd, bufs):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(xdma.os, "readv", refuse)
+    with pytest.raises(BackendError, match=r"not aligned as the engine needs.*node='/dev/xdma0_c2h_0'"):
+        read_records(0, aligned_records(2), "/dev/xdma0_c2h_0")
+
+
+def test_emulator_bad_parameters(tmp_path, capsys):
+    from tickpath.fpga import cli
+    from tickpath.fpga.emulator import Emulator, EmulatorParams
+
+    with pytest.raises(ConfigError, match="exactly one input"):
+        Emulator(EmulatorParams(device_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match="device directory does not exist"):
+        Emulator(EmulatorParams(device_dir=str(tmp_path / "nope"), h2c=True))
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        Emulator(EmulatorParams(device_dir=str(tmp_path), udp="localhost"))
+    with pytest.raises(ConfigError, match="fifo depth out of range"):
+        Emulator(EmulatorParams(device_dir=str(tmp_path), h2c=True, fifo_depth=1))
+    assert not (tmp_path / "xdma0_c2h_0").exists()           # a failed start leaves no pipes
+    (tmp_path / "x.pcap").write_bytes(b"\0" * 30)
+    assert cli.main(["fpga", "emulate", "--device-dir", str(tmp_path), "--pcap", str(tmp_path / "x.pcap")]) == 2
+    assert "not a pcap or pcapng" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["fpga", "emulate", "--device-dir", str(tmp_path), "--h2c", "--pcap", "x"])
