@@ -111,11 +111,14 @@ class UdpSource:
         self._mv = memoryview(self.buf)
         self.kernel_drops = 0           # datagrams the kernel dropped on a full socket buffer
         self.exhausted = False
+        # reused per batch: the datapath has taken a batch before the next poll overwrites it
+        self._offs = np.arange(batch_packets, dtype=np.int64) * MAX_DATAGRAM_BYTES
+        self._lens = np.zeros(batch_packets, np.int64)
+        self._recv = np.zeros(batch_packets, np.int64)
+        self._ports = np.full(batch_packets, self.port, np.int64)
 
     def poll(self, enabled: bool) -> Batch | None:
-        offs = np.zeros(self.batch_packets, np.int64)
-        lens = np.zeros(self.batch_packets, np.int64)
-        recv = np.zeros(self.batch_packets, np.int64)
+        offs, lens, recv = self._offs, self._lens, self._recv
         n = 0
         cspace = socket.CMSG_SPACE(4)
         while n < self.batch_packets:
@@ -128,12 +131,11 @@ class UdpSource:
             for level, ctype, data in anc:
                 if level == socket.SOL_SOCKET and ctype == SO_RXQ_OVFL and len(data) >= 4:
                     self.kernel_drops = struct.unpack("I", data[:4])[0]
-            offs[n], lens[n] = o, nbytes
+            lens[n] = nbytes
             n += 1
         if n == 0:
             return None
-        ports = np.full(n, self.port, np.int64)
-        return Batch(self.buf, offs[:n], lens[:n], ports, recv[:n], dp.KIND_PAYLOAD)
+        return Batch(self.buf, offs[:n], lens[:n], self._ports[:n], recv[:n], dp.KIND_PAYLOAD)
 
     def close(self) -> None:
         self.sock.close()
