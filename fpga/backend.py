@@ -23,7 +23,6 @@ import os
 
 import numpy as np
 from numba import njit
-
 from tickpath.runtime import counters as rc
 from tickpath.runtime.backend import EVENTS, BackendInfo, register_backend
 from tickpath.runtime.errors import BackendError, ConfigError, DeviceGoneError
@@ -117,7 +116,7 @@ class FpgaBackend:
         self.state = None
         self.node = ""
 
-    def open(self, events: np.ndarray | None = None, enable: bool = True) -> "FpgaBackend":
+    def open(self, events: np.ndarray | None = None, enable: bool = True) -> FpgaBackend:
         """Check the nodes and the register identity; open the C2H stream. `events`, if
         given, is the buffer the loop will pass to poll: checked for dtype and alignment."""
         if events is not None:

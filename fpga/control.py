@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from tickpath.runtime.errors import BackendError, ConfigError
 
 from . import regmap as rm

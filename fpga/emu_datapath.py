@@ -23,14 +23,30 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
 from tickpath.runtime.event import EVENT_VERSION, FLAG_GAP
 from tickpath.runtime.intrinsics import load_relaxed
 
 from . import regmap as rm
-from .emu_rom import (CLASS_RECORD, CLASS_UNDEFINED, F_AUX, F_LOCATE, F_ORDER_REF, F_PRICE,
-                      F_REF2, F_REF2_LE, F_SHARES, F_SIDE, F_TRACKING, F_TS, FIELD_ROM, LE_SHIFT_ROM,
-                      MSG_BYTES, MSG_CLASS, MSG_FLAGS, ROM_OFFSETS)
+from .emu_rom import (
+    CLASS_RECORD,
+    CLASS_UNDEFINED,
+    F_AUX,
+    F_LOCATE,
+    F_ORDER_REF,
+    F_PRICE,
+    F_REF2,
+    F_REF2_LE,
+    F_SHARES,
+    F_SIDE,
+    F_TRACKING,
+    F_TS,
+    FIELD_ROM,
+    LE_SHIFT_ROM,
+    MSG_BYTES,
+    MSG_CLASS,
+    MSG_FLAGS,
+    ROM_OFFSETS,
+)
 
 BEAT_BYTES = 8
 MOLD_HEADER_BYTES = 20
@@ -134,8 +150,7 @@ def _push(fifo, fctl, u32, u64, seq, ts_exch, ts_recv, order_ref, ref2, shares, 
     u64[C_OUT] += 1
     level += 1
     u32[W_FIFO_LEVEL] = level
-    if level > u32[W_FIFO_HIGH]:
-        u32[W_FIFO_HIGH] = level
+    u32[W_FIFO_HIGH] = max(u32[W_FIFO_HIGH], level)
 
 
 @njit(nogil=True, cache=True)

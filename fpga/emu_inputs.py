@@ -23,7 +23,6 @@ import struct
 import time
 
 import numpy as np
-
 from tickpath.runtime import pcap
 from tickpath.runtime.errors import ConfigError, translate_oserror
 

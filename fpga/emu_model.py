@@ -12,7 +12,6 @@ import mmap
 import time
 
 import numpy as np
-
 from tickpath.runtime.errors import ConfigError
 from tickpath.runtime.event import EVENT_DTYPE, EVENT_VERSION
 

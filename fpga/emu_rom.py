@@ -17,7 +17,6 @@ Tables (numpy, read by the jitted datapath):
 from __future__ import annotations
 
 import numpy as np
-
 from tickpath.runtime.event import FLAG_ATTRIBUTED, FLAG_CROSS
 
 ROM_OFFSETS = 64            # longest decoded message is 44 bytes

@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
 from tickpath.runtime.errors import ConfigError, translate_oserror
 
 from . import emu_datapath as dp

@@ -29,7 +29,6 @@ from __future__ import annotations
 import mmap
 
 import numpy as np
-
 from tickpath.runtime.errors import ConfigError
 from tickpath.runtime.event import EVENT_BYTES, EVENT_DTYPE, EVENT_VERSION
 

@@ -33,7 +33,6 @@ S, and gap records) always passes. UDP_PORT 0 accepts any destination port.
 from __future__ import annotations
 
 import numpy as np
-
 from tickpath.runtime import counters as rc
 from tickpath.runtime.errors import ConfigError
 

@@ -20,8 +20,12 @@ import os
 import stat
 
 import numpy as np
-
-from tickpath.runtime.errors import BackendError, ConfigError, ResourceError, translate_oserror
+from tickpath.runtime.errors import (
+    BackendError,
+    ConfigError,
+    ResourceError,
+    translate_oserror,
+)
 
 from . import regmap
 from .record import RECORD_BYTES, check_record_buffer, check_stream_length

@@ -237,7 +237,7 @@ def write_pcapng(path, frames, ts_ns, linktype: int = LINKTYPE_ETHERNET) -> None
 
 
 def _ip_checksum(hdr: bytes) -> int:
-    s = sum(struct.unpack("!%dH" % (len(hdr) // 2), hdr))
+    s = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF

@@ -29,14 +29,14 @@ from numba import njit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "fpga"))
 
-from tickpath.bench import market  # noqa: E402
-from tickpath.fpga import emu_datapath as dp  # noqa: E402
-from tickpath.fpga import regmap as rm  # noqa: E402
-from tickpath.fpga.backend import fpga_poll  # noqa: E402
-from tickpath.fpga.emu_model import ParserModel  # noqa: E402
-from tickpath.runtime import counters as C  # noqa: E402
-from tickpath.runtime.decoder import decode_buffer, new_mold_state  # noqa: E402
-from tickpath.runtime.event import EVENT_DTYPE  # noqa: E402
+from tickpath.bench import market
+from tickpath.fpga import emu_datapath as dp
+from tickpath.fpga import regmap as rm
+from tickpath.fpga.backend import fpga_poll
+from tickpath.fpga.emu_model import ParserModel
+from tickpath.runtime import counters as C
+from tickpath.runtime.decoder import decode_buffer, new_mold_state
+from tickpath.runtime.event import EVENT_DTYPE
 
 N_MESSAGES = 200_000
 N_INSTRUMENTS = 200

@@ -8,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-
 from tickpath.fpga import emu_datapath as dp
 from tickpath.fpga import regmap as rm
 from tickpath.fpga.emu_model import ParserModel, payload_batch

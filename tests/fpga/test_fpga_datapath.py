@@ -1,9 +1,10 @@
 """The emulated card in-process: ingress front end, control registers, FIFO policies."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
-
 from fpga_helpers import SESSION, decode_all
 from tickpath.fpga import emu_datapath as dp
 from tickpath.fpga import regmap as rm
@@ -48,7 +49,7 @@ def test_register_map_has_no_overlaps():
     spans += [(rm.COUNTERS_BASE, rm.COUNTERS_END, "COUNTERS"),
               (rm.LOCATE_BITMAP, rm.LOCATE_BITMAP + rm.LOCATE_BITMAP_BYTES, "BITMAP")]
     spans.sort()
-    for (a0, a1, n0), (b0, _b1, n1) in zip(spans, spans[1:]):
+    for (a0, a1, n0), (b0, _b1, n1) in itertools.pairwise(spans):
         assert a1 <= b0, (n0, n1)
     assert spans[-1][1] <= rm.REGFILE_BYTES
 
@@ -72,7 +73,8 @@ def test_ethernet_front_end_port_filter_and_not_feed():
     p1 = mold.mold_packet(SESSION, 1, [add(1, 1)])
     p2 = mold.mold_packet(SESSION, 2, [add(2, 2)])
     good = pcap.udp_frame(p1, 26400)
-    vlan = (lambda f: f[:12] + b"\x81\x00\x00\x07" + f[12:])(pcap.udp_frame(p2, 26400))
+    plain = pcap.udp_frame(p2, 26400)
+    vlan = plain[:12] + b"\x81\x00\x00\x07" + plain[12:]
     frag = bytearray(pcap.udp_frame(p2, 26400))
     frag[14 + 6] |= 0x20
     frames = [good, pcap.udp_frame(p2, 9999), b"\0" * 12 + b"\x86\xdd" + b"\0" * 60, bytes(frag),

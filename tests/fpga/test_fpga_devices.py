@@ -8,15 +8,19 @@ import os
 
 import numpy as np
 import pytest
-
 from tickpath.fpga import regmap as rm
 from tickpath.fpga.backend import FpgaBackend
 from tickpath.fpga.emu_model import ParserModel
 from tickpath.fpga.record import aligned_records, check_record_buffer
 from tickpath.fpga.xdma import UserBar, node_path, open_c2h, read_records
 from tickpath.runtime.backend import EVENTS, get_backend
-from tickpath.runtime.errors import (BackendError, ConfigError, DeviceGoneError, PrivilegeError,
-                                     ResourceError)
+from tickpath.runtime.errors import (
+    BackendError,
+    ConfigError,
+    DeviceGoneError,
+    PrivilegeError,
+    ResourceError,
+)
 from tickpath.runtime.event import EVENT_DTYPE
 
 
@@ -185,7 +189,7 @@ def test_backends_registered():
 
 
 def test_read_records_einval_names_alignment(monkeypatch):
-    import tickpath.fpga.xdma as xdma
+    from tickpath.fpga import xdma
 
     def refuse(fd, bufs):
         raise OSError(errno.EINVAL, "Invalid argument")

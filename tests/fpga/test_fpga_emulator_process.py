@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-
 from fpga_helpers import SESSION, decode_all, start_emulator, stop_emulator
 from tickpath.fpga import regmap as rm
 from tickpath.fpga.backend import FpgaBackend
@@ -190,7 +189,7 @@ def test_fifo_backpressure_loses_nothing(tmp_path, emu):
 
 
 def test_registers_enable_reset_locate_filter_through_the_process(tmp_path, emu):
-    a = lambda loc, ref: itch.encode_add(loc, 0, 5, ref, "B", 10, "X", 100)  # noqa: E731
+    a = lambda loc, ref: itch.encode_add(loc, 0, 5, ref, "B", 10, "X", 100)
     emu("--h2c")
     ctl = ParserControl(str(tmp_path))
     be = FpgaBackend(device_dir=str(tmp_path)).open(enable=False)

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import struct
 
-import numpy as np
 import pytest
+from fpga_helpers import SESSION, decode_all, emulate_all, runtime_view
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from fpga_helpers import SESSION, decode_all, emulate_all, runtime_view
 
 itch = pytest.importorskip("tickpath.runtime.itch")
 mold = pytest.importorskip("tickpath.runtime.moldudp64")
@@ -35,7 +33,7 @@ def _all_types():
             if code == "c":
                 fields[name] = chr(ord("A") + i % 26)
             elif code.endswith("s"):
-                fields[name] = ("X%d" % i)[: int(code[:-1])]
+                fields[name] = f"X{i}"[: int(code[:-1])]
             elif code == "H":
                 fields[name] = 0x1234 + i
             elif code == "I":
@@ -81,7 +79,7 @@ def test_gaps_duplicates_heartbeats_end_of_session():
         mold.mold_end_of_session(SESSION, 13),
         mold.mold_packet(b"OTHERSESS1", 13, [a]),   # wrong session
     ]
-    ev, dc, _ = _same(pkts)
+    _ev, dc, _ = _same(pkts)
     assert dc["gaps"] == 3 and dc["duplicates"] == 2 and dc["wrong_session"] == 1
     _same(pkts, adopt=True)
 
@@ -92,7 +90,7 @@ def _hdr(seq, count, session=SESSION):
 
 def test_malformed_packets_counted_identically():
     a = itch.encode_add(5, 1, 100, 42, "B", 100, "AAPL", 1_000_000)
-    m = lambda b: struct.pack(">H", len(b)) + b  # noqa: E731
+    m = lambda b: struct.pack(">H", len(b)) + b
     pkts = [
         b"",                                         # empty
         SESSION[:7],                                 # shorter than the header
@@ -106,7 +104,7 @@ def test_malformed_packets_counted_identically():
         _hdr(1 << 63, 1) + m(a),                     # nonsense sequence number
         _hdr(7, 1) + b"\x00",                        # one byte of a length field
     ]
-    ev, dc, _ = _same(pkts)
+    _ev, dc, _ = _same(pkts)
     assert dc["malformed_packets"] >= 7 and dc["malformed_messages"] >= 3 and dc["unknown_types"] == 1
 
 

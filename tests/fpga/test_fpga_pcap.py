@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-
 from tickpath.runtime import pcap
 from tickpath.runtime.errors import ConfigError
 

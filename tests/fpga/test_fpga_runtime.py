@@ -8,7 +8,6 @@ import signal
 import time
 
 import pytest
-
 from fpga_helpers import SESSION, decode_all, start_emulator, stop_emulator
 from tickpath.runtime import pcap
 from tickpath.runtime.errors import BackendError
