@@ -13,6 +13,12 @@ are never torn or lost. Return codes: n >= 0 records; EAGAIN/EINTR = 0; EOF (the
 died: card removed, emulator killed) = -ENODEV; any other errno = -errno. The caller stops
 its loop on a negative value and raises DeviceGoneError / BackendError from `check_poll`.
 
+Real card note: the Xilinx XDMA driver's C2H read runs a DMA transfer and waits for it
+(poll_mode=1 makes the completion a polled writeback, not an interrupt); it does not honour
+O_NONBLOCK, so on a card the read returns when records arrive or at TLAST with O_TRUNC
+(eop_flush=True), and the polling thread is dedicated to it anyway. The emulator's pipe
+honours O_NONBLOCK, so the same code never blocks there.
+
 Slow path: open() checks the nodes and the register identity (clear errors naming the node),
 stats() merges the card's counters (register file) with the host-side poll counters.
 """
