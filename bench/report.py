@@ -343,7 +343,7 @@ def plots(s: dict, hists: dict, out_dir: str) -> list[str]:
             pts = [(r["throughput_msgs_per_s"], r["latency_ns"]["p99"]) for r in s["runs"]
                    if r["backend"] == name and r["status"] == "ok"]
         if pts:
-            pts.sort()
+            # step order (offered rate rising): a saturated step receives less and bends back
             ax.plot([a for a, _ in pts], [b / 1e3 for _, b in pts], marker="o", label=name)
             drew = True
     if drew:
