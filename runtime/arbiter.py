@@ -256,6 +256,8 @@ def note_seen(arb, s, now_ns, max_request_msgs):
             # table full: the last hole grows to cover the rest (over-asking, never losing)
             holes[nh - 1, H_COUNT] = s - holes[nh - 1, H_FIRST]
             return
+        for c in range(holes.shape[1]):
+            holes[nh, c] = 0   # a reused row: no state from the hole it held before
         holes[nh, H_FIRST] = first
         holes[nh, H_COUNT] = cnt
         holes[nh, H_DETECTED_NS] = now_ns
