@@ -109,11 +109,14 @@ def locate_udp(data, offsets, lengths, orig_lengths, kind, udp_port, out_off, ou
 
 
 @njit(nogil=True)
-def _wait_until(t_ns):
+def _wait_until(t_ns, stop):
+    """Sleep/spin until t_ns (CLOCK_REALTIME); False if the stop flag was raised meanwhile."""
     while True:
         now = realtime_ns()
         if now >= t_ns:
-            return
+            return True
+        if stop[0] != 0:
+            return False
         if t_ns - now > 200_000:
             _usleep(100)
 
@@ -138,7 +141,8 @@ def replay_packets(buf, offsets, lengths, recv_ns, n, mold, session, events, pip
             counters[C.MALFORMED_PACKETS] += 1
             continue
         if pace[0] == PACE_RECORDED:
-            _wait_until(pace[1] + ((recv_ns[i] - pace[2]) * 1_000_000) // pace[3])
+            if not _wait_until(pace[1] + ((recv_ns[i] - pace[2]) * 1_000_000) // pace[3], stop):
+                return -1
         k = decode_packet(buf[o:o + ln], recv_ns[i], mold, session, events, 0, counters)
         process_events(pipe, events, k)
         if m + k <= sink.shape[0]:
