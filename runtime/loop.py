@@ -41,6 +41,7 @@ def frame_work(poll, bstate, payload, lengths, recv_ns, mold, session, events, p
     return n
 
 
+# not cached: frame backends call libc through ctypes pointers, which numba cannot cache
 @njit(nogil=True)
 def run_frames(poll, bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl,
                idle_params, idle_state):
@@ -56,7 +57,7 @@ def run_frames(poll, bstate, payload, lengths, recv_ns, mold, session, events, p
     return ctrl[EXIT_CODE]
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def run_events(poll, bstate, events, pipe, ctrl, idle_params, idle_state):
     store_release(ctrl, RUNNING, 1)
     while load_acquire(ctrl, STOP) == 0:

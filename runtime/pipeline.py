@@ -77,7 +77,7 @@ class Pipeline:
         return {name: float(self.out[locate, i]) for i, name in enumerate(OUT_NAMES)}
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def process_events(pipe, events, n):
     """Apply events[0:n] to books and indicators, record latency, publish. Returns n."""
     books, ema, rsi, vwap, out, hist, counters, params, rhdr, rdata, stop = pipe
