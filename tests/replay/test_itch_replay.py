@@ -178,3 +178,42 @@ def test_publish_itch_file_over_loopback(tmp_path, market, itch_gz):
         c = rt.pipe.counters
         assert res["sent_messages"] == N_MSGS and res["send_errors"] == 0
         assert c[C.MESSAGES] == N_MSGS and c[C.GAPS] == 0 and c[C.MALFORMED_PACKETS] == 0
+
+
+def test_publish_at_recorded_pace_spreads_packets_over_the_recorded_time(tmp_path):
+    import socket as so
+    from tickpath.bench.itchsend import publish_itch_file
+    msgs = generate(8, 2_000, 5, mean_gap_ns=30_000.0).messages()[2 * 5 + 3:]
+    ts = [int.from_bytes(m[5:11], "big") for m in msgs]
+    span_s = (ts[-1] - ts[0]) / 1e9
+    p = tmp_path / "paced.itch"
+    itchfile.write_itch_file(p, msgs)
+    rx = so.socket(so.AF_INET, so.SOCK_DGRAM)
+    rx.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 4 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    import threading
+    got, arrival = [], []
+
+    def receive():   # timestamps packets as they arrive, while the sender runs
+        try:
+            while True:
+                got.append(rx.recv(2048))
+                arrival.append(time.monotonic())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    try:
+        res = publish_itch_file(p, "127.0.0.1", rx.getsockname()[1], speed=1.0, max_seconds=10)
+        deadline = time.monotonic() + 5
+        while len(got) < res["sent_packets"] and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        rx.close()
+        t.join(5)
+    assert res["sent_messages"] == len(msgs) and len(got) == res["sent_packets"]
+    assert arrival[-1] - arrival[0] >= span_s * 0.8
+    # recorded pace leaves the file's timestamps as they are
+    assert int.from_bytes(got[0][20 + 2 + 5:20 + 2 + 11], "big") == ts[0]
