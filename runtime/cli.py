@@ -47,7 +47,8 @@ def _cmd_demo(args) -> int:
 
 def _cmd_run(args) -> int:
     from . import config, latency
-    from .runner import Runtime
+    from .livestats import LiveStats
+    from .runner_ab import make_runtime
     cfg = config.load(args.config) if args.config else config.defaults()
     if args.seconds is not None:
         cfg["run"]["seconds"] = args.seconds
@@ -60,7 +61,14 @@ def _cmd_run(args) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with Runtime(cfg) as rt:
+    rt = make_runtime(cfg)
+    live = None
+    if getattr(rt, "live", None) is None:
+        # `tickpath stats --pid` reads the counters while we run: the loop's array is the file
+        live = LiveStats()
+        live.counters[:] = rt.pipe.counters
+        rt.pipe.counters = live.counters
+    with rt:
         rt.open().start()
         port = getattr(rt.backend, "port", cfg["feed"]["port"])
         print(f"tickpath run: backend {cfg['backend']['kind']} on cpu {rt.cpu}, feed "
@@ -78,6 +86,8 @@ def _cmd_run(args) -> int:
                       f"p99 {latency.percentile(rt.pipe.hist, 99) / 1000:.1f} µs", flush=True)
         rt.stop()
         st = rt.stats()
+    if live is not None:
+        live.close()
     print(json.dumps({k: v for k, v in st.items()}, indent=2, default=str))
     return 0
 
@@ -145,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_bench_ring)
     _optional(bench, "tickpath.bench.cli", "add_bench_arguments", parent_sub=bsub)
 
-    for mod in ("tickpath.hostconfig.cli", "tickpath.fpga.cli", "tickpath.bench.replay_cli"):
+    for mod in ("tickpath.hostconfig.cli", "tickpath.fpga.cli", "tickpath.bench.replay_cli",
+                "tickpath.runtime.lines_cli"):
         _optional(sub, mod, "add_subcommands")
     return p
 
