@@ -44,6 +44,17 @@ def utc_midnight_ns(now_ns: int | None = None) -> int:
     return now - now % _DAY_NS
 
 
+def prefault(*arrays) -> None:
+    """Touch every page of each array now: np.zeros maps zero pages lazily, and a first
+    write in the hot loop would be a page fault (microseconds) on a live message."""
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.nbytes:
+            flat = a.reshape(-1).view(np.uint8) if a.flags.c_contiguous else None
+            if flat is None:
+                continue
+            flat[::4096] = flat[::4096]   # a write per page faults it in, values unchanged
+
+
 class Pipeline:
     """Preallocated state for one feed's books, indicators, latency and out ring."""
 
@@ -67,6 +78,8 @@ class Pipeline:
         else:  # a 2-slot ring nobody reads; P_PUBLISH=0 keeps the loop off it
             self.ring = Ring.create(2, EVENT_DTYPE)
         self.stop = np.zeros(8, dtype=np.int64)  # the ring's wait policy watches stop[0]
+        prefault(*self.books, self.ema, self.rsi, self.vwap, self.out, self.hist, self.counters,
+                 self.ring.data)
 
     @property
     def arrays(self):
