@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tickpath.runtime import book as book_mod
 from tickpath.runtime import counters as C
 from tickpath.runtime.book import (ASK, BID, best_ask, best_bid, book_apply, book_apply_all,
                                    clear_books, depth, depth_into, find_order, imbalance,
@@ -302,20 +303,23 @@ def test_event_index_out_of_range():
 # ---------------------------------------------------------------- hash table
 
 def _refs_by_home(books, n_refs=4000):
-    """Group refs 1..n_refs by the slot they hash to (mirrors book.py's Fibonacci hash)."""
-    shift = int(books.state[2])
+    """Group refs 1..n_refs by the slot book.py's hash sends them to."""
     homes = defaultdict(list)
     for r in range(1, n_refs):
-        homes[((r * 11400714819323198485) % 2**64) >> shift].append(r)
+        homes[int(book_mod._home(books, np.uint64(r)))].append(r)
     return homes
 
 
-def test_hash_mirror_matches_placement():
-    f = Feed(max_orders=4)
+def test_hash_places_at_home_and_keeps_blocks_together():
+    f = Feed(max_orders=64)
     homes = _refs_by_home(f.books)
+    assert sorted(homes) == list(range(128))  # every slot is some ref's home
     r = homes[5][0]
     f("A", r, "B", 1, 1)
     assert f.books.orders["ref"][5] == r and f.books.orders["used"][5] == 1
+    # consecutive refs of one 16-ref block land in consecutive slots (cache locality)
+    h = [int(book_mod._home(f.books, np.uint64(x))) for x in range(32, 48)]
+    assert h == list(range(h[0], h[0] + 16))
 
 
 @pytest.mark.parametrize("first,second,delete", [(7, 0, 0), (7, 7, 0), (6, 6, 0), (7, 6, 0)])
