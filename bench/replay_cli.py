@@ -53,8 +53,8 @@ def _cmd_publish(args) -> int:
     if not host or not port.isdigit():
         raise SystemExit("--to takes HOST:PORT")
     bar, cb = _progress_bar(not args.no_progress and sys.stderr.isatty(), f"publish {args.file}")
-    kw = dict(rate_msgs_per_s=args.rate if args.pace == "rate" else None, speed=args.speed,
-              session=args.session, max_seconds=args.max_seconds, progress=cb)
+    kw = {"rate_msgs_per_s": args.rate if args.pace == "rate" else None, "speed": args.speed,
+          "session": args.session, "max_seconds": args.max_seconds, "progress": cb}
     if bar:
         with bar:
             res = publish_itch_file(args.file, host, int(port), **kw)

@@ -62,8 +62,7 @@ def capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters):
         if ln < 0 or ln > slot_bytes:
             ln = slot_bytes                  # truncated by the backend: keep what the slot holds
             orig = slot_bytes + 1
-        if ln > cap_bytes:
-            ln = cap_bytes
+        ln = min(ln, cap_bytes)
         rec[slot, REC_META_BYTES:REC_META_BYTES + ln] = payload[i, :ln]
         meta[slot, 0] = recv_ns[i]
         meta[slot, 1] = np.int64(ln) | (np.int64(orig) << 32)
@@ -227,7 +226,7 @@ class CaptureWriter:
                         break
                     time.sleep(self.idle_sleep_s)
             self.file.flush()
-        except BaseException as exc:   # reported by close()/stats(); the hot path is unaffected
+        except BaseException as exc:  # noqa: BLE001 - reported by close()/stats(); the hot path is unaffected
             self.error = exc
 
     def close(self) -> None:

@@ -140,9 +140,9 @@ def replay_packets(buf, offsets, lengths, recv_ns, n, mold, session, events, pip
             counters[C.PACKETS] += 1
             counters[C.MALFORMED_PACKETS] += 1
             continue
-        if pace[0] == PACE_RECORDED:
-            if not _wait_until(pace[1] + ((recv_ns[i] - pace[2]) * 1_000_000) // pace[3], stop):
-                return -1
+        if pace[0] == PACE_RECORDED and not _wait_until(
+                pace[1] + ((recv_ns[i] - pace[2]) * 1_000_000) // pace[3], stop):
+            return -1
         k = decode_packet(buf[o:o + ln], recv_ns[i], mold, session, events, 0, counters)
         process_events(pipe, events, k)
         if m + k <= sink.shape[0]:

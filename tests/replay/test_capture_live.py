@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-
 from tickpath.bench.market import generate, pack_mold
 from tickpath.bench.sender import Sender
 from tickpath.runtime import config, pcap, replay
@@ -30,7 +29,7 @@ def feed():
 
 def _cfg(path, fmt="auto"):
     return config.merge({
-        "feed": {"port": 0, "session": SESSION}, "cores": {"rx": [sorted(os.sched_getaffinity(0))[-1]]},
+        "feed": {"port": 0, "session": SESSION}, "cores": {"rx": [max(os.sched_getaffinity(0))]},
         "idle": {"strategy": "backoff"}, "book": {"instruments": N_INSTR + 1, "max_orders": 1 << 16},
         "buffers": {"ring_capacity": 1 << 15, "ring_policy": "wait"},
         "capture": {"path": str(path), "format": fmt}})

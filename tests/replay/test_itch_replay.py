@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-
 from tickpath.bench import itchfile
 from tickpath.bench.market import generate
 from tickpath.runtime import config, pcap, replay
@@ -164,7 +163,7 @@ def test_cli_replay(tmp_path, itch_gz, capsys):
 def test_publish_itch_file_over_loopback(tmp_path, market, itch_gz):
     from tickpath.bench.itchsend import publish_itch_file
     from tickpath.runtime.runner import Runtime
-    cfg = config.merge({"feed": {"port": 0}, "cores": {"rx": [sorted(os.sched_getaffinity(0))[-1]]},
+    cfg = config.merge({"feed": {"port": 0}, "cores": {"rx": [max(os.sched_getaffinity(0))]},
                         "idle": {"strategy": "backoff"},
                         "book": {"instruments": N_INSTR + 1, "max_orders": 1 << 16}})
     with Runtime(cfg) as rt:
@@ -182,6 +181,7 @@ def test_publish_itch_file_over_loopback(tmp_path, market, itch_gz):
 
 def test_publish_at_recorded_pace_spreads_packets_over_the_recorded_time(tmp_path):
     import socket as so
+
     from tickpath.bench.itchsend import publish_itch_file
     msgs = generate(8, 2_000, 5, mean_gap_ns=30_000.0).messages()[2 * 5 + 3:]
     ts = [int.from_bytes(m[5:11], "big") for m in msgs]
