@@ -19,6 +19,7 @@ from . import counters as C
 from .arbiter import Arbiter
 from .errors import BackendError, ConfigError
 from .livestats import LiveStats
+from .pipeline import prefault
 from .loop import STOP
 from .loop_ab import no_poll, run_ab
 from .recovery import make_recovery
@@ -116,6 +117,7 @@ class RuntimeAB(ConsumerMixin, Runtime):
                                session=cfg["feed"]["session"] or None, first_seq=cfg["feed"]["first_seq"])
         self.rec = make_recovery(None, -1, rc["timeout_ns"], rc["retries"], rc["deadline_ns"],
                                  rc["max_outstanding"], rc["max_request_msgs"], ln["wait_ns"])
+        prefault(*self.arbiter.arrays, *self.frames_b, *self.frames_r)
 
     def open(self):
         super().open()
