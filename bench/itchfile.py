@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-
 from tickpath.runtime import itch
 from tickpath.runtime import moldudp64 as mold
 from tickpath.runtime.errors import ConfigError

@@ -17,9 +17,13 @@ import time
 
 import numpy as np
 from numba import njit
-
 from tickpath.runtime.errors import ConfigError
-from tickpath.runtime.intrinsics import cpu_relax, load_acquire, realtime_ns, store_release
+from tickpath.runtime.intrinsics import (
+    cpu_relax,
+    load_acquire,
+    realtime_ns,
+    store_release,
+)
 
 from .itchfile import ItchFile, chunk_to_mold
 from .market import stamp_timestamps
@@ -58,8 +62,7 @@ def send_scheduled(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts
                 cpu_relax()
         if now > deadline_ns or load_acquire(progress, S_STOP) != 0:
             break
-        if now - t > progress[S_LATE_NS_MAX]:
-            progress[S_LATE_NS_MAX] = now - t
+        progress[S_LATE_NS_MAX] = max(progress[S_LATE_NS_MAX], now - t)
         if stamp != 0:
             stamp_timestamps(buf, ts_offsets, msg_first, msg_count, k, t - midnight_ns)
         if _sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_ptr, 16) < 0:

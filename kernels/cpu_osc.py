@@ -149,7 +149,16 @@ def _atr_row(h, l, c, n, out):
     out[start] = a
     keep = (n - 1.0) / n
     inv_n = 1.0 / n
-    for i in range(start + 1, T):
+    # fast blocks while every input is finite; the first block holding a NaN/inf is
+    # recomputed (from its saved state) by the checked loop below, which runs to the end
+    i0 = start + 1
+    while i0 + ATR_BLOCK <= T:
+        a_next, clean = _atr_block(h, l, c, i0, i0 + ATR_BLOCK, a, keep, inv_n, out)
+        if not clean:
+            break
+        a = a_next
+        i0 += ATR_BLOCK
+    for i in range(i0, T):
         hi_, lo_, cl_ = h[i], l[i], c[i]
         if (hi_ - hi_) + (lo_ - lo_) + (cl_ - cl_) != 0.0:   # NaN or inf somewhere
             st = _check3(h, l, c, i, T)
@@ -158,6 +167,48 @@ def _atr_row(h, l, c, n, out):
         a = a * keep + true_range(hi_, lo_, c[i - 1]) * inv_n
         out[i] = a
     return -1
+
+
+# points per fast ATR block: the block's true ranges stay in L1 between the two passes
+ATR_BLOCK = 512
+
+
+@njit(**JIT)
+def _atr_block(h, l, c, lo, hi, a, keep, inv_n, out):
+    """Wilder smoothing over bars lo..hi-1 (lo >= 1, hi - lo a multiple of 4) with no
+    per-bar checks. Pass 1 (vectorised, no dependency between bars) writes tr/n into out
+    and ORs a non-finite flag; pass 2 advances the average 4 bars per dependent FMA:
+    a[i+m] = keep^m * a[i] + sum_{q<m} keep^(m-1-q) * u[i+1+q], so the critical path is a
+    quarter of the plain recurrence (rounding differs from it by a few ulps).
+    Returns (average after hi-1, clean); when not clean, out[lo:hi] is garbage."""
+    bad = 0
+    for i in range(lo, hi):
+        hv = h[i]
+        lv = l[i]
+        cv = c[i]
+        # x - x is 0 for a finite x, NaN for NaN or inf (an int OR vectorises)
+        bad |= (hv - hv) + (lv - lv) + (cv - cv) != 0.0
+        out[i] = true_range(hv, lv, c[i - 1]) * inv_n
+    if bad:
+        return a, False
+    k1 = keep
+    k2 = k1 * keep
+    k3 = k2 * keep
+    k4 = k3 * keep
+    for i in range(lo, hi, 4):
+        u0 = out[i]
+        u1 = out[i + 1]
+        u2 = out[i + 2]
+        u3 = out[i + 3]
+        p1 = k1 * u0 + u1                 # off the critical path: inputs only
+        p2 = k1 * p1 + u2
+        p3 = k1 * p2 + u3
+        out[i] = k1 * a + u0
+        out[i + 1] = k2 * a + p1
+        out[i + 2] = k3 * a + p2
+        a = k4 * a + p3                   # the one dependent FMA per 4 bars
+        out[i + 3] = a
+    return a, True
 
 
 @njit(**JIT_PAR)

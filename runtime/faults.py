@@ -80,7 +80,7 @@ class FaultConfig:
                                                   "reorder_rate", "truncate_rate", "delay_rate"))
 
     @classmethod
-    def from_table(cls, table: dict) -> "FaultConfig":
+    def from_table(cls, table: dict) -> FaultConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(table) - known - {"enabled"}
         if unknown:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tickpath.bench import itchfile
 from tickpath.bench.market import generate
 from tickpath.runtime import counters as C

@@ -12,7 +12,6 @@ close() is idempotent and also runs at exit; when the kernel forced the netlink 
 from __future__ import annotations
 
 import atexit
-import ctypes.util
 import os
 import signal
 import socket as _pysocket
@@ -23,7 +22,7 @@ import numpy as np
 
 from .. import counters as C
 from ..backend import FRAMES, BackendInfo, register_backend
-from ..errors import BackendError, ConfigError, TickpathError
+from ..errors import BackendError, ConfigError
 from . import bpf as _bpf
 from .attach import Attachment, attach
 from .config import AfxdpConfig, interface_numa_node

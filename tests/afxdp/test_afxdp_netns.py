@@ -19,7 +19,6 @@ from netns import VethPair, netns_unavailable_reason
 from tickpath.runtime import counters as C
 from tickpath.runtime import itch, moldudp64
 from tickpath.runtime.afxdp import bpf as B
-from tickpath.runtime.afxdp import poll as P
 from tickpath.runtime.afxdp.attach import _netlink_set, current_xdp
 from tickpath.runtime.afxdp.backend import AfxdpBackend
 from tickpath.runtime.afxdp.config import AfxdpConfig

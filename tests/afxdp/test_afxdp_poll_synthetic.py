@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frames import eth, ipv4, udp, udp_frame
+from frames import eth, ipv4, udp_frame
 from tickpath.runtime import counters as C
 from tickpath.runtime.afxdp import poll as P
 

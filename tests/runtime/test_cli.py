@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -10,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKPATH = [sys.executable, "-m", "tickpath.runtime.cli"]
@@ -72,7 +70,6 @@ def test_run_with_config_receives_and_stops_on_sigterm(tmp_path):
         tx.sendto(moldudp64.mold_packet("SESSIONX01", 1, msgs), ("127.0.0.1", port))
         tx.close()
         time.sleep(1.5)
-        t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)
     finally:
