@@ -181,33 +181,43 @@ def _atr_block(h, l, c, lo, hi, a, keep, inv_n, out):
     a[i+m] = keep^m * a[i] + sum_{q<m} keep^(m-1-q) * u[i+1+q], so the critical path is a
     quarter of the plain recurrence (rounding differs from it by a few ulps).
     Returns (average after hi-1, clean); when not clean, out[lo:hi] is garbage."""
+    # zero-based views: numba then knows no index is negative, so no wraparound selects
+    # and the loops vectorise with plain loads (with h[i] it emits gathers/scatters)
+    hs = h[lo:hi]
+    ls = l[lo:hi]
+    pcs = c[lo - 1:hi - 1]
+    cs = c[lo:hi]
+    us = out[lo:hi]
+    m = hs.shape[0]
+    if ls.shape[0] != m or pcs.shape[0] != m or cs.shape[0] != m or us.shape[0] != m:
+        return a, False
     bad = 0
-    for i in range(lo, hi):
-        hv = h[i]
-        lv = l[i]
-        cv = c[i]
+    for k in range(m):
+        hv = hs[k]
+        lv = ls[k]
+        cv = cs[k]
         # x - x is 0 for a finite x, NaN for NaN or inf (an int OR vectorises)
         bad |= (hv - hv) + (lv - lv) + (cv - cv) != 0.0
-        out[i] = true_range(hv, lv, c[i - 1]) * inv_n
+        us[k] = true_range(hv, lv, pcs[k]) * inv_n
     if bad:
         return a, False
     k1 = keep
     k2 = k1 * keep
     k3 = k2 * keep
     k4 = k3 * keep
-    for i in range(lo, hi, 4):
-        u0 = out[i]
-        u1 = out[i + 1]
-        u2 = out[i + 2]
-        u3 = out[i + 3]
+    for k in range(0, m - 3, 4):
+        u0 = us[k]
+        u1 = us[k + 1]
+        u2 = us[k + 2]
+        u3 = us[k + 3]
         p1 = k1 * u0 + u1                 # off the critical path: inputs only
         p2 = k1 * p1 + u2
         p3 = k1 * p2 + u3
-        out[i] = k1 * a + u0
-        out[i + 1] = k2 * a + p1
-        out[i + 2] = k3 * a + p2
+        us[k] = k1 * a + u0
+        us[k + 1] = k2 * a + p1
+        us[k + 2] = k3 * a + p2
         a = k4 * a + p3                   # the one dependent FMA per 4 bars
-        out[i + 3] = a
+        us[k + 3] = a
     return a, True
 
 
