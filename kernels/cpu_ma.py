@@ -147,6 +147,7 @@ def _wma_row(x, n, out):
         S += v
         W += v * (i - b + 1)
     block = rebase_every(n)
+    checked = False      # set at the first block holding a NaN/inf: checked loop from there
     i = start
     while i < T:
         end = i + block if i + block < T else T
@@ -158,19 +159,62 @@ def _wma_row(x, n, out):
             for j in range(i - n, i):
                 S += x[j]
                 W += x[j] * (j - (i - n) + 1)
-        for j in range(i, end):
+        lo = i
+        if lo == start:
+            # the first full window: nothing leaves yet
+            v = x[lo]
+            if v == v and (v - v) != 0.0:
+                return lo
+            W += n * v
+            S += v
+            out[lo] = W * inv_div
+            lo += 1
+        if not checked:
+            S2, W2, clean = _wma_block(x, lo, end, n, S, W, inv_div, out)
+            if clean:
+                S = S2
+                W = W2
+                lo = end
+            else:
+                checked = True
+        for j in range(lo, end):
             v = x[j]
             if v == v and (v - v) != 0.0:
                 return j
-            if j > start:
-                # drop weight 1 from every point, then x[j-n] leaves the plain sum
-                W -= S
-                S -= x[j - n]
+            # drop weight 1 from every point, then x[j-n] leaves the plain sum
+            W -= S
+            S -= x[j - n]
             W += n * v
             S += v
             out[j] = W * inv_div
         i = end
     return -1
+
+
+@njit(**JIT)
+def _wma_block(x, lo, hi, n, S, W, inv_div, out):
+    """WMA points lo..hi-1 (all past the first window, so lo >= n) with no per-point
+    checks: W += n*v - S and S += v - x[j-n] are one dependent add each (the checked
+    loop's W -= S; W += n*v is two), on zero-based views so numba emits plain loads.
+    Returns (S, W, clean); when not clean, out[lo:hi] is garbage and S, W unchanged."""
+    xs = x[lo:hi]
+    olds = x[lo - n:hi - n]
+    os_ = out[lo:hi]
+    m = xs.shape[0]
+    if olds.shape[0] != m or os_.shape[0] != m:
+        return S, W, False
+    s = S
+    w = W
+    bad = 0
+    for k in range(m):
+        v = xs[k]
+        bad |= (v - v) != 0.0      # NaN for NaN or inf
+        w += n * v - s
+        s += v - olds[k]
+        os_[k] = w * inv_div
+    if bad:
+        return S, W, False
+    return s, w, True
 
 
 @njit(**JIT_PAR)
