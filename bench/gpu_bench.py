@@ -10,7 +10,6 @@ Without cupy or a device it says why and exits 0 after the CPU numbers.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -43,15 +42,7 @@ def _time(fn, repeat, sync=None):
     return statistics.median(out), min(out), max(out)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from tickpath.bench.demo import cpu_model as _cpu_model  # noqa: E402  one reader of /proc/cpuinfo
 
 
 def main(argv=None) -> int:

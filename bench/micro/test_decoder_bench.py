@@ -14,7 +14,6 @@ a round that decoded less (duplicates, drops) cannot pass as a faster one.
 from __future__ import annotations
 
 import os
-import platform
 
 import numpy as np
 import pytest
@@ -34,15 +33,7 @@ N_INSTRUMENTS = 500
 BATCH_PACKETS = 64
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from tickpath.bench.demo import cpu_model as _cpu_model  # noqa: E402  one reader of /proc/cpuinfo
 
 
 @pytest.fixture(autouse=True)

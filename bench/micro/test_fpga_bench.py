@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -44,15 +43,7 @@ PIPE_RECORDS = 16_384           # a 1 MiB pipe of records per backend round
 SESSION = b"FPGABENCH1"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from tickpath.bench.demo import cpu_model as _cpu_model  # noqa: E402  one reader of /proc/cpuinfo
 
 
 @pytest.fixture(autouse=True)
