@@ -81,8 +81,20 @@ def _moments_row(x, n, mode, up, dn, o1, o2, o3):
         return -1
     inv_n = 1.0 / n
     block = rebase_every(n)
+    j0 = start
+    if n <= DIRECT_MAX_PERIOD:
+        # short windows: vectorised exact blocks while the data is finite; the checked
+        # per-point loop below takes over at the first block holding a NaN/inf
+        scratch = np.empty(2 * SMALL_BLOCK)
+        while j0 < T:
+            hi = j0 + SMALL_BLOCK if j0 + SMALL_BLOCK < T else T
+            if not _small_block(x, j0, hi, n, mode, up, dn, o1, o2, o3, scratch):
+                break
+            j0 = hi
+        if j0 >= T:
+            return -1
     mean, m2 = window_moments(x, b, start + 1)
-    j = start
+    j = j0
     while j < T:
         end = j + block if j + block < T else T
         if j > start and mean == mean and m2 == m2:
@@ -120,6 +132,74 @@ def _moments_row(x, n, mode, up, dn, o1, o2, o3):
                 o1[jj] = (v - mean) / sd if sd != 0.0 else 0.0 * sd
         j = end
     return -1
+
+
+# points per vectorised short-window block (its two scratch rows stay in L1)
+SMALL_BLOCK = 512
+
+
+@njit(**JIT)
+def _small_block(x, lo, hi, n, mode, up, dn, o1, o2, o3, scratch):
+    """Outputs lo..hi-1 (lo >= first_valid + n - 1) of a window of n <= DIRECT_MAX_PERIOD
+    points, no per-point checks. Per point, deviations d = x[j-k] - x[j] from the newest
+    point (no cancellation against the price level): mean = x[j] + sum(d)/n and
+    M2 = sum(d^2) - sum(d)^2/n, where sum(d^2) <= n*M2, so at most log10(n) digits cancel.
+    The loop over k is outside the loop over points, so the inner loops vectorise (on
+    zero-based views: numba then emits plain loads, not wraparound gathers).
+    Returns False (outputs lo..hi-1 garbage) if x[lo-n+1 .. hi-1] holds a NaN or inf."""
+    m = hi - lo
+    win = x[lo - n + 1:hi]
+    xs = x[lo:hi]
+    sd = scratch[0:m]
+    sq = scratch[SMALL_BLOCK:SMALL_BLOCK + m]
+    if win.shape[0] != m + n - 1 or xs.shape[0] != m or sd.shape[0] != m \
+            or sq.shape[0] != m or o1.shape[0] < hi:
+        return False
+    bad = 0
+    for q in range(win.shape[0]):
+        v = win[q]
+        bad |= (v - v) != 0.0          # NaN for NaN or inf
+    if bad:
+        return False
+    for q in range(m):
+        sd[q] = 0.0
+        sq[q] = 0.0
+    for k in range(1, n):
+        xk = x[lo - k:hi - k]
+        if xk.shape[0] != m:
+            return False
+        for q in range(m):
+            d = xk[q] - xs[q]
+            sd[q] += d
+            sq[q] += d * d
+    inv_n = 1.0 / n
+    a1 = o1[lo:hi]
+    if mode == MODE_BBANDS:
+        a2 = o2[lo:hi]
+        a3 = o3[lo:hi]
+        if a2.shape[0] != m or a3.shape[0] != m:
+            return False
+        for q in range(m):
+            s = sd[q]
+            mean = xs[q] + s * inv_n
+            var = (sq[q] - s * (s * inv_n)) * inv_n
+            std = math.sqrt(var) if var > 0.0 else 0.0
+            a2[q] = mean
+            a1[q] = mean + up * std
+            a3[q] = mean - dn * std
+    elif mode == MODE_STDDEV:
+        for q in range(m):
+            s = sd[q]
+            var = (sq[q] - s * (s * inv_n)) * inv_n
+            a1[q] = (math.sqrt(var) if var > 0.0 else 0.0) * up
+    else:
+        for q in range(m):
+            s = sd[q]
+            mean = xs[q] + s * inv_n
+            var = (sq[q] - s * (s * inv_n)) * inv_n
+            std = math.sqrt(var) if var > 0.0 else 0.0
+            a1[q] = (xs[q] - mean) / std if std != 0.0 else 0.0
+    return True
 
 
 @njit(**JIT)
