@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import ipaddress
+import os
 import socket
 import struct
 
@@ -22,7 +23,7 @@ from numba import carray, njit
 
 from . import counters as C
 from .backend import FRAMES, BackendInfo, register_backend
-from .errors import BackendError, ConfigError, translate_oserror
+from .errors import ConfigError, translate_oserror
 from .intrinsics import realtime_ns
 
 MSG_DONTWAIT = 0x40
@@ -43,8 +44,6 @@ _errno_loc = _libc.__errno_location
 _errno_loc.restype = ctypes.POINTER(ctypes.c_int)
 _errno_loc.argtypes = []
 
-# errnos after which the next call may well succeed (counted, not fatal)
-_TRANSIENT = (errno.EAGAIN, errno.EINTR, errno.ENOMEM, errno.ENOBUFS, errno.ECONNREFUSED)
 
 
 @njit(nogil=True, inline="always")
@@ -67,6 +66,7 @@ def socket_poll(state, payload, lengths, recv_ns):
         if e == errno.EAGAIN or e == errno.EINTR:
             counters[C.EMPTY_POLLS] += 1
             return 0
+        # transient: the next call may well succeed (counted, not fatal)
         if e == errno.ENOMEM or e == errno.ENOBUFS or e == errno.ECONNREFUSED:
             counters[C.RECV_ERRORS] += 1
             return 0
@@ -139,8 +139,8 @@ class SocketBackend:
                 except OSError as exc:
                     self.notes.append(f"SO_BUSY_POLL={self.busy_poll_us} refused ({exc.strerror}): "
                                       "needs CAP_NET_ADMIN; kernel default busy_read applies")
-            bind_ip = self.bind_address or (self.address if self.multicast else self.address)
-            s.bind((bind_ip, self.port))
+            # a multicast socket binds the group address, so it gets only that group's datagrams
+            s.bind((self.bind_address or self.address, self.port))
             if self.multicast:
                 mreq = struct.pack("=4s4si", socket.inet_aton(self.address),
                                    socket.inet_aton("0.0.0.0"), ifindex)
@@ -179,7 +179,6 @@ class SocketBackend:
         """Datagrams the kernel dropped for this socket (the `drops` column of /proc/net/udp)."""
         if self.sock is None:
             return 0
-        import os
         inode = str(os.fstat(self.sock.fileno()).st_ino)
         try:
             with open("/proc/self/net/udp") as f:
@@ -212,8 +211,3 @@ register_backend(BackendInfo(
     name="kernel", kind=FRAMES, factory=_factory,
     requires="a UDP socket (no privilege; SO_BUSY_POLL and SO_RCVBUFFORCE want CAP_NET_ADMIN)",
     summary="kernel UDP stack, non-blocking recvmmsg batches from numba"))
-
-
-def check_open(backend: SocketBackend) -> None:
-    if backend.state is None:
-        raise BackendError("backend is not open", backend="kernel")
