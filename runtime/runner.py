@@ -109,8 +109,6 @@ class Runtime:
             b.open(counters=self.pipe.counters)
         else:
             b.open(self.payload, counters=self.pipe.counters)
-        if hasattr(b, "counters") and b.counters is not self.pipe.counters and not self.is_events:
-            self.pipe.counters[:] = 0
         self._opened = True
         return self
 
