@@ -12,15 +12,92 @@ from numba import njit, prange
 
 from tickpath.runtime.errors import ConfigError
 
-from ._nb import JIT_PAR
+from ._nb import JIT, JIT_PAR, fill_nan, rebase_every
 from ._validate import check_period, check_series
 from .cpu_ma import _ema_row, _sma_row
 from .cpu_osc import _rsi_row
 
 
+@njit(**JIT)
+def _interleaved_row(x, ns, ne, nr, os_, oe, orr):
+    """The three indicators in one loop over a finite row with no leading NaN, so their
+    dependent chains (SMA add, EMA FMA, RSI's two FMAs) overlap instead of running one
+    after another. Same expressions, in the same order, as _sma_row/_ema_row/_rsi_row,
+    so the results are bitwise identical. Returns False (outputs garbage) when it does not
+    apply: a NaN/inf anywhere, a period of 1, a row too short, or a row long enough for
+    the SMA's exact re-base (the caller then runs the three row kernels)."""
+    T = x.shape[0]
+    w = ns if ns > ne else ne
+    w = w if w > nr + 1 else nr + 1
+    if ns < 2 or ne < 2 or nr < 2 or T <= w or T - ns >= rebase_every(ns):
+        return False
+    xs = x[0:T]
+    bad = 0.0
+    # warm-ups: the row kernels' own loops over the first points
+    s = 0.0
+    for i in range(ns):
+        v = xs[i]
+        bad += v - v                   # 0 for finite, NaN for NaN/inf (poisons bad)
+        s += v
+    inv_ns = 1.0 / ns
+    fill_nan(os_, 0, ns - 1)
+    os_[ns - 1] = s * inv_ns
+    for i in range(ns, w):
+        s += xs[i] - xs[i - ns]
+        os_[i] = s * inv_ns
+    se = 0.0
+    for i in range(ne):
+        se += xs[i]
+    e = se / ne
+    fill_nan(oe, 0, ne - 1)
+    oe[ne - 1] = e
+    k = 2.0 / (ne + 1)
+    one_k = 1.0 - k
+    for i in range(ne, w):
+        e = e * one_k + k * xs[i]
+        oe[i] = e
+    g = 0.0
+    l = 0.0
+    for i in range(1, nr + 1):
+        d = xs[i] - xs[i - 1]
+        g += 0.0 if d < 0.0 else d
+        l += -d if d < 0.0 else 0.0
+    g /= nr
+    l /= nr
+    fill_nan(orr, 0, nr)
+    t = g + l
+    orr[nr] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
+    keep = (nr - 1.0) / nr
+    inv_nr = 1.0 / nr
+    for i in range(nr + 1, w):
+        d = xs[i] - xs[i - 1]
+        g = g * keep + (0.0 if d < 0.0 else d) * inv_nr
+        l = l * keep + (-d if d < 0.0 else 0.0) * inv_nr
+        t = g + l
+        orr[i] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
+    for i in range(w, T):
+        v = xs[i]
+        bad += v - v
+        s += v - xs[i - ns]
+        os_[i] = s * inv_ns
+        e = e * one_k + k * v
+        oe[i] = e
+        d = v - xs[i - 1]
+        g = g * keep + (0.0 if d < 0.0 else d) * inv_nr
+        l = l * keep + (-d if d < 0.0 else 0.0) * inv_nr
+        t = g + l
+        orr[i] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
+    for i in range(ns, w):
+        bad += xs[i] - xs[i]
+    return bad == 0.0
+
+
 @njit(**JIT_PAR)
 def sma_ema_rsi_2d(x, n_sma, n_ema, n_rsi, out_sma, out_ema, out_rsi, status):
     for r in prange(x.shape[0]):
+        if _interleaved_row(x[r], n_sma, n_ema, n_rsi, out_sma[r], out_ema[r], out_rsi[r]):
+            status[r] = -1
+            continue
         st = _sma_row(x[r], n_sma, out_sma[r])
         if st < 0:
             st = _ema_row(x[r], n_ema, out_ema[r])
