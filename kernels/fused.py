@@ -75,18 +75,38 @@ def _interleaved_row(x, ns, ne, nr, os_, oe, orr):
         l = l * keep + (-d if d < 0.0 else 0.0) * inv_nr
         t = g + l
         orr[i] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
-    for i in range(w, T):
-        v = xs[i]
+    # the RSI division is deferred to a vectorised pass: the loop keeps g in orr and
+    # g + l in tot, so no divide sits in the loop that carries the dependent chains
+    tot = np.empty(T)
+    # zero-based views: numba then knows no index is negative (no wraparound selects)
+    cur = xs[w:T]
+    old = xs[w - ns:T - ns]
+    prv = xs[w - 1:T - 1]
+    so = os_[w:T]
+    eo = oe[w:T]
+    ro = orr[w:T]
+    to = tot[w:T]
+    m = cur.shape[0]
+    if old.shape[0] != m or prv.shape[0] != m or so.shape[0] != m or eo.shape[0] != m \
+            or ro.shape[0] != m or to.shape[0] != m:
+        return False
+    for q in range(m):
+        v = cur[q]
         bad += v - v
-        s += v - xs[i - ns]
-        os_[i] = s * inv_ns
+        s += v - old[q]
+        so[q] = s * inv_ns
         e = e * one_k + k * v
-        oe[i] = e
-        d = v - xs[i - 1]
+        eo[q] = e
+        d = v - prv[q]
         g = g * keep + (0.0 if d < 0.0 else d) * inv_nr
         l = l * keep + (-d if d < 0.0 else 0.0) * inv_nr
-        t = g + l
-        orr[i] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
+        ro[q] = g
+        to[q] = g + l
+    gs = orr[w:T]
+    ts = tot[w:T]
+    for q in range(gs.shape[0]):
+        t = ts[q]
+        gs[q] = 100.0 * (gs[q] / t) if (t > 0.0 or t < 0.0) else 0.0
     for i in range(ns, w):
         bad += xs[i] - xs[i]
     return bad == 0.0
