@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import signal
 import sys
 import time
@@ -46,22 +47,34 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from . import config, latency
+    from . import config, latency, livestats
     from .livestats import LiveStats
+    from .loop import STOP
     from .runner_ab import make_runtime
     cfg = config.load(args.config) if args.config else config.defaults()
     if args.seconds is not None:
         cfg["run"]["seconds"] = args.seconds
-    stop = {"flag": False}
+    stop = {"flag": False, "signal": None, "signal_ns": 0, "rt": None}
 
     def on_signal(signum, frame):
-        if stop["flag"]:  # a second signal forces exit
-            sys.exit(130)
-        stop["flag"] = True
+        if stop["flag"]:
+            # a second signal forces exit: os._exit, because SystemExit would unwind through
+            # the same cleanup (a capture flush, a thread join) that is already stuck
+            print(f"tickpath run: second {signal.Signals(signum).name}, forced exit", file=sys.stderr, flush=True)
+            try:   # the live stats file is the one thing a forced exit would leave behind
+                os.unlink(livestats.path_for(os.getpid()))
+            except OSError:
+                pass
+            os._exit(130)
+        stop.update(flag=True, signal=signal.Signals(signum).name, signal_ns=time.monotonic_ns())
+        rt_ = stop["rt"]
+        if rt_ is not None:   # stop the loop now, not after the main thread's next 50 ms nap
+            rt_.ctrl[STOP] = 1
+            rt_.pipe.stop[0] = 1
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    rt = make_runtime(cfg)
+    rt = stop["rt"] = make_runtime(cfg)
     live = None
     if getattr(rt, "live", None) is None:
         # `tickpath stats --pid` reads the counters while we run: the loop's array is the file
@@ -88,6 +101,11 @@ def _cmd_run(args) -> int:
         st = rt.stats()
     if live is not None:
         live.close()
+    # when the loop stopped, on CLOCK_MONOTONIC (system-wide: comparable with another process's)
+    st["lifecycle"] = {"signal": stop["signal"], "signal_monotonic_ns": stop["signal_ns"],
+                       "loop_stopped_monotonic_ns": rt.stopped_ns,
+                       "stop_latency_ms": round((rt.stopped_ns - stop["signal_ns"]) / 1e6, 3)
+                       if stop["signal_ns"] else None}
     print(json.dumps({k: v for k, v in st.items()}, indent=2, default=str))
     return 0
 

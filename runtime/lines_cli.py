@@ -17,6 +17,14 @@ def _cmd_stats(args) -> int:
     pids = [args.pid] if args.pid else livestats.running()
     if not pids:
         raise ResourceError("no running tickpath instance publishes stats", shm_dir=livestats.SHM_DIR)
+    if args.pid:   # say plainly that the instance is gone, not "file not found"
+        path = livestats.path_for(args.pid)
+        if not os.path.exists(path):
+            raise ResourceError("no running tickpath instance with this pid publishes stats",
+                                pid=args.pid, path=path)
+        if not livestats._alive(args.pid):
+            raise ResourceError("tickpath instance is not running (stale stats file left behind)",
+                                pid=args.pid, path=path)
     out = {}
     for pid in pids:
         snap = livestats.read(livestats.path_for(pid))
