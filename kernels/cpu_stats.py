@@ -94,6 +94,10 @@ def _moments_row(x, n, mode, up, dn, o1, o2, o3):
         if j0 >= T:
             return -1
     mean, m2 = window_moments(x, b, start + 1)
+    # long windows: sliding blocks with no per-point checks and the sqrt in a vectorised
+    # pass, until the first block holding a NaN/inf (then the checked loop to the end)
+    fast = n > DIRECT_MAX_PERIOD
+    wscratch = np.empty(2 * SMALL_BLOCK if fast else 0)
     j = j0
     while j < T:
         end = j + block if j + block < T else T
@@ -101,7 +105,19 @@ def _moments_row(x, n, mode, up, dn, o1, o2, o3):
             mean, m2 = window_moments(x, j - n + 1, j)   # x[j-n+1 .. j-1]; j added below
             # re-enter the sliding form one point early: pretend x[j-n] leaves
             mean, m2 = _unslide(x[j - n], mean, m2, n)
-        for jj in range(j, end):
+        jj = j
+        while jj < end:
+            if fast and jj > start:
+                hi = jj + SMALL_BLOCK if jj + SMALL_BLOCK < end else end
+                if mean == mean and m2 == m2:
+                    ok, mean2, m22 = _welford_block(x, jj, hi, n, mean, m2, mode, up, dn,
+                                                    o1, o2, o3, wscratch)
+                    if ok:
+                        mean = mean2
+                        m2 = m22
+                        jj = hi
+                        continue
+                fast = False
             v = x[jj]
             if v == v and (v - v) != 0.0:
                 return jj
@@ -130,8 +146,64 @@ def _moments_row(x, n, mode, up, dn, o1, o2, o3):
             else:
                 # z: centred value over std; 0 for a constant window (and NaN stays NaN)
                 o1[jj] = (v - mean) / sd if sd != 0.0 else 0.0 * sd
+            jj += 1
         j = end
     return -1
+
+
+@njit(**JIT)
+def _welford_block(x, lo, hi, n, mean, m2, mode, up, dn, o1, o2, o3, scratch):
+    """Points lo..hi-1 (lo past the first window) of the sliding Welford update, with the
+    checked loop's expressions (so the same results), but no per-point checks and on
+    zero-based views (plain loads); means and variances go to scratch and a vectorised pass
+    takes the square roots and writes the outputs. Returns (clean, mean, m2); when not
+    clean nothing was written and the state is unchanged."""
+    m = hi - lo
+    xs = x[lo:hi]
+    olds = x[lo - n:hi - n]
+    ms = scratch[0:m]
+    vs = scratch[SMALL_BLOCK:SMALL_BLOCK + m]
+    if olds.shape[0] != m or xs.shape[0] != m or ms.shape[0] != m or vs.shape[0] != m \
+            or o1.shape[0] < hi:
+        return False, mean, m2
+    inv_n = 1.0 / n
+    bad = 0
+    mu = mean
+    q = m2
+    for k in range(m):
+        v = xs[k]
+        old = olds[k]
+        bad |= (v - v) != 0.0          # NaN for NaN or inf
+        new_mean = mu + (v - old) * inv_n
+        q += (v - old) * ((v - new_mean) + (old - mu))
+        mu = new_mean
+        ms[k] = mu
+        vs[k] = q * inv_n
+    if bad:
+        return False, mean, m2
+    a1 = o1[lo:hi]
+    if mode == MODE_BBANDS:
+        a2 = o2[lo:hi]
+        a3 = o3[lo:hi]
+        if a2.shape[0] != m or a3.shape[0] != m:
+            return False, mean, m2
+        for k in range(m):
+            var = vs[k]
+            sd = math.sqrt(var) if var > 0.0 else 0.0
+            mk = ms[k]
+            a2[k] = mk
+            a1[k] = mk + up * sd
+            a3[k] = mk - dn * sd
+    elif mode == MODE_STDDEV:
+        for k in range(m):
+            var = vs[k]
+            a1[k] = (math.sqrt(var) if var > 0.0 else 0.0) * up
+    else:
+        for k in range(m):
+            var = vs[k]
+            sd = math.sqrt(var) if var > 0.0 else 0.0
+            a1[k] = (xs[k] - ms[k]) / sd if sd != 0.0 else 0.0
+    return True, mu, q
 
 
 # points per vectorised short-window block (its two scratch rows stay in L1)

@@ -94,3 +94,24 @@ def test_fast_blocks_match_oracles_and_switch_to_checked_loops_at_a_late_nan():
     h2[3000] = np.inf          # an infinity is refused, naming the input and index
     with pytest.raises(Exception, match="3000"):
         K.atr(h2, lo, c, 14)
+
+
+@pytest.mark.parametrize("n", [3, 20, 50])
+def test_moment_blocks_match_the_exact_oracle_for_every_mode(n):
+    _, _, c = _series(6000, seed=5)
+    c[4500] = np.nan             # fast blocks before it, the checked loop from its block on
+    mean = np.full(c.shape, np.nan)
+    std = np.full(c.shape, np.nan)
+    for i in range(n - 1, 4500):
+        w = c[i - n + 1:i + 1]
+        mean[i] = w.mean()
+        std[i] = np.sqrt(((w - w.mean()) ** 2).mean())
+    up, mid, lo = K.bbands(c, n, 2.0, 1.5)
+    assert_matches(mid[:4500], mean[:4500], label=f"mid({n})")
+    assert_matches(up[:4500], (mean + 2.0 * std)[:4500], label=f"upper({n})")
+    assert_matches(lo[:4500], (mean - 1.5 * std)[:4500], label=f"lower({n})")
+    assert_matches(K.stddev(c, n, 1.0)[:4500], std[:4500], label=f"stddev({n})")
+    z = K.zscore(c, n)
+    np.testing.assert_allclose(z[n - 1:4500], ((c - mean) / std)[n - 1:4500], rtol=1e-7,
+                               atol=1e-7)
+    assert np.isnan(up[4500:]).all() and np.isnan(z[4500:]).all()
