@@ -2,7 +2,9 @@
 a retransmission server, and a RuntimeAB on loopback; a consumer on the out ring checks that
 every message comes out exactly once and in order (gap events standing in, explicitly, for
 what could not be had), and records per-source receive latency (receive time of the copy
-that won − scheduled send time) so recovered messages can be compared with the rest.
+that won − scheduled send time) so recovered messages can be compared with the rest —
+also by what the loss masks did to each message's packet (sent on both lines, dropped
+on one: recovered by arbitration, dropped on both: recovered by retransmission).
 
 Used by tests/lines/test_soak.py (bounded) and `tickpath soak --minutes N` (long).
 Resident memory is sampled after warm-up and at the end; open descriptors before and after.
@@ -25,11 +27,13 @@ from .retransmit import ABSender, RetransmitServer, loss_mask
 
 # checker state slots
 K_EXPECTED, K_BAD_ORDER, K_MESSAGES, K_GAP_MSGS, K_N_A, K_N_B, K_N_R = range(7)
+NOT_DELIVERED = np.iinfo(np.int64).min   # lat_seq entry of a message never delivered
 
 
 @njit(nogil=True)
-def check_batch(ev, chk, midnight_ns, lat_a, lat_b, lat_r):
-    """In-order, exactly-once check of one batch; latencies by source (ns)."""
+def check_batch(ev, chk, midnight_ns, lat_a, lat_b, lat_r, lat_seq):
+    """In-order, exactly-once check of one batch; latencies by source (ns), and by
+    sequence number in lat_seq (to split them by what the loss masks did to each message)."""
     for i in range(ev.shape[0]):
         e = ev[i]
         s = np.int64(e.seq)
@@ -44,6 +48,8 @@ def check_batch(ev, chk, midnight_ns, lat_a, lat_b, lat_r):
         chk[K_EXPECTED] = s + 1
         chk[K_MESSAGES] += 1
         lat = e.ts_recv - (midnight_ns + np.int64(e.ts_exch))
+        if 0 <= s < lat_seq.shape[0]:   # numba does not bounds-check
+            lat_seq[s] = lat
         if e.flags & FLAG_RETRANSMIT:
             k = chk[K_N_R]
             if k < lat_r.shape[0]:
@@ -66,6 +72,17 @@ def _pct(a: np.ndarray) -> dict:
         return {"n": 0}
     p50, p99 = np.percentile(a, [50, 99])
     return {"n": int(len(a)), "p50_us": round(float(p50) / 1e3, 1), "p99_us": round(float(p99) / 1e3, 1)}
+
+
+def _by_loss(pk, da, db, lat_seq) -> dict:
+    """Latency of delivered messages by what the sender's masks did to their packet: sent
+    on both lines (undisturbed), dropped on one (recovered by arbitration), on both."""
+    la = np.repeat(da, pk.msg_count).astype(bool)   # packets hold consecutive messages
+    lb = np.repeat(db, pk.msg_count).astype(bool)
+    lat = lat_seq[1:1 + len(la)]
+    ok = lat != NOT_DELIVERED
+    return {"undisturbed": _pct(lat[ok & ~la & ~lb]), "lost_on_one_line": _pct(lat[ok & (la ^ lb)]),
+            "lost_on_both_lines": _pct(lat[ok & la & lb])}
 
 
 def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a: float = 0.01,
@@ -102,6 +119,7 @@ def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a
     chk[K_EXPECTED] = 1
     # np.full writes every page now: the checker's arrays must not look like runtime growth
     lat = [np.full(n_messages, 0, np.int64) for _ in range(3)]
+    lat_seq = np.full(n_messages + 1, NOT_DELIVERED, np.int64)
     midnight = utc_midnight_ns()
     rss = []
     rt = RuntimeAB(cfg)
@@ -111,7 +129,7 @@ def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a
         sender.line_b = ("127.0.0.1", rt.line_b.port)
         from .sender import sockaddr_in
         sender.addr_a, sender.addr_b = sockaddr_in(*sender.line_a), sockaddr_in(*sender.line_b)
-        rt.add_consumer(lambda ev: check_batch(ev, chk, midnight, *lat), "soak-checker")
+        rt.add_consumer(lambda ev: check_batch(ev, chk, midnight, *lat, lat_seq), "soak-checker")
         rt.start(cpu=cfg["cores"]["rx"][0])
         server.start()
         t0 = time.monotonic()
@@ -141,5 +159,6 @@ def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a
             "server": dict(server.counts), "counters": st["counters"],
             "latency_by_source": {"a": _pct(lat[0][:chk[K_N_A]]), "b": _pct(lat[1][:chk[K_N_B]]),
                                   "retransmission": _pct(lat[2][:chk[K_N_R]])},
+            "latency_by_loss": _by_loss(pk, da, db, lat_seq),
             "rss_after_warmup_bytes": rss[0] if len(rss) > 1 else None, "rss_end_bytes": rss[-1],
             "fds_before": fds_before, "fds_after": proc.num_fds(), "seconds": round(elapsed, 2)}

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
 from tickpath.bench.market import generate, pack_mold
@@ -302,3 +303,19 @@ def test_both_lines_dead_is_a_stale_feed_not_silence():
         rt.stop()
     finally:
         rt.close()
+
+
+def test_soak_latency_split_by_what_the_loss_masks_did():
+    """The figures' split (bench/soak._by_loss): packets hold consecutive messages, so each
+    message inherits its packet's fate; undelivered messages are left out."""
+    from types import SimpleNamespace
+
+    from tickpath.bench.soak import NOT_DELIVERED, _by_loss
+    pk = SimpleNamespace(msg_count=np.array([2, 1, 3, 2]))
+    da = np.array([0, 1, 1, 0], np.uint8)   # packet 1: A only; packet 2: both
+    db = np.array([0, 0, 1, 0], np.uint8)
+    lat_seq = np.array([NOT_DELIVERED, 10, 10, 500, 9000, 9000, NOT_DELIVERED, 20, 20], np.int64)
+    r = _by_loss(pk, da, db, lat_seq)
+    assert r["undisturbed"]["n"] == 4 and r["undisturbed"]["p50_us"] == 0.0
+    assert r["lost_on_one_line"] == {"n": 1, "p50_us": 0.5, "p99_us": 0.5}
+    assert r["lost_on_both_lines"]["n"] == 2 and r["lost_on_both_lines"]["p50_us"] == 9.0
