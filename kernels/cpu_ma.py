@@ -44,10 +44,20 @@ def _sma_row(x, n, out):
     # n == 1: the output is the point itself; 0*s keeps a NaN poisoning it as in TA-Lib
     out[start] = s * inv_n if n > 1 else x[start] + 0.0 * s
     block = rebase_every(n)
+    fast = n > 1         # unchecked sub-blocks until the first one holding a NaN/inf
     j = start + 1
     while j < T:
         end = j + block if j + block < T else T
-        for jj in range(j, end):
+        lo = j
+        while fast and lo < end:
+            hi = lo + SMA_BLOCK if lo + SMA_BLOCK < end else end
+            clean, s2 = _sma_block(x, lo, hi, n, s, inv_n, out)
+            if not clean:
+                fast = False
+                break
+            s = s2
+            lo = hi
+        for jj in range(lo, end):
             v = x[jj]
             if v == v and (v - v) != 0.0:
                 return jj
@@ -57,6 +67,33 @@ def _sma_row(x, n, out):
         if j < T and s == s:
             s = window_sum(x, j - n, j)   # exact re-base over the window ending at j-1
     return -1
+
+
+# points per unchecked SMA sub-block
+SMA_BLOCK = 512
+
+
+@njit(**JIT)
+def _sma_block(x, lo, hi, n, s, inv_n, out):
+    """SMA(n >= 2) points lo..hi-1 (lo > the first window's end) with the checked loop's
+    expressions, no per-point checks, on zero-based views (plain loads, no wraparound).
+    Returns (clean, s); when not clean, out[lo:hi] is garbage and s is unchanged."""
+    cur = x[lo:hi]
+    old = x[lo - n:hi - n]
+    os_ = out[lo:hi]
+    m = cur.shape[0]
+    if old.shape[0] != m or os_.shape[0] != m:
+        return False, s
+    acc = s
+    bad = 0
+    for k in range(m):
+        v = cur[k]
+        bad |= (v - v) != 0.0          # NaN for NaN or inf
+        acc += v - old[k]
+        os_[k] = acc * inv_n
+    if bad:
+        return False, s
+    return True, acc
 
 
 @njit(**JIT_PAR)

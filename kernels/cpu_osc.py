@@ -58,8 +58,21 @@ def _rsi_row(x, n, out):
     out[start] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
     keep = (n - 1.0) / n
     inv_n = 1.0 / n
-    prev = x[start]
-    for i in range(start + 1, T):
+    # unchecked blocks while the data is finite, then the checked loop from the first
+    # block holding a NaN/inf (g, l are only advanced by a clean block)
+    i0 = start + 1
+    if T - i0 >= RSI_BLOCK:
+        tot = np.empty(RSI_BLOCK)
+        while i0 < T:
+            hi = i0 + RSI_BLOCK if i0 + RSI_BLOCK < T else T
+            clean, g2, l2 = _rsi_block(x, i0, hi, g, l, keep, inv_n, out, tot)
+            if not clean:
+                break
+            g = g2
+            l = l2
+            i0 = hi
+    prev = x[i0 - 1]
+    for i in range(i0, T):
         v = x[i]
         if v == v and (v - v) != 0.0:
             return i
@@ -71,6 +84,43 @@ def _rsi_row(x, n, out):
         t = g + l
         out[i] = 100.0 * (g / t) if (t > 0.0 or t < 0.0) else 0.0
     return -1
+
+
+# points per unchecked RSI block (its scratch row stays in L1)
+RSI_BLOCK = 512
+
+
+@njit(**JIT)
+def _rsi_block(x, lo, hi, g, l, keep, inv_n, out, tot):
+    """RSI points lo..hi-1 (lo past the seed) with the checked loop's expressions, no
+    per-point checks, on zero-based views (plain loads); the loop keeps g in out and g + l
+    in tot, and the divide runs afterwards in a vectorised pass, off the loop that carries
+    the two dependent chains. Returns (clean, g, l); when not clean, out[lo:hi] is garbage
+    and g, l are unchanged."""
+    cur = x[lo:hi]
+    prv = x[lo - 1:hi - 1]
+    os_ = out[lo:hi]
+    m = cur.shape[0]
+    ts = tot[0:m]
+    if prv.shape[0] != m or os_.shape[0] != m or ts.shape[0] != m:
+        return False, g, l
+    gg = g
+    ll = l
+    bad = 0
+    for k in range(m):
+        v = cur[k]
+        bad |= (v - v) != 0.0          # NaN for NaN or inf
+        d = v - prv[k]
+        gg = gg * keep + (0.0 if d < 0.0 else d) * inv_n
+        ll = ll * keep + (-d if d < 0.0 else 0.0) * inv_n
+        os_[k] = gg
+        ts[k] = gg + ll
+    if bad:
+        return False, g, l
+    for k in range(m):
+        t = ts[k]
+        os_[k] = 100.0 * (os_[k] / t) if (t > 0.0 or t < 0.0) else 0.0
+    return True, gg, ll
 
 
 @njit(**JIT_PAR)
