@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tickpath.runtime import book as book_mod
 from tickpath.runtime import counters as C
 from tickpath.runtime.book import (ASK, BID, best_ask, best_bid, book_apply, book_apply_all,
+                                   book_prefetch,
                                    clear_books, depth, depth_into, find_order, imbalance,
                                    last_trade, microprice, mid_price, n_live_orders, new_books)
 from tickpath.runtime.book_layout import table_bytes
@@ -387,7 +388,44 @@ def test_clear_and_apply_all():
     assert book_apply_all(f.books, e, f.counters) == 3
 
 
-# ---------------------------------------------------------------- reference book
+def _random_flow(seed, n, n_locates, n_refs):
+    """Messages of every kind, good and bad (unknown refs, bad locates and sides, other types,
+    huge shares), refs from a small range so most name live orders."""
+    rng = np.random.default_rng(seed)
+    e = np.zeros(n, dtype=EVENT_DTYPE)
+    e["msg_type"] = rng.choice(np.frombuffer(b"AAAFEECXDDUPS", np.uint8), n)
+    e["order_ref"] = rng.integers(0, n_refs, n)
+    e["ref2"] = rng.integers(0, n_refs, n)
+    e["side"] = rng.choice(np.frombuffer(b"BBSSx", np.uint8), n)
+    e["shares"] = rng.choice([0, 1, 5, 100, 1 << 63], n, p=[0.02, 0.4, 0.3, 0.27, 0.01])
+    e["price"] = 1000 + rng.integers(-20, 20, n)
+    e["locate"] = rng.integers(0, n_locates + 2, n)  # some beyond the books
+    e["aux"] = rng.choice(np.frombuffer(b"YN", np.uint8), n)
+    return e
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_apply_all_matches_one_by_one(seed):
+    """book_apply_all (which prefetches ahead) leaves the same books and counters and
+    returns the same count as book_apply per event, up to the array's last event."""
+    e = _random_flow(seed, 4000, 6, 300)
+    one, batch = Feed(6, 256, 8), Feed(6, 256, 8)  # the flow has locates 0..7
+    changed = sum(book_apply(one.books, e, i, one.counters) >= 0 for i in range(len(e)))
+    assert book_apply_all(batch.books, e, batch.counters) == changed > 0
+    assert (one.counters == batch.counters).all()
+    for a, b in zip(one.books, batch.books):
+        assert (a == b).all()
+    assert one.c(C.BOOK_UNKNOWN_ORDER) and one.c(C.BOOK_BAD_LOCATE) and one.c(C.BOOK_BAD_ADD)
+
+
+def test_prefetch_changes_nothing_and_takes_any_index():
+    f = Feed()
+    f("A", 1, "B", 10, 10)
+    before = [a.copy() for a in f.books]
+    e = np.concatenate([ev("D", 1), ev("U", 1, ref2=2**63), ev("A", 7, "S", 1, 1, loc=60000)])
+    for i in (-5, -1, 0, 1, 2, 3, 1 << 40):
+        book_prefetch(f.books, e, i)
+    assert all((a == b).all() for a, b in zip(before, f.books))
 
 class RefBook:
     """The obvious book: dict of orders, levels aggregated on demand."""
