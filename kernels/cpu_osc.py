@@ -27,9 +27,33 @@ Conventions (TA-Lib 0.6, default compatibility, unstable period 0):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.core.extending import intrinsic
 
 from ._nb import JIT, JIT_PAR, NAN, fill_nan, first_valid, first_valid_all, rebase_every
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the cache line holding arr[idx] into L1 (llvm.prefetch, read): no value, and it
+    never faults, but callers still pass an in-bounds index."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(arr)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arr, ary, [args[1]],
+                                       wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
 
 
 @njit(**JIT)
@@ -221,6 +245,8 @@ def _atr_row(h, l, c, n, out):
 
 # points per fast ATR block: the block's true ranges stay in L1 between the two passes
 ATR_BLOCK = 512
+# series at least this long get software prefetch of the next block (well past L2)
+ATR_PREFETCH_MIN = 1 << 16
 
 
 @njit(**JIT)
@@ -255,7 +281,19 @@ def _atr_block(h, l, c, lo, hi, a, keep, inv_n, out):
     k2 = k1 * keep
     k3 = k2 * keep
     k4 = k3 * keep
+    T = h.shape[0]
+    last = T - 1
+    # long series stream from memory: fetch the next block's inputs during this
+    # (compute-bound) pass, so pass 1 of the next block finds them in cache; short rows
+    # (the 2-D universe) are already cached and skip it (LLVM unswitches the loop on pf)
+    pf = T >= ATR_PREFETCH_MIN and l.shape[0] == T and c.shape[0] == T
     for k in range(0, m - 3, 4):
+        if pf:
+            ahead = hi + k
+            ahead = ahead if ahead < last else last
+            _prefetch(h, ahead)
+            _prefetch(l, ahead)
+            _prefetch(c, ahead)
         u0 = us[k]
         u1 = us[k + 1]
         u2 = us[k + 2]

@@ -115,3 +115,11 @@ def test_moment_blocks_match_the_exact_oracle_for_every_mode(n):
     np.testing.assert_allclose(z[n - 1:4500], ((c - mean) / std)[n - 1:4500], rtol=1e-7,
                                atol=1e-7)
     assert np.isnan(up[4500:]).all() and np.isnan(z[4500:]).all()
+
+
+def test_atr_on_a_long_series_takes_the_prefetching_blocks():
+    h, lo, c = _series(70_000, seed=9)          # >= ATR_PREFETCH_MIN points
+    assert_matches(K.atr(h, lo, c, 14), _oracle_atr(h, lo, c, 14), label="atr 70k")
+    h[69_990] = np.inf                          # an infinity in the last partial block
+    with pytest.raises(Exception, match="69990"):
+        K.atr(h, lo, c, 14)
