@@ -23,6 +23,12 @@ Conventions (TA-Lib 0.6, default compatibility, unstable period 0):
 * OBV: lookback 0, starts at volume[b]; adds volume on an up close, subtracts on a down
   close; TA-Lib's compares, so a NaN close means "no change" for that bar and the next.
   The running total is Neumaier-compensated (exact for integer volumes, no drift otherwise).
+
+Speed: the steady-state loops run in unchecked blocks of a few hundred points on zero-based
+views (numba then emits plain, vectorisable loads instead of wraparound selects or gathers),
+OR-ing a non-finite flag; the first block that holds a NaN/inf is recomputed from its saved
+state by the checked per-point loop, which then runs to the end, so the NaN/inf semantics
+above are unchanged.
 """
 from __future__ import annotations
 

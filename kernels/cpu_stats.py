@@ -19,6 +19,12 @@ Conventions:
   LOG_RETURNS(p) = log(x[i]/x[i-p]), NaN where either price is <= 0; lookback p.
 * REALIZED_VOL(n, scale) = scale * sqrt(sum of the last n squared one-bar log returns);
   lookback n (n returns need n+1 prices); NaN once a non-positive price or a NaN is seen.
+
+Speed: the steady-state loops run in unchecked blocks of a few hundred points on zero-based
+views (numba then emits plain, vectorisable loads instead of wraparound selects or gathers),
+OR-ing a non-finite flag; the first block that holds a NaN/inf is recomputed from its saved
+state by the checked per-point loop, which then runs to the end, so the NaN/inf semantics
+above are unchanged.
 """
 from __future__ import annotations
 
