@@ -122,8 +122,8 @@ class UniverseBatcher:
         self._prices = np.full(shape, np.nan)
         self._volumes = np.zeros(shape)
         self._n_written = np.zeros(self.n_instruments, np.int64)
-        self._ordered_prices = np.empty(shape)
-        self._ordered_volumes = np.empty(shape)
+        self._ordered_prices = np.zeros(shape)  # zeros: the setup dry run reads them
+        self._ordered_volumes = np.zeros(shape)  # zeros: the setup dry run reads them
         self.counts = np.zeros(N_COUNTS, np.int64)
         self.last_run_ns = None
         self.last = {}          # name -> latest value per instrument (or tuple of them)
