@@ -55,13 +55,41 @@ from numba.core import cgutils
 from numba.core.extending import intrinsic
 
 from . import counters as C
-from .book_layout import (ASK, BID, HASH_BLOCK_BITS, HASH_SHIFT, LT_PRICE, LT_SHARES, LT_TS_EXCH, MAX_ORDERS,
-                          N_LIVE, NEXT_LEVEL_ID, Books, clear_books, new_books)
+from .book_layout import (
+    ASK,
+    BID,
+    HASH_BLOCK_BITS,
+    HASH_SHIFT,
+    LT_PRICE,
+    LT_SHARES,
+    LT_TS_EXCH,
+    MAX_ORDERS,
+    N_LIVE,
+    NEXT_LEVEL_ID,
+    Books,
+    clear_books,
+    new_books,
+)
 
 __all__ = [
-    "Books", "new_books", "clear_books", "BID", "ASK", "book_apply", "book_apply_all",
-    "best_bid", "best_ask", "depth", "depth_into", "last_trade", "mid_price", "microprice",
-    "imbalance", "n_live_orders", "find_order", "book_prefetch",
+    "ASK",
+    "BID",
+    "Books",
+    "best_ask",
+    "best_bid",
+    "book_apply",
+    "book_apply_all",
+    "book_prefetch",
+    "clear_books",
+    "depth",
+    "depth_into",
+    "find_order",
+    "imbalance",
+    "last_trade",
+    "microprice",
+    "mid_price",
+    "n_live_orders",
+    "new_books",
 ]
 
 _FIB = np.uint64(11400714819323198485)  # 2^64 / golden ratio: spreads sequential refs
@@ -221,7 +249,7 @@ def _level_for_add(books, loc, side, price, counters):
         counters[C.BOOK_LEVELS_FULL] += 1
         if pos == 0:
             return -1  # worse than every level held: refuse it
-        for k in range(0, pos - 1):  # evict the worst level (index 0)
+        for k in range(pos - 1):  # evict the worst level (index 0)
             _move_level(books, loc, side, k, k + 1)
         pos -= 1
     books.lvl_price[loc, side, pos] = price

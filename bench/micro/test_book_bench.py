@@ -12,7 +12,9 @@ mix near a TotalView day (adds 44 %, deletes 30 %, partial cancels 6 %, replaces
 executions 8 % (1 in 10 with a price, C), non-displayed trades 3 %). Every E/C/X/D/U names a
 live order, chosen among the most recently added far more often than among old ones, so the
 live set hovers around a steady size. Side by side:
-* apply_all: book_apply over the whole array (the runtime's shape);
+* apply_all: book_apply_all over the whole array (prefetches order slots a few events ahead);
+* apply one by one: book_apply in a plain loop, no prefetch (what a caller that does not
+  call book_prefetch gets; the gap to apply_all is what the prefetch buys);
 * apply_all + top: the same plus best bid/ask and microprice of the touched locate after
   each message, what an indicator stage reads;
 * market+decoder: the same books fed from bench/market.py's ITCH stream through the decoder
@@ -154,6 +156,15 @@ def make_flow(seed: int = 2024, n: int = N_MESSAGES):
 
 
 @njit(nogil=True)
+def _apply_one_by_one(books, events, counters):
+    changed = 0
+    for i in range(events.shape[0]):
+        if book_apply(books, events, i, counters) >= 0:
+            changed += 1
+    return changed
+
+
+@njit(nogil=True)
 def _apply_and_read_top(books, events, counters):
     acc = 0.0
     for i in range(events.shape[0]):
@@ -206,6 +217,10 @@ def _expected_adds(events):
 
 def test_book_apply_all(benchmark, flow):
     _run(benchmark, flow, book_apply_all, _expected_adds(flow))
+
+
+def test_book_apply_one_by_one(benchmark, flow):
+    _run(benchmark, flow, _apply_one_by_one, _expected_adds(flow))
 
 
 def test_book_apply_and_read_top(benchmark, flow):

@@ -9,13 +9,27 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tickpath.runtime import book as book_mod
 from tickpath.runtime import counters as C
-from tickpath.runtime.book import (ASK, BID, best_ask, best_bid, book_apply, book_apply_all,
-                                   book_prefetch,
-                                   clear_books, depth, depth_into, find_order, imbalance,
-                                   last_trade, microprice, mid_price, n_live_orders, new_books)
+from tickpath.runtime.book import (
+    ASK,
+    BID,
+    best_ask,
+    best_bid,
+    book_apply,
+    book_apply_all,
+    book_prefetch,
+    clear_books,
+    depth,
+    depth_into,
+    find_order,
+    imbalance,
+    last_trade,
+    microprice,
+    mid_price,
+    n_live_orders,
+    new_books,
+)
 from tickpath.runtime.book_layout import table_bytes
 from tickpath.runtime.errors import ConfigError
 from tickpath.runtime.event import EVENT_DTYPE, FLAG_GAP
