@@ -27,10 +27,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
-
 from tickpath.runtime import counters as C
-from tickpath.runtime.book import (best_ask, best_bid, book_apply, book_apply_all, clear_books,
-                                   microprice, n_live_orders, new_books)
+from tickpath.runtime.book import (
+    best_ask,
+    best_bid,
+    book_apply,
+    book_apply_all,
+    clear_books,
+    microprice,
+    n_live_orders,
+    new_books,
+)
 from tickpath.runtime.event import EVENT_DTYPE
 
 N_MESSAGES = 1_000_000
@@ -172,7 +179,7 @@ def _apply_and_read_top(books, events, counters):
         if loc >= 0:
             acc += best_bid(books, loc)[0] - best_ask(books, loc)[0]
             m = microprice(books, loc)
-            if m == m:  # not NaN
+            if not np.isnan(m):
                 acc += m
     return acc
 
