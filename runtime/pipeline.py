@@ -18,7 +18,7 @@ from tickpath.kernels import stream as S
 
 from . import counters as C
 from . import latency
-from .book import book_apply, imbalance, last_trade, microprice, mid_price
+from .book import book_apply, book_prefetch, imbalance, last_trade, microprice, mid_price
 from .book_layout import new_books
 from .event import EVENT_DTYPE, FLAG_GAP
 from .intrinsics import realtime_ns
@@ -97,6 +97,8 @@ def process_events(pipe, events, n):
     n_loc = out.shape[0]
     for i in range(n):
         ev = events[i]
+        # start the order-table cache misses of a later event now (any index is safe)
+        book_prefetch(books, events, i + 6)
         loc = book_apply(books, events, i, counters)
         if loc >= 0 and loc < n_loc:
             t = ev.msg_type
