@@ -49,12 +49,11 @@ as an empty book.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.core.extending import intrinsic
+from numba import njit
 
 from . import counters as C
+from .intrinsics import borrow as _borrow
+from .intrinsics import prefetch as _prefetch
 from .book_layout import (
     ASK,
     BID,
@@ -101,61 +100,11 @@ _SIDE_B, _SIDE_S, _NOT_PRINTABLE = ord("B"), ord("S"), ord("N")
 
 # ---------------------------------------------------------------- borrowed views
 
-@intrinsic
-def _borrow(typingctx, arr):
-    """The same array without its reference count (meminfo NULL). Why: every array value
-    numba copies gets an atomic incref/decref pair; through the books' eight arrays that
-    cost several hundred ns per message. Safe while the caller holds the real array."""
-    if not isinstance(arr, types.Array):
-        return None
-
-    def codegen(context, builder, sig, args):
-        src = context.make_array(arr)(context, builder, args[0])
-        dst = context.make_array(arr)(context, builder)
-        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
-        dst.parent = cgutils.get_null_value(dst.parent.type)
-        dst.nitems = src.nitems
-        dst.itemsize = src.itemsize
-        dst.data = src.data
-        dst.shape = src.shape
-        dst.strides = src.strides
-        return dst._getvalue()
-
-    return arr(arr), codegen
-
-
 @njit(nogil=True, inline="always")
 def _borrowed(books):
     return Books(_borrow(books.orders), _borrow(books.state), _borrow(books.lvl_price),
                  _borrow(books.lvl_shares), _borrow(books.lvl_count), _borrow(books.lvl_id),
                  _borrow(books.n_levels), _borrow(books.last_trade))
-
-
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """Hint the cache to load the line of arr[idx] (idx: a tuple, one per dimension). Why:
-    the batch loop knows the next events, so it can start their cache misses early and
-    overlap them instead of waiting for each in turn. Only a hint: never faults."""
-    if not isinstance(arr, types.Array) or not isinstance(idx, types.BaseTuple):
-        return None
-    if len(idx) != arr.ndim or not all(isinstance(t, types.Integer) for t in idx):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(arr)(context, builder, args[0])
-        inds = cgutils.unpack_tuple(builder, args[1], len(idx))
-        inds = [context.cast(builder, v, t, types.intp) for v, t in zip(inds, idx)]
-        ptr = cgutils.get_item_pointer(context, builder, arr, ary, inds, wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(32), ir.IntType(32),
-                                               ir.IntType(32)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        i32 = ir.IntType(32)
-        # read, high temporal locality (keep in all cache levels), data cache
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(arr, idx), codegen
 
 
 # ---------------------------------------------------------------- order table (hash)
