@@ -77,8 +77,10 @@ class BenchLink:
                 _ip("netns", "add", ns)
                 # no IPv6 chatter (router solicitations) landing on the XDP socket
                 _ip("-n", ns, "link", "set", "lo", "up")
-                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                                "net.ipv6.conf.all.disable_ipv6=1"], capture_output=True, timeout=20, check=False)
+                for key in ("all", "default"):   # default: the veth arrives after this
+                    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                                    f"net.ipv6.conf.{key}.disable_ipv6=1"], capture_output=True,
+                                   timeout=20, check=False)
             _ip("link", "add", self.if_tx, "netns", self.ns_tx, "address", TX_MAC, "type", "veth",
                 "peer", "name", self.if_rx, "netns", self.ns_rx, "address", RX_MAC)
             for ns, ifn, addr in ((self.ns_tx, self.if_tx, self.ip_tx), (self.ns_rx, self.if_rx, self.ip_rx)):
@@ -87,6 +89,8 @@ class BenchLink:
             # the XDP program on vrx may swallow ARP replies: a permanent neighbour entry
             _ip("-n", self.ns_tx, "neigh", "replace", self.ip_rx, "lladdr", RX_MAC, "dev", self.if_tx,
                 "nud", "permanent")
+            # multicast feeds leave the tx namespace through the veth
+            _ip("-n", self.ns_tx, "route", "add", "224.0.0.0/4", "dev", self.if_tx)
         except BaseException:
             self.close()
             raise

@@ -13,7 +13,6 @@ a round that decoded less (duplicates, drops) cannot pass as a faster one.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -33,20 +32,9 @@ N_INSTRUMENTS = 500
 BATCH_PACKETS = 64
 
 
-from tickpath.bench.demo import cpu_model as _cpu_model  # noqa: E402  one reader of /proc/cpuinfo
+pytestmark = pytest.mark.usefixtures("placement")  # bench/micro/conftest.py
 
 
-@pytest.fixture(autouse=True)
-def placement(benchmark):
-    """Pin to TICKPATH_BENCH_CPU if given; record CPU model and affinity either way."""
-    cpu = os.environ.get("TICKPATH_BENCH_CPU")
-    before = os.sched_getaffinity(0)
-    if cpu is not None:
-        os.sched_setaffinity(0, {int(cpu)})
-    benchmark.extra_info["cpu_model"] = _cpu_model()
-    benchmark.extra_info["affinity"] = sorted(os.sched_getaffinity(0))
-    yield
-    os.sched_setaffinity(0, before)
 
 
 @pytest.fixture(scope="module")

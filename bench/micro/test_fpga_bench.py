@@ -43,19 +43,9 @@ PIPE_RECORDS = 16_384           # a 1 MiB pipe of records per backend round
 SESSION = b"FPGABENCH1"
 
 
-from tickpath.bench.demo import cpu_model as _cpu_model  # noqa: E402  one reader of /proc/cpuinfo
+pytestmark = pytest.mark.usefixtures("placement")  # bench/micro/conftest.py
 
 
-@pytest.fixture(autouse=True)
-def placement(benchmark):
-    cpu = os.environ.get("TICKPATH_BENCH_CPU")
-    before = os.sched_getaffinity(0)
-    if cpu is not None:
-        os.sched_setaffinity(0, {int(cpu)})
-    benchmark.extra_info["cpu_model"] = _cpu_model()
-    benchmark.extra_info["affinity"] = sorted(os.sched_getaffinity(0))
-    yield
-    os.sched_setaffinity(0, before)
 
 
 @pytest.fixture(scope="module")
