@@ -105,8 +105,6 @@ class Runtime:
         b = self.backend
         if self.is_events:
             b.open(self.events)
-        elif self.cfg["backend"]["kind"] == "afxdp":
-            b.open(counters=self.pipe.counters)
         else:
             b.open(self.payload, counters=self.pipe.counters)
         self._opened = True

@@ -66,7 +66,14 @@ class AfxdpBackend:
         self._opened = False
 
     # --- open ---------------------------------------------------------------
-    def open(self, counters: np.ndarray | None = None) -> "AfxdpBackend":
+    def open(self, payload: np.ndarray | None = None,
+             counters: np.ndarray | None = None) -> "AfxdpBackend":
+        """payload: the frame buffer the loop will pass to poll (checked here, as every frame
+        backend checks it at open); counters: the runtime's counter array."""
+        if payload is not None and (payload.ndim != 2 or payload.dtype != np.uint8
+                                    or not payload.flags.c_contiguous):
+            raise ConfigError("frame buffer must be a C-contiguous uint8[n_slots, slot_bytes]",
+                              shape=payload.shape, dtype=str(payload.dtype))
         cfg = self.config.validate()
         ifindex, rx_queues = cfg.check_interface()
         if counters is not None and (counters.dtype != np.int64 or counters.shape[0] < C.N_COUNTERS):
