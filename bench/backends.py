@@ -241,7 +241,7 @@ class PythonRun:
         z = np.load(self.out)
         lat = np.ascontiguousarray(z["latency_ns"][self.spec.warmup_messages:], dtype=np.int64)
         hist = latency.new_histogram()
-        _fill_hist(hist, lat)
+        latency.record_all(hist, lat)
         return {"received": int(z["received"]), "drained_at": drained_at, "gaps": int(z["gaps"]), "gap_messages": int(z["gap_messages"]),
                 "duplicates": int(z["duplicates"]), "malformed": int(z["malformed"]), "drops": None,
                 "hist": hist, "rx_cpu_s": float(z["cpu_seconds"]), "rx_cpu": self.spec.rx_cpu,
@@ -256,20 +256,6 @@ class PythonRun:
         self.tmp.cleanup()
 
 
-def _fill_hist(hist, lat) -> None:
-    from numba import njit
-
-    global _fill_jit
-    if _fill_jit is None:
-        @njit(nogil=True)
-        def fill(h, xs):
-            for x in xs:
-                latency.record(h, max(x, 0))
-        _fill_jit = fill
-    _fill_jit(hist, lat)
-
-
-_fill_jit = None
 
 
 # --- kernel and kernel-busypoll -------------------------------------------------------------

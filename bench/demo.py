@@ -145,24 +145,13 @@ def run_python(packets, n_msgs: int, rate: float, rx_cpu, tx_cpu, warmup_msgs: i
         res = {k: z[k] for k in z.files}
     lat = res["latency_ns"][warmup_msgs:]
     hist = latency.new_histogram()
-    _fill(hist, lat)
+    latency.record_all(hist, np.ascontiguousarray(lat, dtype=np.int64))
     received = int(res["received"])
     return {"name": "plain Python (blocking socket + struct)", "sent": sender.stats(),
             "received": received, "gaps": int(res["gaps"]), "gap_messages": int(res["gap_messages"]),
             "duplicates": int(res["duplicates"]), "malformed": int(res["malformed"]), "drops": None,
             "elapsed_s": elapsed, "throughput_msgs_per_s": received / elapsed,
             "latency_ns": latency.summary(hist), "hist": hist, "process_cpu_s": float(res["cpu_seconds"])}
-
-
-def _fill(hist, lat):
-    from numba import njit
-
-    @njit(nogil=True)
-    def fill(h, xs):
-        for x in xs:
-            latency.record(h, max(x, 0))
-
-    fill(hist, np.ascontiguousarray(lat, dtype=np.int64))
 
 
 def run_demo(seconds: float = 10.0, rate: float = 100_000, instruments: int = 300, seed: int = 1,

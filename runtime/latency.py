@@ -49,6 +49,15 @@ def record(hist, v):
     return 0
 
 
+@njit(nogil=True)
+def record_all(hist, values):
+    """Count every value of an int64 array (negatives as 0); returns how many overflowed."""
+    over = 0
+    for v in values:
+        over += record(hist, max(v, 0))
+    return over
+
+
 def bucket_low(b: int) -> int:
     """Smallest value that maps to bucket b."""
     if b < SUB:
