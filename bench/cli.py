@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import backends as B
+from tickpath.bench.harness import backends as B
 
 
 def add_bench_arguments(bench_parser: argparse.ArgumentParser, bench_subparsers=None) -> None:
@@ -38,7 +38,8 @@ def add_bench_arguments(bench_parser: argparse.ArgumentParser, bench_subparsers=
 
 
 def cmd_bench(args) -> int:
-    from . import harness, report
+    from tickpath.bench.harness import run as harness
+    from tickpath.bench.harness import report
 
     if args.list:
         for name, e in B.bench_backends().items():

@@ -9,9 +9,9 @@ import argparse
 import json
 import sys
 
-from tickpath.runtime.errors import TickpathError
+from tickpath.runtime.core.errors import TickpathError
 
-from .xdma import DEFAULT_DEVICE_DIR
+from tickpath.fpga.host.xdma import DEFAULT_DEVICE_DIR
 
 
 def add_subcommands(subparsers) -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def add_subcommands(subparsers) -> argparse.ArgumentParser:
 
 
 def _cmd_emulate(args) -> int:
-    from .emulator import EmulatorParams, run_emulator
+    from tickpath.fpga.emulator.process import EmulatorParams, run_emulator
 
     return run_emulator(EmulatorParams(
         device_dir=args.device_dir, udp=args.udp, pcap=args.pcap, h2c=args.h2c,
@@ -55,7 +55,7 @@ def _cmd_emulate(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from .control import ParserControl
+    from tickpath.fpga.host.control import ParserControl
 
     ctl = ParserControl(args.device_dir, args.card, writable=False)
     try:

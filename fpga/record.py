@@ -1,7 +1,7 @@
 """The card's C2H DMA output format: the tickpath event record, as the FPGA writes it.
 
 The FPGA parser streams one 64-byte record per decoded message over the XDMA card-to-host
-AXI-Stream channel. The bytes are exactly `tickpath.runtime.event.EVENT_DTYPE` (version 1),
+AXI-Stream channel. The bytes are exactly `tickpath.runtime.core.event.EVENT_DTYPE` (version 1),
 defined once in the runtime (the core owns its contracts); this module only states the rules
 a DMA producer and consumer follow, and holds the helpers that enforce them.
 
@@ -29,8 +29,8 @@ from __future__ import annotations
 import mmap
 
 import numpy as np
-from tickpath.runtime.errors import ConfigError
-from tickpath.runtime.event import EVENT_BYTES, EVENT_DTYPE, EVENT_VERSION
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.event import EVENT_BYTES, EVENT_DTYPE, EVENT_VERSION
 
 RECORD_BYTES = EVENT_BYTES          # one cache line
 RECORD_DTYPE = EVENT_DTYPE          # re-exported, never redefined
@@ -70,7 +70,7 @@ def check_record_buffer(events: np.ndarray, align_bytes: int = RECORD_BYTES, wha
 
 def check_stream_length(n_bytes: int, node: str) -> None:
     """A DMA transfer length must be a whole number of records."""
-    from tickpath.runtime.errors import BackendError
+    from tickpath.runtime.core.errors import BackendError
 
     if n_bytes % RECORD_BYTES:
         raise BackendError("record stream not aligned to the record size", node=node,

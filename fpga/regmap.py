@@ -33,8 +33,8 @@ S, and gap records) always passes. UDP_PORT 0 accepts any destination port.
 from __future__ import annotations
 
 import numpy as np
-from tickpath.runtime import counters as rc
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core import counters as rc
+from tickpath.runtime.core.errors import ConfigError
 
 REGFILE_BYTES = 0x4000
 ID_MAGIC = 0x54504641           # "TPFA": tickpath FPGA

@@ -4,5 +4,5 @@ Modules: sysfs (rooted reads/writes, Unknown), cpulist (kernel CPU list/mask for
 topology (discover, choose_cores — shared with `tickpath info`), plan (the runtime config
 keys hostconfig reads), checks_base / checks_host / checks_plan / checks_nic (the checks as
 data), nic (pyroute2 ethtool ops), apply (apply + rollback), jitter (hiccups-style
-measurement), cli (`tickpath host ...` subcommands), fakehost (fixture hosts for tests).
+measurement), cli (`tickpath host ...` subcommands).
 """

@@ -15,11 +15,11 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from tickpath.runtime.errors import ConfigError, PrivilegeError, TickpathError
+from tickpath.runtime.core.errors import ConfigError, PrivilegeError, TickpathError
 
-from .checks_base import FAIL, WARN, Change, Context, run_checks
-from .cpulist import parse_cpulist, parse_cpumask
-from .sysfs import HostFS, Unknown
+from tickpath.hostconfig.checks.base import FAIL, WARN, Change, Context, run_checks
+from tickpath.hostconfig.discover.cpulist import parse_cpulist, parse_cpumask
+from tickpath.hostconfig.discover.sysfs import HostFS, Unknown
 
 ROLLBACK_FORMAT = "tickpath-hostconfig-rollback"
 ROLLBACK_VERSION = 1

@@ -15,11 +15,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tickpath.runtime.errors import TickpathError
+from tickpath.runtime.core.errors import TickpathError
 
-from .checks_base import FAIL, OK, UNKNOWN, WARN, Context, exit_status, run_checks
-from .cpulist import parse_cpulist
-from .plan import load_plan
+from tickpath.hostconfig.checks.base import (
+    FAIL,
+    OK,
+    UNKNOWN,
+    WARN,
+    Context,
+    exit_status,
+    run_checks,
+)
+from tickpath.hostconfig.discover.cpulist import parse_cpulist
+from tickpath.hostconfig.plan import load_plan
 
 _COLOURS = {OK: "green", WARN: "yellow", FAIL: "red", UNKNOWN: "magenta"}
 
@@ -75,7 +83,7 @@ def cmd_audit(args) -> int:
 
 @_guard
 def cmd_apply(args) -> int:
-    from .apply import apply
+    from tickpath.hostconfig.apply import apply
 
     rep = apply(_context(args), only=_only(args.only), dry_run=args.dry_run,
                 rollback_path=args.rollback_file, euid=getattr(args, "euid", None))
@@ -107,13 +115,13 @@ def cmd_apply(args) -> int:
 
 @_guard
 def cmd_rollback(args) -> int:
-    from .apply import rollback
-    from .sysfs import HostFS
+    from tickpath.hostconfig.apply import rollback
+    from tickpath.hostconfig.discover.sysfs import HostFS
 
     nic_ops = getattr(args, "nic_ops", None)
     fs = HostFS(args.root)
     if nic_ops is None and fs.root == "/":
-        from .nic import EthtoolOps
+        from tickpath.hostconfig.discover.nic import EthtoolOps
 
         nic_ops = EthtoolOps()
     rep = rollback(args.file, fs, nic_ops, euid=getattr(args, "euid", None))
@@ -132,7 +140,7 @@ def cmd_rollback(args) -> int:
 
 @_guard
 def cmd_jitter(args) -> int:
-    from .jitter import measure
+    from tickpath.hostconfig.jitter import measure
 
     cpus = parse_cpulist(args.cpus)
     results = measure(cpus, args.seconds, args.threshold_ns)

@@ -17,8 +17,8 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from numba import njit
 
-from tickpath.runtime.errors import ConfigError, translate_oserror
-from tickpath.runtime.intrinsics import monotonic_ns
+from tickpath.runtime.core.errors import ConfigError, translate_oserror
+from tickpath.runtime.sys.intrinsics import monotonic_ns
 
 MAX_GAPS_PER_CPU = 1 << 20  # 8 MiB of int64 per CPU: ~1M interruptions before we only count
 HIST_MAX_NS = 60 * 1_000_000_000  # gaps up to 60 s fit the histogram

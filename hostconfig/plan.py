@@ -11,8 +11,8 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 
-from tickpath.runtime.errors import ConfigError
-from tickpath.runtime.event import EVENT_BYTES
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.event import EVENT_BYTES
 
 # (section, key, type, meaning) — everything hostconfig reads from the runtime config
 CONFIG_KEYS = (
@@ -98,7 +98,7 @@ def plan_from_dict(cfg: dict) -> RuntimePlan:
 
 def _auto_rx(cfg: dict) -> list[int]:
     """The cores the runtime would choose for cores.rx = "auto" (shared logic, runtime/placement)."""
-    from tickpath.runtime.placement import choose_cores
+    from tickpath.runtime.sys.placement import choose_cores
     return choose_cores(1, cfg.get("nic", {}).get("interface") or None)
 
 

@@ -8,9 +8,31 @@ Streaming (numba-callable, O(1) per tick, over a float64 state row; see stream_*
 Backend: `backend()` -> Backend(name, reason, forced, device); TICKPATH_KERNELS=numba|cupy
 forces one. Conventions match TA-Lib (documented per module); see kernels/README.md.
 """
-from ._backend import GPU_MIN_ELEMENTS, GPU_MIN_ROWS, Backend, backend, reset_backend
-from .batch import (atr, bbands, ema, log_returns, macd, obv, realized_vol, returns, rsi, sma,
-                    stddev, stoch, trange, vwap, wma, zscore)
+from tickpath.kernels._backend import (
+    GPU_MIN_ELEMENTS,
+    GPU_MIN_ROWS,
+    Backend,
+    backend,
+    reset_backend,
+)
+from tickpath.kernels.batch import (
+    atr,
+    bbands,
+    ema,
+    log_returns,
+    macd,
+    obv,
+    realized_vol,
+    returns,
+    rsi,
+    sma,
+    stddev,
+    stoch,
+    trange,
+    vwap,
+    wma,
+    zscore,
+)
 
 __all__ = [
     "Backend", "backend", "reset_backend", "GPU_MIN_ROWS", "GPU_MIN_ELEMENTS",

@@ -20,7 +20,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from tickpath.runtime.errors import BackendError, ConfigError
+from tickpath.runtime.core.errors import BackendError, ConfigError
 
 log = logging.getLogger("tickpath.kernels")
 

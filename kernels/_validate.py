@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
 
 def is_cupy_array(a) -> bool:

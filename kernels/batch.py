@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
-from . import cpu_ma, cpu_osc, cpu_stats
-from ._backend import cupy_module, use_gpu_for
-from ._validate import (check_finite_scalar, check_period, check_same_shape, check_series,
-                        is_cupy_array)
+from tickpath.kernels.cpu import ma as cpu_ma
+from tickpath.kernels.cpu import osc as cpu_osc
+from tickpath.kernels.cpu import stats as cpu_stats
+from tickpath.kernels._backend import cupy_module, use_gpu_for
+from tickpath.kernels._validate import (
+    check_finite_scalar,
+    check_period,
+    check_same_shape,
+    check_series,
+    is_cupy_array,
+)
 
 
 def _prepare(named: dict):
@@ -64,7 +71,7 @@ def _run_cpu(row_fn, drv_fn, ins, params, outs, names):
 
 def _gpu(name, ins, where, *params):
     """Run the GPU program `name`; host inputs are copied over and results copied back."""
-    from . import gpu  # noqa: PLC0415 - needs cupy, imported only on the GPU path
+    from tickpath.kernels.gpu import cupy_batch as gpu
     cp = cupy_module()
     dev_ins = ins if where == "cupy" else [cp.asarray(a) for a in ins]
     res = getattr(gpu, name)(*dev_ins, *params)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
-from ._nb import JIT, JIT_PAR, fill_nan, rebase_every
-from ._validate import check_period, check_series
-from .cpu_ma import _ema_row, _sma_row
-from .cpu_osc import _rsi_row
+from tickpath.kernels._nb import JIT, JIT_PAR, fill_nan, rebase_every
+from tickpath.kernels._validate import check_period, check_series
+from tickpath.kernels.cpu.ma import _ema_row, _sma_row
+from tickpath.kernels.cpu.osc import _rsi_row
 
 
 @njit(**JIT)

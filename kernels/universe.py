@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tickpath.runtime.errors import ConfigError
-from tickpath.runtime.event import EVENT_DTYPE
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.event import EVENT_DTYPE
 
-from . import batch
-from ._nb import JIT
+from tickpath.kernels import batch
+from tickpath.kernels._nb import JIT
 
 PRICE_SCALE = 1e-4          # ITCH Price(4): 4 implied decimals
 TRADE_TYPES = (ord("P"), ord("C"), ord("Q"))

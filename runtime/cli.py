@@ -14,15 +14,15 @@ import signal
 import sys
 import time
 
-from .errors import TickpathError
+from tickpath.runtime.core.errors import TickpathError
 
 
 def _cmd_info(args) -> int:
-    from . import info
+    from tickpath.runtime.sys import info
     data = info.gather()
     if args.interface and isinstance(data.get("afxdp"), dict):
         try:
-            from .afxdp.probe import probe
+            from tickpath.runtime.backends.afxdp.probe import probe
             data["afxdp"] = probe(args.interface)
         except ImportError:
             pass
@@ -36,7 +36,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from tickpath.bench.demo import print_report, run_demo, write_outputs
+    from tickpath.bench.scenarios.demo import print_report, run_demo, write_outputs
     summary = run_demo(seconds=args.seconds, rate=args.rate, instruments=args.instruments,
                        seed=args.seed, msgs_per_packet=args.msgs_per_packet,
                        baseline=not args.no_baseline, idle=args.idle, quiet=args.quiet)
@@ -47,10 +47,12 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from . import config, latency, livestats
-    from .livestats import LiveStats
-    from .loop import STOP
-    from .runner_ab import make_runtime
+    from tickpath.runtime.config import schema as config
+    from tickpath.runtime.engine import latency
+    from tickpath.runtime.ipc import livestats
+    from tickpath.runtime.ipc.livestats import LiveStats
+    from tickpath.runtime.engine.loop import STOP
+    from tickpath.runtime.lines.runner import make_runtime
     cfg = config.load(args.config) if args.config else config.defaults()
     if args.seconds is not None:
         cfg["run"]["seconds"] = args.seconds
@@ -111,8 +113,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_bench_ring(args) -> int:
-    from tickpath.bench import ring_bench
-    from tickpath.bench.demo import cpu_model
+    from tickpath.bench.scenarios import ring_bench
+    from tickpath.bench.scenarios.demo import cpu_model
     cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else [None, None]
     if len(cpus) != 2:
         raise SystemExit("--cpus takes two CPU ids: producer,consumer")
@@ -173,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_bench_ring)
     _optional(bench, "tickpath.bench.cli", "add_bench_arguments", parent_sub=bsub)
 
-    for mod in ("tickpath.hostconfig.cli", "tickpath.fpga.cli", "tickpath.bench.replay_cli",
-                "tickpath.runtime.lines_cli"):
+    for mod in ("tickpath.hostconfig.cli", "tickpath.fpga.cli", "tickpath.runtime.engine.cli",
+                "tickpath.runtime.lines.cli"):
         _optional(sub, mod, "add_subcommands")
     return p
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tickpath.bench.demo import cpu_model
+from tickpath.bench.scenarios.demo import cpu_model
 
 
 @pytest.fixture

@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from tickpath.runtime.afxdp.backend import AfxdpBackend  # noqa: E402
-from tickpath.runtime.afxdp.config import AfxdpConfig  # noqa: E402
-from tickpath.runtime.intrinsics import monotonic_ns, realtime_ns  # noqa: E402
+from tickpath.runtime.backends.afxdp.backend import AfxdpBackend
+from tickpath.runtime.backends.afxdp.config import AfxdpConfig
+from tickpath.runtime.sys.intrinsics import monotonic_ns, realtime_ns
 
 PORT = 26500
 PAYLOAD_BYTES = 64
@@ -37,7 +36,7 @@ _SENDER = r"""
 import ctypes, socket, struct, sys
 import numpy as np
 from numba import njit
-from tickpath.runtime.intrinsics import monotonic_ns, realtime_ns, cpu_relax
+from tickpath.runtime.sys.intrinsics import monotonic_ns, realtime_ns, cpu_relax
 libc = ctypes.CDLL(None)
 sendto = libc.sendto
 sendto.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t, ctypes.c_int]

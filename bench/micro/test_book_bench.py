@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
-from tickpath.runtime import counters as C
-from tickpath.runtime.book import (
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.book.orderbook import (
     best_ask,
     best_bid,
     book_apply,
@@ -38,7 +38,7 @@ from tickpath.runtime.book import (
     n_live_orders,
     new_books,
 )
-from tickpath.runtime.event import EVENT_DTYPE
+from tickpath.runtime.core.event import EVENT_DTYPE
 
 N_MESSAGES = 1_000_000
 N_INSTRUMENTS = 300
@@ -235,8 +235,8 @@ def test_book_apply_and_read_top(benchmark, flow):
 
 
 def test_book_from_market_decoder(benchmark):
-    market = pytest.importorskip("tickpath.bench.market")
-    decoder = pytest.importorskip("tickpath.runtime.decoder")
+    from tickpath.bench.load import market
+    from tickpath.runtime.feed import decoder
     mkt = market.generate(2024, N_MESSAGES, N_INSTRUMENTS)
     pk = market.pack_mold(mkt, "BENCH")
     mold, session = decoder.new_mold_state("BENCH")

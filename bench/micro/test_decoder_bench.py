@@ -17,15 +17,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
-from tickpath.bench import market
-from tickpath.runtime import counters as C
-from tickpath.runtime.decoder import (
+from tickpath.bench.load import market
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.feed.decoder import (
     MOLD_NEXT_SEQ,
     decode_buffer,
     max_events_per_packet,
     new_mold_state,
 )
-from tickpath.runtime.event import empty_events
+from tickpath.runtime.core.event import empty_events
 
 N_MESSAGES = 1_000_000
 N_INSTRUMENTS = 500

@@ -26,16 +26,15 @@ import numpy as np
 import pytest
 from numba import njit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "fpga"))
 
-from tickpath.bench import market
-from tickpath.fpga import emu_datapath as dp
+from tickpath.bench.load import market
+from tickpath.fpga.emulator import datapath as dp
 from tickpath.fpga import regmap as rm
-from tickpath.fpga.backend import fpga_poll
-from tickpath.fpga.emu_model import ParserModel
-from tickpath.runtime import counters as C
-from tickpath.runtime.decoder import decode_buffer, new_mold_state
-from tickpath.runtime.event import EVENT_DTYPE
+from tickpath.fpga.host.backend import fpga_poll
+from tickpath.fpga.emulator.model import ParserModel
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.feed.decoder import decode_buffer, new_mold_state
+from tickpath.runtime.core.event import EVENT_DTYPE
 
 N_MESSAGES = 200_000
 N_INSTRUMENTS = 200
@@ -141,8 +140,8 @@ def test_backend_poll(benchmark, tmp_path):
 
 def test_emulator_process(benchmark, feed, tmp_path):
     from fpga_helpers import start_emulator, stop_emulator
-    from tickpath.fpga.backend import FpgaBackend
-    from tickpath.runtime import pcap
+    from tickpath.fpga.host.backend import FpgaBackend
+    from tickpath.runtime.feed import pcap
 
     pk = feed
     frames = [pcap.udp_frame(pk.packet(k), 26400) for k in range(pk.n_packets)]

@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from numba import njit
 
-from tickpath.kernels import cpu_ma, cpu_osc, cpu_stats, fused
+from tickpath.kernels.cpu import ma as cpu_ma
+from tickpath.kernels.cpu import osc as cpu_osc
+from tickpath.kernels.cpu import stats as cpu_stats
+from tickpath.kernels import fused
 from tickpath.kernels import stream as S
 
 talib = pytest.importorskip("talib", reason="ta-lib is the speed reference")

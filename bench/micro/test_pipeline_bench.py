@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from tickpath.bench import market
-from tickpath.runtime import counters as C
-from tickpath.runtime.decoder import (
-    decode_buffer,
-    max_events_per_packet,
-    new_mold_state,
-)
-from tickpath.runtime.event import EVENT_DTYPE
-from tickpath.runtime.pipeline import Pipeline, process_events
+from tickpath.bench.load import market
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.feed.decoder import decode_buffer, max_events_per_packet, new_mold_state
+from tickpath.runtime.core.event import EVENT_DTYPE
+from tickpath.runtime.engine.pipeline import Pipeline, process_events
 
 N_MESSAGES = 200_000
 N_INSTRUMENTS = 300

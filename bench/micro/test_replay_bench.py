@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tickpath.bench import itchfile
-from tickpath.bench.market import generate
-from tickpath.runtime import counters as C
-from tickpath.runtime.capture import CaptureWriter, capture_frames
-from tickpath.runtime.replay import Replayer
-from tickpath.runtime.ring import release
+from tickpath.runtime.feed import itchfile
+from tickpath.bench.load.market import generate
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.backends.capture import CaptureWriter, capture_frames
+from tickpath.runtime.engine.replay import Replayer
+from tickpath.runtime.ipc.ring import release
 
 N_MSGS = 300_000
 

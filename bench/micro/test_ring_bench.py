@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 from numba import njit
-from tickpath.bench.ring_bench import consume_ints, produce_ints
-from tickpath.runtime.event import EVENT_DTYPE
-from tickpath.runtime.ring import (
+from tickpath.bench.scenarios.ring_bench import consume_ints, produce_ints
+from tickpath.runtime.core.event import EVENT_DTYPE
+from tickpath.runtime.ipc.ring import (
     Ring,
     available,
     publish,

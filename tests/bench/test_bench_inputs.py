@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from tickpath.bench import harness as H
-from tickpath.bench import report as R
-from tickpath.bench import sockperf_ref
+from tickpath.bench.harness import run as H
+from tickpath.bench.harness import report as R
+from tickpath.bench.refs import sockperf as sockperf_ref
 from tickpath.runtime.cli import build_parser, main
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
 
 def test_rates_parse_with_suffixes():

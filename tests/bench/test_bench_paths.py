@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from tickpath.bench import backends as B
-from tickpath.bench import harness as H
-from tickpath.bench import netns
+from tickpath.bench.harness import backends as B
+from tickpath.bench.harness import run as H
+from tickpath.bench.harness import netns
 
 RATE = 20_000.0
 
@@ -68,7 +68,7 @@ def test_fpga_emulator_path_measures_from_the_card_counters():
 def test_sweep_climbs_until_the_bound_and_confirms():
     p = _params(["kernel"], repeats=1, p99_bound_us=1e6)       # a bound only loss can cross here
     cpus = H.parse_cpus(None)
-    from tickpath.bench.demo import build_feed
+    from tickpath.bench.scenarios.demo import build_feed
     _m, packets = build_feed(1, 60_000, 50, 4)
     session = B.bench_backends()["kernel"].open_session()
     try:
@@ -97,14 +97,14 @@ def test_sweep_stops_at_the_first_unclean_step():
             pass
 
     p = _params(["kernel"], repeats=1)
-    _m, packets = __import__("tickpath.bench.demo", fromlist=["build_feed"]).build_feed(1, 30_000, 50, 4)
+    _m, packets = __import__("tickpath.bench.scenarios.demo", fromlist=["build_feed"]).build_feed(1, 30_000, 50, 4)
     sw = H.sweep_backend(Fake(), "fake", packets, p, H.parse_cpus(None), 20_000.0)
     assert calls == [20_000.0] and sw["highest_clean_rate_msgs_per_s"] is None and sw["confirmed"] is None
     assert sw["steps"][0]["status"] == "failed" and "saturated" in sw["steps"][0]["error"]
 
 
 def test_stages_split_send_to_receive_from_the_software_path(tmp_path):
-    from tickpath.bench import report as R
+    from tickpath.bench.harness import report as R
     s = H.run_bench(_params(["kernel"], repeats=1, stages=True), log=lambda *_: None)
     (r,) = _check_ok_runs(s, "kernel")
     st = r["stages_ns"]

@@ -8,11 +8,11 @@ import shutil
 
 import numpy as np
 import pytest
-from tickpath.bench import backends as B
-from tickpath.bench import harness as H
-from tickpath.bench import report as R
-from tickpath.bench import sockperf_ref
-from tickpath.runtime.errors import BackendError
+from tickpath.bench.harness import backends as B
+from tickpath.bench.harness import run as H
+from tickpath.bench.harness import report as R
+from tickpath.bench.refs import sockperf as sockperf_ref
+from tickpath.runtime.core.errors import BackendError
 
 RATE = 20_000.0
 
@@ -141,7 +141,7 @@ def test_compare_puts_ratios_beside_a_previous_run(bench, tmp_path):
 
 
 def test_percentile_curve_is_monotone_and_reaches_100():
-    from tickpath.runtime import latency
+    from tickpath.runtime.engine import latency
     h = latency.new_histogram()
     for v in (1000, 2000, 2000, 5000, 100_000):
         h[latency.bucket_of(v)] += 1

@@ -6,14 +6,14 @@ import itertools
 import numpy as np
 import pytest
 from fpga_helpers import SESSION, decode_all
-from tickpath.fpga import emu_datapath as dp
+from tickpath.fpga.emulator import datapath as dp
 from tickpath.fpga import regmap as rm
-from tickpath.fpga.emu_model import ParserModel, payload_batch
-from tickpath.runtime import pcap
-from tickpath.runtime.errors import ConfigError
+from tickpath.fpga.emulator.model import ParserModel, payload_batch
+from tickpath.runtime.feed import pcap
+from tickpath.runtime.core.errors import ConfigError
 
-itch = pytest.importorskip("tickpath.runtime.itch")
-mold = pytest.importorskip("tickpath.runtime.moldudp64")
+from tickpath.runtime.feed import itch
+from tickpath.runtime.feed import moldudp64 as mold
 
 ON = rm.CTRL_ENABLE | rm.CTRL_DROP_ON_FULL
 
@@ -163,7 +163,7 @@ def test_beats_and_expected_seq_registers():
 
 
 def test_emulator_ethernet_path_equals_decoder_on_payloads():
-    market = pytest.importorskip("tickpath.bench.market")
+    from tickpath.bench.load import market
     mk = market.generate(5, 20_000, 16)
     pk = market.pack_mold(mk, SESSION)
     payloads = [pk.packet(k) for k in range(pk.n_packets)]

@@ -9,19 +9,19 @@ import os
 import numpy as np
 import pytest
 from tickpath.fpga import regmap as rm
-from tickpath.fpga.backend import FpgaBackend
-from tickpath.fpga.emu_model import ParserModel
+from tickpath.fpga.host.backend import FpgaBackend
+from tickpath.fpga.emulator.model import ParserModel
 from tickpath.fpga.record import aligned_records, check_record_buffer
-from tickpath.fpga.xdma import UserBar, node_path, open_c2h, read_records
-from tickpath.runtime.backend import EVENTS, get_backend
-from tickpath.runtime.errors import (
+from tickpath.fpga.host.xdma import UserBar, node_path, open_c2h, read_records
+from tickpath.runtime.backends.registry import EVENTS, get_backend
+from tickpath.runtime.core.errors import (
     BackendError,
     ConfigError,
     DeviceGoneError,
     PrivilegeError,
     ResourceError,
 )
-from tickpath.runtime.event import EVENT_DTYPE
+from tickpath.runtime.core.event import EVENT_DTYPE
 
 
 def _fake_card(d, link_up=True, record_bytes=64, ident=rm.ID_MAGIC):
@@ -189,7 +189,7 @@ def test_backends_registered():
 
 
 def test_read_records_einval_names_alignment(monkeypatch):
-    from tickpath.fpga import xdma
+    from tickpath.fpga.host import xdma
 
     def refuse(fd, bufs):
         raise OSError(errno.EINVAL, "Invalid argument")
@@ -201,7 +201,7 @@ def test_read_records_einval_names_alignment(monkeypatch):
 
 def test_emulator_bad_parameters(tmp_path, capsys):
     from tickpath.fpga import cli
-    from tickpath.fpga.emulator import Emulator, EmulatorParams
+    from tickpath.fpga.emulator.process import Emulator, EmulatorParams
 
     with pytest.raises(ConfigError, match="exactly one input"):
         Emulator(EmulatorParams(device_dir=str(tmp_path)))

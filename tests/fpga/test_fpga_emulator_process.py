@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 from fpga_helpers import SESSION, decode_all, start_emulator, stop_emulator
 from tickpath.fpga import regmap as rm
-from tickpath.fpga.backend import FpgaBackend
-from tickpath.fpga.control import ParserControl
-from tickpath.fpga.emu_inputs import h2c_frame
-from tickpath.runtime import pcap
-from tickpath.runtime.errors import DeviceGoneError
-from tickpath.runtime.event import EVENT_DTYPE
+from tickpath.fpga.host.backend import FpgaBackend
+from tickpath.fpga.host.control import ParserControl
+from tickpath.fpga.emulator.inputs import h2c_frame
+from tickpath.runtime.feed import pcap
+from tickpath.runtime.core.errors import DeviceGoneError
+from tickpath.runtime.core.event import EVENT_DTYPE
 
-itch = pytest.importorskip("tickpath.runtime.itch")
-mold = pytest.importorskip("tickpath.runtime.moldudp64")
-pytest.importorskip("tickpath.runtime.decoder")
+from tickpath.runtime.feed import itch
+from tickpath.runtime.feed import moldudp64 as mold
 
 T0_NS = 1_750_000_000_000_000_000
 
@@ -51,7 +50,7 @@ def _wait(pred, timeout_s=30.0):
 
 
 def _feed(n_messages=20_000, seed=3):
-    market = pytest.importorskip("tickpath.bench.market")
+    from tickpath.bench.load import market
     m = market.generate(seed, n_messages, 32)
     pk = market.pack_mold(m, SESSION)
     return [pk.packet(k) for k in range(pk.n_packets)]

@@ -8,9 +8,9 @@ from fpga_helpers import SESSION, decode_all, emulate_all, runtime_view
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-itch = pytest.importorskip("tickpath.runtime.itch")
-mold = pytest.importorskip("tickpath.runtime.moldudp64")
-decoder = pytest.importorskip("tickpath.runtime.decoder")
+from tickpath.runtime.feed import itch
+from tickpath.runtime.feed import moldudp64 as mold
+from tickpath.runtime.feed import decoder
 
 
 def _same(payloads, recv_ns=None, adopt=False):
@@ -60,7 +60,7 @@ def test_all_types_in_one_packet_and_longer_than_spec():
 
 
 def test_long_random_feed_is_equal():
-    market = pytest.importorskip("tickpath.bench.market")
+    from tickpath.bench.load import market
     m = market.generate(11, 120_000, 64)
     pk = market.pack_mold(m, SESSION)
     payloads = [pk.packet(k) for k in range(pk.n_packets)]

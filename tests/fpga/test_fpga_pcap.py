@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
-from tickpath.runtime import pcap
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.feed import pcap
+from tickpath.runtime.core.errors import ConfigError
 
 T = 1_750_000_000_123_456_789
 

@@ -9,12 +9,12 @@ import time
 
 import pytest
 from fpga_helpers import SESSION, decode_all, start_emulator, stop_emulator
-from tickpath.runtime import pcap
-from tickpath.runtime.errors import BackendError
+from tickpath.runtime.feed import pcap
+from tickpath.runtime.core.errors import BackendError
 
-config = pytest.importorskip("tickpath.runtime.config")
-runner = pytest.importorskip("tickpath.runtime.runner")
-market = pytest.importorskip("tickpath.bench.market")
+from tickpath.runtime.config import schema as config
+from tickpath.runtime.engine import runner
+from tickpath.bench.load import market
 
 
 def _cfg(device_dir):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickpath.hostconfig import fakehost
+import fakehost
 
 
 class FakeNicOps:

@@ -4,11 +4,11 @@ import os
 import pytest
 
 from tickpath.hostconfig.apply import apply, load_rollback, rollback
-from tickpath.hostconfig.checks_base import OK, Context, run_checks
-from tickpath.hostconfig.fakehost import KernelLikeFS
+from tickpath.hostconfig.checks.base import OK, Context, run_checks
+from fakehost import KernelLikeFS
 from tickpath.hostconfig.plan import plan_from_dict
-from tickpath.hostconfig.sysfs import HostFS, Unknown
-from tickpath.runtime.errors import ConfigError, PrivilegeError
+from tickpath.hostconfig.discover.sysfs import HostFS, Unknown
+from tickpath.runtime.core.errors import ConfigError, PrivilegeError
 
 PLAN = plan_from_dict({"cores": {"rx": [2, 3]}, "nic": {"interface": "eth0"},
                        "buffers": {"frame_bytes": 2048, "frames": 4096, "hugepages": True}})
@@ -164,7 +164,7 @@ def test_bad_rollback_files(tmp_path, content, match):
 
 
 def test_kernel_like_fs_rejects_bad_choice(make_host):
-    from tickpath.runtime.errors import ResourceError
+    from tickpath.runtime.core.errors import ResourceError
 
     fs = KernelLikeFS(make_host("untuned"))
     with pytest.raises(ResourceError, match="EINVAL"):

@@ -2,10 +2,19 @@ import os
 
 import pytest
 
-from tickpath.hostconfig.checks_base import (FAIL, NA, OK, UNKNOWN, WARN, Context,
-                                             all_checks, exit_status, run_checks)
+from tickpath.hostconfig.checks.base import (
+    FAIL,
+    NA,
+    OK,
+    UNKNOWN,
+    WARN,
+    Context,
+    all_checks,
+    exit_status,
+    run_checks,
+)
 from tickpath.hostconfig.plan import plan_from_dict
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
 PLAN = {"cores": {"rx": [2, 3]}, "nic": {"interface": "eth0"},
         "buffers": {"frame_bytes": 2048, "frames": 4096, "ring_capacity": 65536,

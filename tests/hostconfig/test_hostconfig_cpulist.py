@@ -1,10 +1,14 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from tickpath.hostconfig.cpulist import (format_cpulist, format_cpumask, parse_cpulist,
-                                         parse_cpumask)
-from tickpath.hostconfig.topology import format_cpulist as fc2, parse_cpulist as pc2
-from tickpath.runtime.errors import ConfigError
+from tickpath.hostconfig.discover.cpulist import (
+    format_cpulist,
+    format_cpumask,
+    parse_cpulist,
+    parse_cpumask,
+)
+from tickpath.hostconfig.discover.topology import format_cpulist as fc2, parse_cpulist as pc2
+from tickpath.runtime.core.errors import ConfigError
 
 
 def test_parse_examples():

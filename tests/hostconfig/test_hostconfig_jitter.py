@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tickpath.hostconfig.jitter import measure, spin_record_gaps
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
 
 def test_cpu0_for_0_2_seconds():

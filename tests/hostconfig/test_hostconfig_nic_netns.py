@@ -11,11 +11,11 @@ pytestmark = pytest.mark.netns
 
 SCRIPT = r"""
 import json, sys
-from tickpath.hostconfig.nic import EthtoolOps
+from tickpath.hostconfig.discover.nic import EthtoolOps
 from tickpath.hostconfig.apply import apply, rollback
-from tickpath.hostconfig.checks_base import Context
+from tickpath.hostconfig.checks.base import Context
 from tickpath.hostconfig.plan import plan_from_dict
-from tickpath.hostconfig.sysfs import HostFS
+from tickpath.hostconfig.discover.sysfs import HostFS
 ops = EthtoolOps()
 ops.set_feature("tpa", "rx-gro", True)
 before = ops.get_features("tpa")["rx-gro"]

@@ -1,7 +1,7 @@
 import pytest
 
 from tickpath.hostconfig.plan import CONFIG_KEYS, load_plan, plan_from_dict
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
 
 def test_full_and_empty(tmp_path):

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from tickpath.hostconfig.sysfs import HostFS, Unknown
-from tickpath.runtime.errors import ConfigError, ResourceError
+from tickpath.hostconfig.discover.sysfs import HostFS, Unknown
+from tickpath.runtime.core.errors import ConfigError, ResourceError
 
 
 def _put(root, path, text):

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from tickpath.hostconfig.sysfs import Unknown
-from tickpath.hostconfig.topology import choose_cores, discover
-from tickpath.runtime.errors import ConfigError
+from tickpath.hostconfig.discover.sysfs import Unknown
+from tickpath.hostconfig.discover.topology import choose_cores, discover
+from tickpath.runtime.core.errors import ConfigError
 
 
 def test_numa2_machine(make_host, fake_nic):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import tickpath.kernels as K
-from tickpath.kernels import _backend, gpu
-from tickpath.runtime.errors import BackendError, ConfigError
+from tickpath.kernels import _backend
+from tickpath.kernels.gpu import cupy_batch as gpu
+from tickpath.runtime.core.errors import BackendError, ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,6 @@ import pytest
 import tickpath.kernels as K
 from tickpath.kernels import fused
 
-sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: helpers sit beside the tests
 from kernels_testdata import assert_matches  # noqa: E402
 
 

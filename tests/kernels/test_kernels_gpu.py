@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import tickpath.kernels as K
-from tickpath.kernels import gpu
-from tickpath.kernels import xp_programs as P
+from tickpath.kernels.gpu import cupy_batch as gpu
+from tickpath.kernels.gpu import xp_programs as P
 
 
 def _universe():

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 import tickpath.kernels as K
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
-sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: helpers sit beside the tests
 from kernels_testdata import assert_matches, walk  # noqa: E402
 
 X = walk(300).close

@@ -12,9 +12,8 @@ from numba import njit
 
 import tickpath.kernels as K
 from tickpath.kernels import stream as S
-from tickpath.runtime.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError
 
-sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: helpers sit beside the tests
 from kernels_testdata import assert_matches, kind  # noqa: E402
 
 KINDS = ["walk", "nan_lead", "nan_close", "const"]

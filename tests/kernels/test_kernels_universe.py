@@ -6,8 +6,8 @@ import pytest
 
 import tickpath.kernels as K
 from tickpath.kernels.universe import UniverseBatcher
-from tickpath.runtime.errors import ConfigError
-from tickpath.runtime.event import EVENT_DTYPE, empty_events
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.event import EVENT_DTYPE, empty_events
 
 
 def _trades(locs, prices, shares, msg=b"P"):

@@ -16,7 +16,6 @@ talib = pytest.importorskip("talib", reason="ta-lib (the oracle) is a test depen
 
 import tickpath.kernels as K  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: helpers sit beside the tests
 from kernels_testdata import assert_matches, kind  # noqa: E402
 
 KINDS = ["walk", "nan_lead", "nan_close", "const", "short"]

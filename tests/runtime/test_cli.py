@@ -64,7 +64,8 @@ def test_run_with_config_receives_and_stops_on_sigterm(tmp_path):
     try:
         line = p.stdout.readline()
         assert "tickpath run" in line, line + p.stderr.read()
-        from tickpath.runtime import itch, moldudp64
+        from tickpath.runtime.feed import itch
+        from tickpath.runtime.feed import moldudp64
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         msgs = [itch.encode_add(1, 0, 1000 + i, 100 + i, "B", 10, b"TEST", 1_000_000) for i in range(5)]
         tx.sendto(moldudp64.mold_packet("SESSIONX01", 1, msgs), ("127.0.0.1", port))

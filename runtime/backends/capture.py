@@ -1,0 +1,312 @@
+"""Capture: every frame the runtime received, with its receive time, written to a pcap or
+pcapng file on a separate thread, without slowing the hot path.
+
+`CaptureBackend` wraps any frame backend: its poll calls the inner backend's poll, then
+copies each received frame into a record of an SPSC ring (runtime/ring.py) and publishes it
+— a bounded copy, no syscall, no lock. The inner poll is bound at compile time (a closure
+over the jitted function, one compiled wrapper per inner poll), so runtime/loop.py is
+unchanged and numba still specialises the loop per backend. If the ring is full (the writer
+fell behind), the frame is not captured and CAPTURE_DROPPED counts it; the live path never
+waits for the disk.
+
+The writer thread drains the ring with a numba nogil function that builds file records
+(pcap ns-resolution records, or pcapng EPBs) into one byte buffer — an Ethernet + IPv4 +
+UDP header is put back in front of each payload (the backend only kept the payload), so the
+files open in Wireshark, replay with `tickpath replay` and feed the FPGA emulator — then one
+write() per batch. A datagram longer than its slot (length -1 from the socket backend) is
+written with the slot's bytes and a larger original length: readers see a snaplen cut.
+
+Ring record (bytes): 0 recv_ns i64 | 8 captured length i32 | 12 original length i32 |
+16 payload[slot_bytes rounded up to 8].
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+from numba import njit
+
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.backends.registry import FRAMES
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.feed.pcap import LINKTYPE_ETHERNET
+from tickpath.runtime.ipc.ring import Ring, available, publish, read_slot, release, try_claim
+
+REC_META_BYTES = 16
+HDR_BYTES = 42                  # Ethernet 14 + IPv4 20 + UDP 8
+FORMATS = ("pcap", "pcapng")
+_FMT_PCAP, _FMT_PCAPNG = 0, 1
+_WRITE_BATCH_BYTES = 1 << 20
+
+
+def record_bytes(slot_bytes: int) -> int:
+    return REC_META_BYTES + (slot_bytes + 7) // 8 * 8
+
+
+@njit(nogil=True)
+def capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters):
+    """Copy frames [0, n) into the ring; a full ring counts CAPTURE_DROPPED per frame."""
+    cap_bytes = rec.shape[1] - REC_META_BYTES
+    slot_bytes = payload.shape[1]
+    for i in range(min(n, payload.shape[0])):
+        slot = try_claim(hdr)
+        if slot < 0:
+            counters[C.CAPTURE_DROPPED] += 1
+            continue
+        ln = lengths[i]
+        orig = ln
+        if ln < 0 or ln > slot_bytes:
+            ln = slot_bytes                  # truncated by the backend: keep what the slot holds
+            orig = slot_bytes + 1
+        ln = min(ln, cap_bytes)
+        rec[slot, REC_META_BYTES:REC_META_BYTES + ln] = payload[i, :ln]
+        meta[slot, 0] = recv_ns[i]
+        meta[slot, 1] = np.int64(ln) | (np.int64(orig) << 32)
+        publish(hdr, 1)
+
+
+_POLLS: dict = {}
+
+
+def make_capture_poll(inner_poll):
+    """The wrapper poll for one inner poll (compiled once per inner poll function)."""
+    if inner_poll in _POLLS:
+        return _POLLS[inner_poll]
+
+    @njit(nogil=True)
+    def capture_poll(state, payload, lengths, recv_ns):
+        inner_state, hdr, meta, rec, counters = state
+        n = inner_poll(inner_state, payload, lengths, recv_ns)
+        if n > 0:
+            capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters)
+        return n
+
+    _POLLS[inner_poll] = capture_poll
+    return capture_poll
+
+
+@njit(nogil=True)
+def _put_le(out, o, v, n):
+    for c in range(n):
+        out[o + c] = (v >> (8 * c)) & 0xFF
+
+
+@njit(nogil=True)
+def drain_records(hdr, meta, rec, fmt, template, csum_base, out):
+    """Turn ready ring records into file records in out; returns (records, bytes)."""
+    avail = available(hdr)
+    o = 0
+    k = 0
+    while k < avail:
+        slot = read_slot(hdr, k)
+        t = meta[slot, 0]
+        ln = np.int64(meta[slot, 1] & 0xFFFFFFFF)
+        orig = meta[slot, 1] >> 32
+        incl = HDR_BYTES + ln
+        wire = min(HDR_BYTES + orig, 65535 + 14)
+        pad = (-incl) % 4 if fmt == _FMT_PCAPNG else 0
+        head = 28 if fmt == _FMT_PCAPNG else 16
+        need = head + incl + pad + (4 if fmt == _FMT_PCAPNG else 0)
+        if o + need > out.shape[0]:
+            break
+        if fmt == _FMT_PCAPNG:
+            _put_le(out, o, 6, 4)
+            _put_le(out, o + 4, need, 4)
+            _put_le(out, o + 8, 0, 4)
+            _put_le(out, o + 12, t >> 32, 4)
+            _put_le(out, o + 16, t & 0xFFFFFFFF, 4)
+            _put_le(out, o + 20, incl, 4)
+            _put_le(out, o + 24, wire, 4)
+        else:
+            _put_le(out, o, t // 1_000_000_000, 4)
+            _put_le(out, o + 4, t % 1_000_000_000, 4)
+            _put_le(out, o + 8, incl, 4)
+            _put_le(out, o + 12, wire, 4)
+        f = o + head
+        out[f:f + HDR_BYTES] = template
+        ip_total = min(wire - 14, 65535)
+        udp_len = min(ip_total - 20, 65535)
+        out[f + 16] = ip_total >> 8
+        out[f + 17] = ip_total & 0xFF
+        s = csum_base + ip_total
+        while s >> 16:
+            s = (s & 0xFFFF) + (s >> 16)
+        s = ~s & 0xFFFF
+        out[f + 24] = s >> 8
+        out[f + 25] = s & 0xFF
+        out[f + 38] = udp_len >> 8
+        out[f + 39] = udp_len & 0xFF
+        out[f + HDR_BYTES:f + incl] = rec[slot, REC_META_BYTES:REC_META_BYTES + ln]
+        for c in range(pad):
+            out[f + incl + c] = 0
+        if fmt == _FMT_PCAPNG:
+            _put_le(out, o + need - 4, need, 4)
+        o += need
+        k += 1
+    release(hdr, k)
+    return k, o
+
+
+def _template(src_ip: str, dst_ip: str, src_port: int, dst_port: int) -> tuple[np.ndarray, int]:
+    """Ethernet + IPv4 + UDP header with length and checksum fields zero, and the one's
+    complement sum of the IPv4 header as it stands (the writer adds the total length)."""
+    ip_b = socket.inet_aton(dst_ip)
+    if ip_b[0] >= 224:
+        mac = bytes([1, 0, 0x5E, ip_b[1] & 0x7F, ip_b[2], ip_b[3]])   # multicast MAC
+    else:
+        mac = bytes.fromhex("020000000002")
+    eth = mac + bytes.fromhex("020000000001") + b"\x08\x00"
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 0, 0, 0x4000, 64, 17, 0, socket.inet_aton(src_ip), ip_b)
+    udp = struct.pack("!HHHH", src_port, dst_port, 0, 0)
+    csum = sum(struct.unpack("!10H", ip))
+    return np.frombuffer(eth + ip + udp, dtype=np.uint8).copy(), csum
+
+
+class CaptureWriter:
+    """Owns the ring, the file and the writer thread."""
+
+    def __init__(self, path: str, slot_bytes: int, fmt: str | None = None, ring_records: int = 8192,
+                 dst_ip: str = "127.0.0.1", dst_port: int = 26400, src_ip: str = "198.18.0.1",
+                 src_port: int = 40000, idle_sleep_s: float = 0.0005):
+        self.path = os.fspath(path)
+        fmt = fmt or ("pcapng" if self.path.endswith(".pcapng") else "pcap")
+        if fmt not in FORMATS:
+            raise ConfigError("capture format must be pcap or pcapng", format=fmt)
+        if slot_bytes < 1 or slot_bytes > 65535 - HDR_BYTES:
+            raise ConfigError("capture slot size out of range", slot_bytes=slot_bytes, max_bytes=65535 - HDR_BYTES)
+        self.fmt = fmt
+        self.ring = Ring.create(ring_records, np.dtype((np.void, record_bytes(slot_bytes))), policy="drop-newest")
+        raw = self.ring.data.view(np.uint8).reshape(ring_records, record_bytes(slot_bytes))
+        self.rec = raw
+        self.meta = raw.view(np.int64)
+        self.template, self.csum_base = _template(src_ip, dst_ip, src_port, dst_port)
+        self.out = np.empty(max(_WRITE_BATCH_BYTES, 2 * record_bytes(slot_bytes) + 64), dtype=np.uint8)
+        self.idle_sleep_s = idle_sleep_s
+        self.written_records = 0
+        self.written_bytes = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        try:
+            self.file = open(self.path, "wb")
+        except OSError as exc:
+            self.ring.close()
+            raise ConfigError("cannot create capture file", path=self.path, reason=exc.strerror) from exc
+        self.file.write(self._file_header(slot_bytes))
+        self.thread = threading.Thread(target=self._main, name="tickpath-capture", daemon=True)
+        self.thread.start()
+
+    def _file_header(self, slot_bytes: int) -> bytes:
+        if self.fmt == "pcap":
+            return struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET)
+        shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+        opts = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)      # if_tsresol = 10^-9
+        body = struct.pack("<HHI", LINKTYPE_ETHERNET, 0, 0) + opts
+        idb = struct.pack("<II", 1, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+        return shb + idb
+
+    def _drain_once(self) -> int:
+        fmt = _FMT_PCAPNG if self.fmt == "pcapng" else _FMT_PCAP
+        k, used = drain_records(self.ring.hdr, self.meta, self.rec, fmt, self.template,
+                                self.csum_base, self.out)
+        if used:
+            self.file.write(memoryview(self.out)[:used])
+            self.written_records += k
+            self.written_bytes += used
+        return k
+
+    def _main(self):
+        try:
+            while True:
+                if self._drain_once() == 0:
+                    if self._stop.is_set() and available_now(self.ring.hdr) == 0:
+                        break
+                    time.sleep(self.idle_sleep_s)
+            self.file.flush()
+        except BaseException as exc:  # noqa: BLE001 - reported by close()/stats(); the hot path is unaffected
+            self.error = exc
+
+    def close(self) -> None:
+        """Drain what the ring holds, flush and close the file (idempotent)."""
+        if self.thread is not None:
+            self._stop.set()
+            self.thread.join()
+            self.thread = None
+            self.file.close()
+            self.ring.close()
+        if self.error is not None:
+            raise ConfigError("capture writer failed", path=self.path, reason=str(self.error))
+
+    def stats(self) -> dict:
+        return {"path": self.path, "format": self.fmt, "written_records": self.written_records,
+                "written_bytes": self.written_bytes,
+                "error": None if self.error is None else str(self.error)}
+
+
+@njit(nogil=True)
+def available_now(hdr):
+    return available(hdr)
+
+
+class CaptureBackend:
+    """A frame backend that captures what `inner` receives (see module docstring)."""
+
+    kind = FRAMES
+
+    def __init__(self, inner, path: str, slot_bytes: int, fmt: str | None = None,
+                 ring_records: int = 8192, dst_ip: str | None = None, dst_port: int | None = None):
+        if getattr(inner, "kind", None) != FRAMES:
+            raise ConfigError("capture wraps frame backends only", backend=type(inner).__name__)
+        if ring_records < 2 or ring_records & (ring_records - 1):
+            raise ConfigError("capture ring_records must be a power of two >= 2", ring_records=ring_records)
+        self.inner = inner
+        self.poll = make_capture_poll(inner.poll)
+        self.path, self.slot_bytes, self.fmt, self.ring_records = path, slot_bytes, fmt, ring_records
+        self.dst_ip, self.dst_port = dst_ip, dst_port
+        self.writer: CaptureWriter | None = None
+        self.state = None
+        self.counters = getattr(inner, "counters", None)
+
+    def open(self, *args, counters=None, **kw):
+        self.inner.open(*args, counters=counters, **kw)
+        self.counters = getattr(self.inner, "counters", None)
+        if self.counters is None:
+            self.counters = counters if counters is not None else C.new_counters()
+        slot_bytes = args[0].shape[1] if args and hasattr(args[0], "shape") else self.slot_bytes
+        addr = self.dst_ip or getattr(self.inner, "address", None) or "127.0.0.1"
+        port = self.dst_port if self.dst_port is not None else int(getattr(self.inner, "port", 0) or 0)
+        try:
+            self.writer = CaptureWriter(self.path, slot_bytes, self.fmt, self.ring_records,
+                                        dst_ip=addr, dst_port=port)
+        except BaseException:
+            self.inner.close()   # nothing half-open left behind
+            raise
+        w = self.writer
+        self.state = (self.inner.state, w.ring.hdr, w.meta, w.rec, self.counters)
+        return self
+
+    def __getattr__(self, name):
+        # attributes the runtime reads off a backend (port, address, notes, ...) come from the inner one
+        inner = self.__dict__.get("inner")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def stats(self) -> dict:
+        s = dict(self.inner.stats())
+        cap = self.writer.stats() if self.writer is not None else {}
+        cap["dropped"] = int(self.counters[C.CAPTURE_DROPPED]) if self.counters is not None else 0
+        s["capture"] = cap
+        return s
+
+    def close(self) -> None:
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            self.writer = None
+            self.inner.close()
+            self.state = None

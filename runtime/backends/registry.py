@@ -1,0 +1,76 @@
+"""The backend contract and the registry of backends by alias.
+
+A backend is a Python object that opens a receive path and hands the hot loop two things:
+a jitted `poll` function and a `state` tuple (numpy arrays / ints numba can type). The loop
+is compiled once per poll function, so there is no runtime branching on backend kind.
+
+Two kinds (`kind` attribute):
+
+* "frames" — the backend receives raw UDP payloads (MoldUDP64 packets):
+      n = poll(state, payload, lengths, recv_ns)
+  fills slots [0, n) of the frame buffer: payload is uint8[n_slots, slot_bytes], lengths
+  int32[n_slots] (bytes of payload in each slot), recv_ns int64[n_slots] (CLOCK_REALTIME
+  receive time). n never exceeds n_slots. 0 = nothing now. Negative = fatal, -errno.
+* "events" — the backend delivers already decoded 64-byte event records (the FPGA):
+      n = poll(state, events)
+  fills events[0:n] (EVENT_DTYPE array). Negative = fatal (device gone: -ENODEV / -EIO).
+
+Python side: `open(...)` raises BackendError (or PrivilegeError / ResourceError) naming what
+is missing — never deep inside the loop; `stats() -> dict` merges backend counters;
+`close()` releases everything and is idempotent. `requires` says what the backend needs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from tickpath.runtime.core.errors import ConfigError
+
+FRAMES = "frames"
+EVENTS = "events"
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    kind: str                 # FRAMES or EVENTS
+    factory: Callable         # factory(config) -> backend object (not yet opened)
+    requires: str             # privileges / kernel features / devices it needs
+    summary: str
+
+
+_REGISTRY: dict[str, BackendInfo] = {}
+
+
+def register_backend(info: BackendInfo) -> BackendInfo:
+    if info.kind not in (FRAMES, EVENTS):
+        raise ConfigError("backend kind must be frames or events", name=info.name, kind=info.kind)
+    _REGISTRY[info.name] = info
+    return info
+
+
+def _load_builtin() -> None:
+    # Importing a backend module registers it; optional ones may be absent or fail to import.
+    import importlib
+
+    for mod in (
+        "tickpath.runtime.backends.socket",
+        "tickpath.runtime.backends.afxdp.backend",
+        "tickpath.fpga.host.backend",
+    ):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
+
+
+def backends() -> dict[str, BackendInfo]:
+    _load_builtin()
+    return dict(_REGISTRY)
+
+
+def get_backend(name: str) -> BackendInfo:
+    reg = backends()
+    if name not in reg:
+        raise ConfigError("unknown backend", backend=name, known=sorted(reg))
+    return reg[name]

@@ -1,0 +1,136 @@
+"""What happens to each event after it is decoded (or DMA'd from the FPGA): book update,
+streaming indicators, latency record, publish to the out ring. Jitted, allocation-free.
+
+`Pipeline` (Python) preallocates everything once from the configuration; `.arrays` is the
+tuple the hot loop receives. Indicators are the kernels library's streaming functions over
+per-instrument state rows (tickpath.kernels.stream), so any of its indicators plugs in the
+same way. Latency is send→indicator: the loop's completion time (CLOCK_REALTIME) minus the
+send time the load generator stamped into the ITCH timestamp (ns since midnight, UTC).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+
+from tickpath.kernels import stream as S
+
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.engine import latency
+from tickpath.runtime.book.orderbook import (
+    book_apply,
+    book_prefetch,
+    imbalance,
+    last_trade,
+    microprice,
+    mid_price,
+)
+from tickpath.runtime.book.layout import new_books
+from tickpath.runtime.core.event import EVENT_DTYPE, FLAG_GAP
+from tickpath.runtime.sys.intrinsics import realtime_ns
+from tickpath.runtime.ipc.ring import Ring, claim, publish
+
+# per-instrument indicator outputs, float64 [n_locates, N_OUT]
+OUT_EMA, OUT_RSI, OUT_VWAP, OUT_MID, OUT_MICRO, OUT_IMBALANCE, OUT_LAST, OUT_UPDATES = range(8)
+N_OUT = 8
+OUT_NAMES = ("ema", "rsi", "vwap", "mid", "microprice", "imbalance", "last_trade", "updates")
+
+# params int64 slots
+P_MIDNIGHT_NS = 0      # CLOCK_REALTIME of the last UTC midnight (ITCH ts are ns since then)
+P_PUBLISH = 1          # 1: copy each event to the out ring
+P_LAT_MIN_SEQ = 2      # events below this seq are warm-up: not recorded
+N_PARAMS = 4
+
+_DAY_NS = 86_400_000_000_000
+_E, _C, _P = ord("E"), ord("C"), ord("P")
+
+
+def utc_midnight_ns(now_ns: int | None = None) -> int:
+    now = time.clock_gettime_ns(time.CLOCK_REALTIME) if now_ns is None else now_ns
+    return now - now % _DAY_NS
+
+
+def prefault(*arrays) -> None:
+    """Touch every page of each array now: np.zeros maps zero pages lazily, and a first
+    write in the hot loop would be a page fault (microseconds) on a live message."""
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.nbytes:
+            flat = a.reshape(-1).view(np.uint8) if a.flags.c_contiguous else None
+            if flat is None:
+                continue
+            flat[::4096] = flat[::4096]   # a write per page faults it in, values unchanged
+
+
+class Pipeline:
+    """Preallocated state for one feed's books, indicators, latency and out ring."""
+
+    def __init__(self, n_locates: int = 1024, max_orders: int = 1 << 20, max_levels: int = 64,
+                 ema_period: int = 20, rsi_period: int = 14, out_ring_capacity: int = 0,
+                 out_ring_policy: str = "drop-newest", warmup_seq: int = 0):
+        self.books = new_books(n_locates, max_orders, max_levels)
+        self.ema = S.new_states(S.ema_init, S.EMA_STATE_SIZE, n_locates, ema_period)
+        self.rsi = S.new_states(S.rsi_init, S.RSI_STATE_SIZE, n_locates, rsi_period)
+        self.vwap = S.new_states(S.vwap_init, S.VWAP_STATE_SIZE, n_locates)
+        self.out = np.full((n_locates, N_OUT), np.nan)
+        self.out[:, OUT_UPDATES] = 0
+        self.hist = latency.new_histogram()
+        self.counters = C.new_counters()
+        self.params = np.zeros(N_PARAMS, dtype=np.int64)
+        self.params[P_MIDNIGHT_NS] = utc_midnight_ns()
+        self.params[P_LAT_MIN_SEQ] = warmup_seq
+        if out_ring_capacity:
+            self.ring = Ring.create(out_ring_capacity, EVENT_DTYPE, policy=out_ring_policy)
+            self.params[P_PUBLISH] = 1
+        else:  # a 2-slot ring nobody reads; P_PUBLISH=0 keeps the loop off it
+            self.ring = Ring.create(2, EVENT_DTYPE)
+        self.stop = np.zeros(8, dtype=np.int64)  # the ring's wait policy watches stop[0]
+        prefault(*self.books, self.ema, self.rsi, self.vwap, self.out, self.hist, self.counters,
+                 self.ring.data)
+
+    @property
+    def arrays(self):
+        return (self.books, self.ema, self.rsi, self.vwap, self.out, self.hist, self.counters,
+                self.params, self.ring.hdr, self.ring.data, self.stop)
+
+    def indicators(self, locate: int) -> dict:
+        return {name: float(self.out[locate, i]) for i, name in enumerate(OUT_NAMES)}
+
+
+@njit(nogil=True, cache=True)
+def process_events(pipe, events, n):
+    """Apply events[0:n] to books and indicators, record latency, publish. Returns n."""
+    books, ema, rsi, vwap, out, hist, counters, params, rhdr, rdata, stop = pipe
+    n_loc = out.shape[0]
+    for i in range(n):
+        ev = events[i]
+        # start the order-table cache misses of a later event now (any index is safe)
+        book_prefetch(books, events, i + 6)
+        loc = book_apply(books, events, i, counters)
+        if loc >= 0 and loc < n_loc:
+            t = ev.msg_type
+            if t == _E or t == _C or t == _P:
+                px4, sh = last_trade(books, loc)
+                px = px4 * 1e-4
+                out[loc, OUT_LAST] = px
+                out[loc, OUT_EMA] = S.ema_update(ema[loc], px)
+                out[loc, OUT_RSI] = S.rsi_update(rsi[loc], px)
+                out[loc, OUT_VWAP] = S.vwap_update(vwap[loc], px, np.float64(sh))
+            out[loc, OUT_MID] = mid_price(books, loc) * 1e-4
+            out[loc, OUT_MICRO] = microprice(books, loc) * 1e-4
+            out[loc, OUT_IMBALANCE] = imbalance(books, loc)
+            out[loc, OUT_UPDATES] += 1.0
+        if params[P_PUBLISH] != 0:
+            slot = claim(rhdr, stop, 0)
+            if slot >= 0:
+                rdata[slot] = ev
+                publish(rhdr, 1)
+            else:
+                counters[C.RING_DROPPED] += 1
+        if (ev.flags & FLAG_GAP) == 0 and ev.ts_exch != 0 and ev.seq >= params[P_LAT_MIN_SEQ]:
+            lat = realtime_ns() - (params[P_MIDNIGHT_NS] + np.int64(ev.ts_exch))
+            if lat < -_DAY_NS // 2:
+                lat += _DAY_NS   # the send was stamped before midnight, completion after
+            counters[C.LATENCY_RECORDED] += 1
+            counters[C.LATENCY_OVERFLOW] += latency.record(hist, max(lat, 0))
+    return n

@@ -1,0 +1,389 @@
+"""The MoldUDP64 + ITCH 5.0 decoder: numba, the hot path.
+
+`decode_packet` turns one UDP payload into 64-byte event records (runtime/event.py) and
+counts everything it refuses (runtime/counters.py); it never raises, allocates or touches a
+Python object. Every read is preceded by a length check, because numba does not bounds-check.
+
+Stream state lives in a small int64 array `mold` (slots MOLD_*) plus the 10-byte session:
+* The first packet fixes the session (unless `new_mold_state(session=...)` fixed it);
+  packets from another session are counted WRONG_SESSION and ignored.
+* A packet (or heartbeat / end of session, whose seq is the next one the server will send)
+  ahead of the expected sequence number emits one gap event (msg_type 0, FLAG_GAP, seq =
+  first missing, shares = count missing) before its messages.
+* Messages below the expected sequence number are walked over and counted DUPLICATES
+  (whatever they hold: their numbers were seen already).
+* Each message consumes one sequence number, including skipped, unknown and malformed
+  (zero-length or too short) ones. A message whose length runs past the end of the packet
+  stops the packet and does not consume a number: the next packet then reveals the lost
+  tail as a gap, so a damaged count field cannot make the stream skip ahead.
+* MALFORMED_PACKETS: shorter than the 20-byte header, a sequence number above MAX_SEQ
+  (damage; ignored), a message running past the end, fewer messages than the count, or
+  bytes left after the last message (the messages before are still decoded).
+* A full event array: events not written are counted EVENTS_DROPPED; decoding and the
+  sequence go on (size it with max_events_per_packet and this never happens).
+Counter identity after any input (the fuzz test checks it):
+    MESSAGES == DUPLICATES + MALFORMED_MESSAGES + UNKNOWN_TYPES + SKIPPED_TYPES
+                + (EVENTS + EVENTS_DROPPED - GAPS)
+and MOLD_NEXT_SEQ advances by GAP_MESSAGES + MESSAGES - DUPLICATES - overruns, where the
+overruns (messages running past the end) number at most MALFORMED_PACKETS.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tickpath.runtime.feed import moldudp64 as mold_layout
+from tickpath.runtime.sys.byteorder import load_be16, load_be32, load_be48, load_be64
+from tickpath.runtime.core.counters import (
+    DUPLICATES,
+    END_OF_SESSION,
+    EVENTS,
+    EVENTS_DROPPED,
+    GAP_MESSAGES,
+    GAPS,
+    HEARTBEATS,
+    MALFORMED_MESSAGES,
+    MALFORMED_PACKETS,
+    MESSAGES,
+    N_COUNTERS,
+    PACKETS,
+    SKIPPED_TYPES,
+    UNKNOWN_TYPES,
+    WRONG_SESSION,
+)
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.event import (
+    EVENT_DTYPE,
+    EVENT_VERSION,
+    FLAG_ATTRIBUTED,
+    FLAG_CROSS,
+    FLAG_GAP,
+)
+from tickpath.runtime.feed.itch import (
+    KIND_BY_TYPE,
+    KIND_DECODED,
+    KIND_UNKNOWN,
+    LENGTH_BY_TYPE,
+    MIN_DECODED_BYTES,
+)
+
+# cache=True: every process that imports the runtime would otherwise recompile (~3 s).
+# numba keys the cache on this file only: after editing itch.py's tables or byteorder.py,
+# touch this file (or set NUMBA_DISABLE_CACHE=1) so a stale build is not reused.
+
+# mold state slots
+MOLD_NEXT_SEQ = 0      # next expected sequence number; 0 = adopt the first packet's
+MOLD_SESSION_SET = 1   # 1 once the session bytes are fixed
+MOLD_ENDED = 2         # 1 once an end-of-session packet arrived
+MOLD_N_SLOTS = 4       # one spare slot, keeps the array 32 bytes
+
+_HDR = mold_layout.HEADER_BYTES
+_SESSION_BYTES = mold_layout.SESSION_BYTES
+_SEQ_OFF = mold_layout.SEQ_OFFSET
+_COUNT_OFF = mold_layout.COUNT_OFFSET
+_HEARTBEAT = mold_layout.HEARTBEAT_COUNT
+_EOS = mold_layout.END_OF_SESSION_COUNT
+# Above this a sequence number is nonsense (damage): refusing it keeps seq + count in int64.
+MAX_SEQ = (1 << 62) - 1
+
+_A, _B, _C, _D, _E, _F = ord("A"), ord("B"), ord("C"), ord("D"), ord("E"), ord("F")
+_H, _P, _Q, _R, _S, _U, _X = ord("H"), ord("P"), ord("Q"), ord("R"), ord("S"), ord("U"), ord("X")
+
+
+def new_mold_state(session: str | bytes | None = None, next_seq: int = mold_layout.FIRST_SEQ):
+    """(mold, session) for one MoldUDP64 stream.
+
+    session=None lets the first packet fix it. next_seq=1 (MoldUDP64 numbers start at 1)
+    reports a late join as a gap; next_seq=0 adopts the first packet's number instead.
+    """
+    if not 0 <= next_seq <= MAX_SEQ:
+        raise ConfigError("next_seq out of range", next_seq=next_seq, max_seq=MAX_SEQ)
+    mold = np.zeros(MOLD_N_SLOTS, dtype=np.int64)
+    mold[MOLD_NEXT_SEQ] = next_seq
+    sess = np.zeros(_SESSION_BYTES, dtype=np.uint8)
+    if session is not None:
+        sess[:] = np.frombuffer(mold_layout.session_bytes(session), dtype=np.uint8)
+        mold[MOLD_SESSION_SET] = 1
+    return mold, sess
+
+
+def check_decoder_buffers(mold, session, events, counters) -> None:
+    """Setup-time check of the arrays decode_packet writes (ConfigError naming the bad one).
+    The hot path repeats the size checks and leaves arrays that fail them untouched."""
+    want = (("mold", mold, np.int64, MOLD_N_SLOTS), ("session", session, np.uint8,
+            _SESSION_BYTES), ("counters", counters, np.int64, N_COUNTERS))
+    for name, arr, dtype, n in want:
+        if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != 1 or \
+                arr.shape[0] < n:
+            raise ConfigError("decoder buffer has the wrong type or size", buffer=name,
+                              dtype=getattr(arr, "dtype", type(arr).__name__),
+                              shape=getattr(arr, "shape", None), want_dtype=np.dtype(dtype).name,
+                              want_min_len=n)
+    if not isinstance(events, np.ndarray) or events.dtype != EVENT_DTYPE or events.ndim != 1:
+        raise ConfigError("events must be a 1-D EVENT_DTYPE array",
+                          dtype=getattr(events, "dtype", type(events).__name__))
+
+
+def max_events_per_packet(packet_bytes: int) -> int:
+    """Most events one packet of `packet_bytes` can produce: a gap event + one per message."""
+    body = max(0, int(packet_bytes) - _HDR)
+    return 1 + body // (mold_layout.LENGTH_PREFIX_BYTES + MIN_DECODED_BYTES)
+
+
+# big-endian reads (runtime/byteorder.py); callers check that [o, o+n) lies inside p
+_be16 = load_be16
+_be32 = load_be32
+_be48 = load_be48
+_be64 = load_be64   # int64 bit pattern of the u64; stored into u64 fields unchanged
+
+
+@njit(nogil=True, inline="always")
+def _le64(p, o):
+    # raw ASCII symbol read as a little-endian u64 (event.py: R -> ref2)
+    v = np.int64(0)
+    for i in range(8):
+        v |= np.int64(p[o + i]) << (8 * i)
+    return v
+
+
+@njit(nogil=True, inline="always")
+def _write(events, i, seq, ts_exch, recv_ns, order_ref, ref2, shares, price, locate,
+           tracking, msg_type, side, aux, flags):
+    e = events[i]
+    e.seq = seq
+    e.ts_exch = ts_exch
+    e.ts_recv = recv_ns
+    e.order_ref = order_ref
+    e.ref2 = ref2
+    e.shares = shares
+    e.price = price
+    e.locate = locate
+    e.tracking = tracking
+    e.msg_type = msg_type
+    e.side = side
+    e.version = EVENT_VERSION
+    e.aux = aux
+    e.flags = flags
+
+
+@njit(nogil=True, cache=True)
+def _emit_gap(events, ev, first_missing, n_missing, recv_ns, counters):
+    counters[GAPS] += 1
+    counters[GAP_MESSAGES] += n_missing
+    if ev < 0 or ev >= events.shape[0]:
+        counters[EVENTS_DROPPED] += 1
+        return ev
+    _write(events, ev, first_missing, 0, recv_ns, 0, 0, n_missing, 0, 0, 0, 0, 0, 0, FLAG_GAP)
+    counters[EVENTS] += 1
+    return ev + 1
+
+
+@njit(nogil=True, inline="always")
+def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
+    """One message at p[o:o+length] (inside the packet); returns the new event end
+    (the caller counts EVENTS)."""
+    t = np.int64(p[o])
+    kind = KIND_BY_TYPE[t]
+    if kind == KIND_UNKNOWN:
+        counters[UNKNOWN_TYPES] += 1
+        return ev
+    if length < LENGTH_BY_TYPE[t]:
+        counters[MALFORMED_MESSAGES] += 1
+        return ev
+    if kind != KIND_DECODED:
+        counters[SKIPPED_TYPES] += 1
+        return ev
+    if ev < 0 or ev >= events.shape[0]:
+        counters[EVENTS_DROPPED] += 1
+        return ev
+    # from here every read is inside [o, o + spec length) <= [o, o + length)
+    locate = _be16(p, o + 1)
+    tracking = _be16(p, o + 3)
+    ts = _be48(p, o + 5)
+    b = o + 11  # body
+    order_ref = 0
+    ref2 = 0
+    shares = 0
+    price = 0
+    side = 0
+    aux = 0
+    flags = 0
+    if t == _A or t == _F:
+        order_ref = _be64(p, b)
+        side = p[b + 8]
+        shares = _be32(p, b + 9)
+        price = _be32(p, b + 21)
+        if t == _F:
+            flags = FLAG_ATTRIBUTED
+    elif t == _D:
+        order_ref = _be64(p, b)
+    elif t == _E:
+        order_ref = _be64(p, b)
+        shares = _be32(p, b + 8)
+        ref2 = _be64(p, b + 12)
+    elif t == _X:
+        order_ref = _be64(p, b)
+        shares = _be32(p, b + 8)
+    elif t == _U:
+        order_ref = _be64(p, b)
+        ref2 = _be64(p, b + 8)
+        shares = _be32(p, b + 16)
+        price = _be32(p, b + 20)
+    elif t == _C:
+        order_ref = _be64(p, b)
+        shares = _be32(p, b + 8)
+        ref2 = _be64(p, b + 12)
+        aux = p[b + 20]
+        price = _be32(p, b + 21)
+    elif t == _P:
+        # event.py lists order_ref for A F E C X D U only: P's (zeroed by NASDAQ) is not kept
+        side = p[b + 8]
+        shares = _be32(p, b + 9)
+        price = _be32(p, b + 21)
+        ref2 = _be64(p, b + 25)
+    elif t == _Q:
+        shares = _be64(p, b)
+        price = _be32(p, b + 16)
+        ref2 = _be64(p, b + 20)
+        aux = p[b + 28]
+        flags = FLAG_CROSS
+    elif t == _S:
+        aux = p[b]
+    elif t == _R:
+        ref2 = _le64(p, b)
+    elif t == _H:
+        aux = p[b + 8]
+    elif t == _B:
+        ref2 = _be64(p, b)
+    _write(events, ev, seq, ts, recv_ns, order_ref, ref2, shares, price, locate, tracking,
+           t, side, aux, flags)
+    return ev + 1
+
+
+@njit(nogil=True, cache=True)
+def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
+    """Decode one MoldUDP64 payload into events[ev_start:]; returns the new end index."""
+    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
+            or counters.shape[0] < N_COUNTERS):
+        return ev_start   # wrong buffers (check_decoder_buffers says which): touch nothing
+    return _decode_at(pkt, 0, pkt.shape[0], recv_ns, mold, session, events, ev_start,
+                      counters)
+
+
+@njit(nogil=True, cache=True)
+def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, counters):
+    """decode_packet on pkt[base:base+n_bytes] (the caller checked it lies inside pkt),
+    without making a slice per packet. Offsets below are relative to base."""
+    counters[PACKETS] += 1
+    if n_bytes < _HDR:
+        counters[MALFORMED_PACKETS] += 1
+        return ev_start
+    if mold[MOLD_SESSION_SET] == 0:
+        for i in range(_SESSION_BYTES):
+            session[i] = pkt[base + i]
+        mold[MOLD_SESSION_SET] = 1
+    else:
+        for i in range(_SESSION_BYTES):
+            if session[i] != pkt[base + i]:
+                counters[WRONG_SESSION] += 1
+                return ev_start
+    seq = _be64(pkt, base + _SEQ_OFF)
+    count = _be16(pkt, base + _COUNT_OFF)
+    if seq < 0 or seq > MAX_SEQ:
+        counters[MALFORMED_PACKETS] += 1
+        return ev_start
+    if mold[MOLD_NEXT_SEQ] == 0:
+        mold[MOLD_NEXT_SEQ] = seq
+    expected = mold[MOLD_NEXT_SEQ]
+    ev = ev_start
+    if count == _HEARTBEAT or count == _EOS:
+        if count == _EOS:
+            counters[END_OF_SESSION] += 1
+            mold[MOLD_ENDED] = 1
+        else:
+            counters[HEARTBEATS] += 1
+        if seq > expected:
+            ev = _emit_gap(events, ev, expected, seq - expected, recv_ns, counters)
+            mold[MOLD_NEXT_SEQ] = seq
+        if n_bytes != _HDR:
+            counters[MALFORMED_PACKETS] += 1  # bytes after a message-less header
+        return ev
+    if seq > expected:
+        ev = _emit_gap(events, ev, expected, seq - expected, recv_ns, counters)
+        expected = seq
+        mold[MOLD_NEXT_SEQ] = seq   # the gap is reported even if no message follows
+    pos = _HDR
+    cur = seq
+    n_msgs = 0
+    ev_msgs = ev           # message events are counted once per packet, not per store
+    broken = False
+    for _ in range(count):
+        if pos + 2 > n_bytes:
+            broken = True  # count promised more messages than the packet holds
+            break
+        length = _be16(pkt, base + pos)
+        n_msgs += 1
+        body = pos + 2
+        end = body + length
+        if end > n_bytes:
+            counters[MALFORMED_MESSAGES] += 1
+            broken = True
+            break
+        if cur < expected:
+            counters[DUPLICATES] += 1   # whatever it holds: its number was seen already
+        elif length == 0:
+            counters[MALFORMED_MESSAGES] += 1
+        else:
+            ev = _decode_message(pkt, base + body, length, cur, recv_ns, events, ev, counters)
+        pos = end
+        cur += 1
+    counters[MESSAGES] += n_msgs
+    counters[EVENTS] += ev - ev_msgs
+    if broken or pos != n_bytes:
+        counters[MALFORMED_PACKETS] += 1
+    if cur > expected:
+        mold[MOLD_NEXT_SEQ] = cur
+    return ev
+
+
+@njit(nogil=True, cache=True)
+def decode_frames(payload, lengths, n, recv_ns, mold, session, events, ev_start, counters):
+    """Decode frame slots [0, n) of a backend's buffer (payload uint8[n_slots, slot_bytes],
+    lengths int32, recv_ns int64); returns the new event end. A length outside the slot is
+    a malformed packet (a backend bug), never a read past the slot."""
+    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
+            or counters.shape[0] < N_COUNTERS):
+        return ev_start
+    ev = ev_start
+    slot_bytes = payload.shape[1]
+    for i in range(min(n, payload.shape[0])):
+        length = lengths[i]
+        if length < 0 or length > slot_bytes:
+            counters[PACKETS] += 1
+            counters[MALFORMED_PACKETS] += 1
+            continue
+        ev = decode_packet(payload[i, :length], recv_ns[i], mold, session, events, ev,
+                           counters)
+    return ev
+
+
+@njit(nogil=True, cache=True)
+def decode_buffer(buf, offsets, lengths, first, n, recv_ns, mold, session, events, ev_start,
+                  counters):
+    """Decode packets [first, first+n) stored back to back in buf (offsets/lengths int64);
+    returns the new event end. Used by the benchmark and replay tools."""
+    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
+            or counters.shape[0] < N_COUNTERS):
+        return ev_start
+    ev = ev_start
+    buf_bytes = buf.shape[0]
+    last = min(first + n, offsets.shape[0], lengths.shape[0], recv_ns.shape[0])
+    for i in range(max(first, 0), last):
+        o = offsets[i]
+        length = lengths[i]
+        if o < 0 or length < 0 or o + length > buf_bytes:
+            counters[PACKETS] += 1
+            counters[MALFORMED_PACKETS] += 1
+            continue
+        ev = _decode_at(buf, o, length, recv_ns[i], mold, session, events, ev, counters)
+    return ev

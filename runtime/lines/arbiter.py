@@ -1,0 +1,389 @@
+"""A/B line arbitration: two copies of one MoldUDP64 feed (lines A and B) plus the
+retransmission server's answers become one in-order stream of packets for the decoder.
+
+Numba, allocation-free, never raises. It works on MoldUDP64 messages, not packets, so A and
+B may pack differently. For each message numbered s (next = the next one to deliver):
+* s < next, or already held: a copy that came second, counted per line (ARB_DUP_A/B).
+* s == next: delivered at once, then every held successor that is now in order.
+* s > next: held in a bounded reorder buffer (slot s % capacity). A message more than
+  `capacity` ahead forces the window on: what is missing below it is delivered as a gap and
+  counted REORDER_OVERFLOW (bounded memory wins over waiting; never skipped silently).
+A message (or a line heartbeat announcing a higher number) beyond the highest number seen
+opens a *hole* [hi+1, s) in a small table. runtime/recovery.py ages holes: after the
+arbitration wait a hole is "missing on both lines" and requested from the retransmission
+server; at the deadline the head hole is delivered as an explicit gap event.
+
+Delivery goes through a staging area: runs of consecutive messages from one source are
+re-framed as MoldUDP64 packets (seq, count, length-prefixed messages), gaps as rows with
+source SRC_GAP; `deliver(sink, stage arrays, n)` (a jitted function passed in, so numba
+specialises per sink) hands them on — to the decoder and pipeline in runtime/loop_ab.py.
+Counters: ARB_FIRST_A/B and RECOVERED count delivered messages by the source that won.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.feed import moldudp64 as M
+from tickpath.runtime.sys.byteorder import load_be16, load_be64
+from tickpath.runtime.feed.decoder import MAX_SEQ
+from tickpath.runtime.core.errors import ConfigError
+
+SRC_A, SRC_B, SRC_R, SRC_GAP = 0, 1, 2, 3
+
+# state slots (int64)
+S_NEXT = 0            # next sequence number to deliver (0: adopt the first packet's)
+S_HI = 1              # highest sequence number seen (or announced by a heartbeat)
+S_SESSION_SET = 2
+S_N_HOLES = 3
+S_STAGE_N = 4         # staged rows
+S_STAGE_BYTES = 5     # bytes used in the staging buffer
+S_OPEN = 6            # staged row still accepting messages, -1 none
+S_LAST_RX_A = 7       # monotonic ns of the last packet on line A (0 never)
+S_LAST_RX_B = 8
+S_STALE = 9           # 1 while both lines are silent past the heartbeat timeout
+S_START_NS = 10       # monotonic ns of the first maintenance pass
+S_ENDED = 11          # an end-of-session packet arrived
+N_STATE = 16
+
+# params slots (int64)
+P_CAPACITY = 0        # reorder buffer slots
+P_SLOT_BYTES = 1      # longest message a slot holds
+P_WAIT_NS = 2         # arbitration wait: how long a hole may wait for the other line
+P_STALE_NS = 3        # heartbeat timeout: both lines silent this long = stale feed
+P_MAX_STAGE_MSGS = 4  # most messages in one staged packet (the event batch bounds it)
+N_PARAMS = 8
+
+# hole table columns
+H_FIRST, H_COUNT, H_DETECTED_NS, H_SENT_NS, H_TRIES = range(5)
+H_COLS = 8
+
+_HDR = M.HEADER_BYTES
+_SESS = M.SESSION_BYTES
+_DUP_SLOT = (C.ARB_DUP_A, C.ARB_DUP_B, C.RETRANS_DUPLICATES)
+_FIRST_SLOT = (C.ARB_FIRST_A, C.ARB_FIRST_B, C.RECOVERED)
+
+
+class Arbiter:
+    """Preallocated state for one arbitrated feed (setup params checked here)."""
+
+    def __init__(self, capacity: int = 1 << 16, slot_bytes: int = 64, wait_ns: int = 200_000,
+                 stale_ns: int = 2_000_000_000, max_holes: int = 64, stage_bytes: int = 1 << 18,
+                 stage_rows: int = 4096, max_stage_msgs: int = 1023, session: bytes | None = None,
+                 first_seq: int = M.FIRST_SEQ):
+        checks = (("capacity", capacity, 1, 1 << 24), ("slot_bytes", slot_bytes, 8, M.MAX_MESSAGE_BYTES),
+                  ("wait_ns", wait_ns, 0, 60_000_000_000), ("stale_ns", stale_ns, 1_000_000, 3_600_000_000_000),
+                  ("max_holes", max_holes, 1, 1 << 16), ("stage_rows", stage_rows, 2, 1 << 20),
+                  ("max_stage_msgs", max_stage_msgs, 1, M.MAX_MESSAGES_PER_PACKET),
+                  ("first_seq", first_seq, 0, MAX_SEQ))
+        for name, v, lo, hi in checks:
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ConfigError("arbiter setting out of range", key=name, value=v, allowed=f"{lo}..{hi}")
+        if stage_bytes < _HDR + 2 + M.MAX_MESSAGE_BYTES:   # any message must fit one staged packet
+            raise ConfigError("stage_bytes cannot hold the longest MoldUDP64 message",
+                              stage_bytes=stage_bytes, min_bytes=_HDR + 2 + M.MAX_MESSAGE_BYTES)
+        self.state = np.zeros(N_STATE, dtype=np.int64)
+        self.state[S_NEXT] = first_seq
+        self.state[S_HI] = first_seq - 1
+        self.state[S_OPEN] = -1
+        self.params = np.zeros(N_PARAMS, dtype=np.int64)
+        self.params[[P_CAPACITY, P_SLOT_BYTES, P_WAIT_NS, P_STALE_NS, P_MAX_STAGE_MSGS]] = (
+            capacity, slot_bytes, wait_ns, stale_ns, max_stage_msgs)
+        self.session = np.zeros(_SESS, dtype=np.uint8)
+        if session:
+            self.session[:] = np.frombuffer(M.session_bytes(session), dtype=np.uint8)
+            self.state[S_SESSION_SET] = 1
+        self.rb_seq = np.full(capacity, -1, dtype=np.int64)
+        self.rb_len = np.zeros(capacity, dtype=np.int64)
+        self.rb_src = np.zeros(capacity, dtype=np.int64)
+        self.rb_recv = np.zeros(capacity, dtype=np.int64)
+        self.rb_data = np.zeros((capacity, slot_bytes), dtype=np.uint8)
+        self.holes = np.zeros((max_holes, H_COLS), dtype=np.int64)
+        self.st_buf = np.zeros(stage_bytes, dtype=np.uint8)
+        self.st_meta = np.zeros((6, stage_rows), dtype=np.int64)   # src seq count off len recv
+
+    @property
+    def arrays(self):
+        return (self.state, self.params, self.session, self.rb_seq, self.rb_len, self.rb_src,
+                self.rb_recv, self.rb_data, self.holes, self.st_buf, self.st_meta)
+
+    def held(self) -> int:
+        """Messages waiting in the reorder buffer (slow path, for stats)."""
+        return int(np.count_nonzero(self.rb_seq >= 0))
+
+    def stats(self, now_ns: int) -> dict:
+        st = self.state
+        idle = {k: (now_ns - int(st[s]) if st[s] else None) for k, s in
+                (("line_a_idle_ns", S_LAST_RX_A), ("line_b_idle_ns", S_LAST_RX_B))}
+        return {"next_seq": int(st[S_NEXT]), "highest_seq": int(st[S_HI]), "held": self.held(),
+                "open_holes": int(st[S_N_HOLES]), "stale": bool(st[S_STALE]),
+                "ended": bool(st[S_ENDED]), **idle}
+
+
+# --- staging ----------------------------------------------------------------------------
+
+@njit(nogil=True)
+def flush(arb, deliver, sink):
+    """Hand every staged row to the sink; returns the rows handed on."""
+    st = arb[0]
+    n = st[S_STAGE_N]
+    if n > 0:
+        deliver(sink, arb[9], arb[10], n)
+        st[S_STAGE_N] = 0
+        st[S_STAGE_BYTES] = 0
+        st[S_OPEN] = -1
+    return n
+
+
+@njit(nogil=True)
+def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
+    """Append message s (p[o:o+ln], the caller checked the bounds) to the staging area."""
+    st, params, session, st_buf, meta = arb[0], arb[1], arb[2], arb[9], arb[10]
+    counters[_FIRST_SLOT[src]] += 1
+    r = st[S_OPEN]
+    if r >= 0 and (meta[0, r] != src or meta[1, r] + meta[2, r] != s or meta[5, r] != recv_ns
+                   or meta[2, r] >= params[P_MAX_STAGE_MSGS]
+                   or st[S_STAGE_BYTES] + 2 + ln > st_buf.shape[0]):
+        r = -1
+    if r < 0:
+        if st[S_STAGE_N] >= meta.shape[1] or st[S_STAGE_BYTES] + _HDR + 2 + ln > st_buf.shape[0]:
+            flush(arb, deliver, sink)
+        r = st[S_STAGE_N]
+        st[S_STAGE_N] = r + 1
+        off = st[S_STAGE_BYTES]
+        for i in range(_SESS):
+            st_buf[off + i] = session[i]
+        for i in range(8):
+            st_buf[off + _SESS + i] = (s >> (56 - 8 * i)) & 0xFF
+        meta[0, r] = src
+        meta[1, r] = s
+        meta[2, r] = 0
+        meta[3, r] = off
+        meta[4, r] = _HDR
+        meta[5, r] = recv_ns
+        st[S_STAGE_BYTES] = off + _HDR
+        st[S_OPEN] = r
+    w = st[S_STAGE_BYTES]
+    st_buf[w] = (ln >> 8) & 0xFF
+    st_buf[w + 1] = ln & 0xFF
+    for i in range(ln):
+        st_buf[w + 2 + i] = p[o + i]
+    st[S_STAGE_BYTES] = w + 2 + ln
+    cnt = meta[2, r] + 1
+    meta[2, r] = cnt
+    meta[4, r] += 2 + ln
+    hdr = meta[3, r]
+    st_buf[hdr + 18] = (cnt >> 8) & 0xFF
+    st_buf[hdr + 19] = cnt & 0xFF
+
+
+@njit(nogil=True)
+def stage_gap(arb, first, count, now_ns, deliver, sink):
+    """Stage an explicit gap [first, first+count): the sink turns it into a gap event."""
+    st, meta = arb[0], arb[10]
+    if st[S_STAGE_N] >= meta.shape[1]:
+        flush(arb, deliver, sink)
+    r = st[S_STAGE_N]
+    st[S_STAGE_N] = r + 1
+    st[S_OPEN] = -1
+    meta[0, r] = SRC_GAP
+    meta[1, r] = first
+    meta[2, r] = count
+    meta[3, r] = 0
+    meta[4, r] = 0
+    meta[5, r] = now_ns
+
+
+# --- in-order delivery ------------------------------------------------------------------
+
+@njit(nogil=True)
+def drain(arb, counters, deliver, sink):
+    """Deliver held messages while they are in order; returns how many."""
+    st, params, rb_seq, rb_len, rb_src, rb_recv, rb_data = arb[0], arb[1], arb[3], arb[4], arb[5], arb[6], arb[7]
+    cap = params[P_CAPACITY]
+    n = 0
+    while True:
+        s = st[S_NEXT]
+        k = s % cap
+        if rb_seq[k] != s:
+            return n
+        _stage_msg(arb, rb_src[k], s, rb_data[k], 0, rb_len[k], rb_recv[k], counters, deliver, sink)
+        rb_seq[k] = -1
+        st[S_NEXT] = s + 1
+        n += 1
+
+
+@njit(nogil=True)
+def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
+    """Move next up to `target`: held messages are delivered, missing runs become gaps
+    (counted UNRECOVERABLE, and REORDER_OVERFLOW when `overflow`)."""
+    st, params, rb_seq = arb[0], arb[1], arb[3]
+    cap = params[P_CAPACITY]
+    while st[S_NEXT] < target:
+        s = st[S_NEXT]
+        if rb_seq[s % cap] == s:
+            drain(arb, counters, deliver, sink)
+            continue
+        e = s + 1
+        while e < target and rb_seq[e % cap] != e:
+            e += 1
+        stage_gap(arb, s, e - s, now_ns, deliver, sink)
+        counters[C.UNRECOVERABLE] += e - s
+        counters[C.UNRECOVERABLE_GAPS] += 1
+        if overflow:
+            counters[C.REORDER_OVERFLOW] += e - s
+        st[S_NEXT] = e
+    drain(arb, counters, deliver, sink)
+
+
+@njit(nogil=True)
+def note_seen(arb, s, now_ns, max_request_msgs):
+    """Everything below s was sent (a message s arrived, or a heartbeat announced s as the
+    next): holes open for [highest seen + 1, s)."""
+    st, holes = arb[0], arb[8]
+    hi = st[S_HI]
+    if s - 1 <= hi:
+        return
+    first = hi + 1
+    st[S_HI] = s - 1
+    if first < st[S_NEXT]:
+        first = st[S_NEXT]
+    while first < s:
+        cnt = min(s - first, max_request_msgs)
+        nh = st[S_N_HOLES]
+        if nh >= holes.shape[0]:
+            # table full: the last hole grows to cover the rest (over-asking, never losing)
+            holes[nh - 1, H_COUNT] = s - holes[nh - 1, H_FIRST]
+            return
+        for c in range(holes.shape[1]):
+            holes[nh, c] = 0   # a reused row: no state from the hole it held before
+        holes[nh, H_FIRST] = first
+        holes[nh, H_COUNT] = cnt
+        holes[nh, H_DETECTED_NS] = now_ns
+        holes[nh, H_SENT_NS] = 0
+        holes[nh, H_TRIES] = 0
+        st[S_N_HOLES] = nh + 1
+        first += cnt
+
+
+@njit(nogil=True)
+def hole_asked(arb, s):
+    """True when s lies in a hole already requested from the retransmission server."""
+    st, holes = arb[0], arb[8]
+    for h in range(st[S_N_HOLES]):
+        if holes[h, H_TRIES] > 0 and holes[h, H_FIRST] <= s < holes[h, H_FIRST] + holes[h, H_COUNT]:
+            return True
+    return False
+
+
+@njit(nogil=True)
+def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, counters,
+                   deliver, sink):
+    """Arbitrate one message s = p[o:o+ln] from src (bounds checked by the caller)."""
+    st, params, rb_seq, rb_len, rb_src, rb_recv, rb_data = arb[0], arb[1], arb[3], arb[4], arb[5], arb[6], arb[7]
+    cap = params[P_CAPACITY]
+    nxt = st[S_NEXT]
+    if s < nxt or rb_seq[s % cap] == s:
+        counters[_DUP_SLOT[src]] += 1
+        return
+    if src == SRC_R and not hole_asked(arb, s):
+        counters[C.RETRANS_UNASKED] += 1
+        return
+    if s - nxt >= cap:
+        note_seen(arb, s, now_ns, max_request_msgs)
+        advance_to(arb, s - cap + 1, now_ns, counters, True, deliver, sink)
+        nxt = st[S_NEXT]   # the window may have moved up to s itself
+    if s == nxt:
+        _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink)
+        st[S_NEXT] = s + 1
+        if st[S_HI] < s:
+            st[S_HI] = s
+        drain(arb, counters, deliver, sink)
+        return
+    if ln > params[P_SLOT_BYTES]:
+        counters[C.REORDER_OVERFLOW] += 1   # cannot be held: it stays a hole
+        note_seen(arb, s + 1, now_ns, max_request_msgs)
+        return
+    note_seen(arb, s, now_ns, max_request_msgs)
+    k = s % cap
+    rb_seq[k] = s
+    rb_len[k] = ln
+    rb_src[k] = src
+    rb_recv[k] = recv_ns
+    for i in range(ln):
+        rb_data[k, i] = p[o + i]
+    if st[S_HI] < s:
+        st[S_HI] = s
+
+
+@njit(nogil=True)
+def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, counters,
+                  deliver, sink):
+    """One MoldUDP64 packet p[0:n_bytes] from a line (SRC_A/B) or the server (SRC_R)."""
+    st, session = arb[0], arb[2]
+    line = src != SRC_R
+    if n_bytes < _HDR or n_bytes > p.shape[0]:
+        counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
+        return 0
+    if st[S_SESSION_SET] == 0 and line:
+        for i in range(_SESS):
+            session[i] = p[i]
+        st[S_SESSION_SET] = 1
+    same = st[S_SESSION_SET] != 0
+    for i in range(_SESS):
+        if session[i] != p[i]:
+            same = False
+    if not same:
+        counters[C.WRONG_SESSION if line else C.RETRANS_WRONG_SESSION] += 1
+        return 0
+    seq = load_be64(p, M.SEQ_OFFSET)
+    count = load_be16(p, M.COUNT_OFFSET)
+    if seq < 1 or seq > MAX_SEQ:
+        counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
+        return 0
+    if line:
+        st[S_LAST_RX_A if src == SRC_A else S_LAST_RX_B] = now_ns
+        st[S_STALE] = 0
+    if st[S_NEXT] == 0:
+        st[S_NEXT] = seq
+        st[S_HI] = seq - 1
+    if count == M.HEARTBEAT_COUNT or count == M.END_OF_SESSION_COUNT:
+        if line:
+            if count == M.HEARTBEAT_COUNT:
+                counters[C.HEARTBEATS] += 1
+            else:
+                counters[C.END_OF_SESSION] += 1
+                st[S_ENDED] = 1
+            note_seen(arb, seq, now_ns, max_request_msgs)   # seq = the next to be sent
+        return 1
+    pos = _HDR
+    for j in range(count):
+        if pos + 2 > n_bytes:
+            counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
+            return 1
+        ln = load_be16(p, pos)
+        if pos + 2 + ln > n_bytes:
+            counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
+            return 1
+        accept_message(arb, src, seq + j, p, pos + 2, ln, recv_ns, now_ns, max_request_msgs,
+                       counters, deliver, sink)
+        pos += 2 + ln
+    if pos != n_bytes:
+        counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
+    return 1
+
+
+@njit(nogil=True)
+def accept_frames(arb, src, payload, lengths, recv_ns, n, now_ns, max_request_msgs,
+                  counters, deliver, sink):
+    """Frames [0, n) of a backend's buffer; a length outside the slot is malformed."""
+    slot_bytes = payload.shape[1]
+    for i in range(min(n, payload.shape[0])):
+        ln = lengths[i]
+        if ln < 0 or ln > slot_bytes:
+            counters[C.MALFORMED_PACKETS if src != SRC_R else C.RETRANS_TRUNCATED] += 1
+            continue
+        accept_packet(arb, src, payload[i], ln, recv_ns[i], now_ns, max_request_msgs,
+                      counters, deliver, sink)
+    return n

@@ -1,0 +1,123 @@
+"""CPU placement: pin the process or one thread (by native thread id) to CPUs, optional
+SCHED_FIFO and mlockall — each refusal named, never a silent no-op.
+
+Which core does what comes from configuration (`[cores]`); `choose_cores` picks them
+automatically when the config says "auto", preferring isolated cores on the NIC's NUMA node
+(the topology logic lives in tickpath.hostconfig.discover.topology and is shared with `tickpath info`).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import threading
+import warnings
+
+from tickpath.runtime.core.errors import ConfigError, PrivilegeError, translate_oserror
+
+_MCL_CURRENT, _MCL_FUTURE = 1, 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def online_cpus() -> set[int]:
+    return set(os.sched_getaffinity(0)) | _sysfs_online()
+
+
+def _sysfs_online() -> set[int]:
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return set()
+    cpus: set[int] = set()
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            cpus.update(range(int(a), int(b) + 1))
+        elif part:
+            cpus.add(int(part))
+    return cpus
+
+
+def check_cpus(cpus, what: str = "cpus") -> list[int]:
+    """Validate CPU ids against the online set; ConfigError names the value and the range."""
+    cpus = [int(c) for c in cpus]
+    online = online_cpus()
+    bad = [c for c in cpus if c not in online]
+    if bad or not cpus:
+        raise ConfigError("CPU does not exist or is offline", key=what, value=bad or cpus,
+                          allowed=f"{min(online)}-{max(online)}" if online else "none")
+    return cpus
+
+
+def pin_thread(cpus, native_id: int | None = None) -> list[int]:
+    """Pin one thread (default: the caller) to `cpus`; returns the affinity now in force."""
+    cpus = check_cpus(cpus)
+    tid = threading.get_native_id() if native_id is None else native_id
+    try:
+        os.sched_setaffinity(tid, cpus)
+    except OSError as exc:
+        raise translate_oserror(exc, "sched_setaffinity", tid=tid, cpus=cpus,
+                                hint="cpuset of this container/cgroup may exclude these CPUs") from exc
+    return sorted(os.sched_getaffinity(tid))
+
+
+def pin_process(cpus) -> list[int]:
+    """Pin the whole process (its main thread, and threads created after) to `cpus`."""
+    return pin_thread(cpus, native_id=0)
+
+
+def set_fifo(priority: int = 50, native_id: int | None = None, strict: bool = False) -> bool:
+    """SCHED_FIFO for a thread. Refusal → PrivilegeError if strict, else a warning; returns success."""
+    lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
+    if not lo <= priority <= hi:
+        raise ConfigError("SCHED_FIFO priority out of range", priority=priority, allowed=f"{lo}-{hi}")
+    tid = threading.get_native_id() if native_id is None else native_id
+    try:
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except OSError as exc:
+        soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
+        err = PrivilegeError("SCHED_FIFO refused", tid=tid, priority=priority, rlimit_rtprio=soft,
+                             hint="needs CAP_SYS_NICE or RLIMIT_RTPRIO >= priority",
+                             reason=exc.strerror)
+        if strict:
+            raise err from exc
+        warnings.warn(str(err), RuntimeWarning, stacklevel=2)
+        return False
+
+
+def lock_all_memory(strict: bool = False) -> bool:
+    """mlockall(MCL_CURRENT|MCL_FUTURE): no page faults from swapping or lazy allocation."""
+    if _libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) == 0:
+        return True
+    e = ctypes.get_errno()
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    err = PrivilegeError("mlockall refused", reason=os.strerror(e), rlimit_memlock_bytes=soft,
+                         hint="raise RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK")
+    if strict:
+        raise err
+    warnings.warn(str(err), RuntimeWarning, stacklevel=2)
+    return False
+
+
+def unlock_all_memory() -> None:
+    _libc.munlockall()
+
+
+def choose_cores(n: int, nic: str | None = None) -> list[int]:
+    """n cores for the hot threads, preferring isolated cores on the NIC's node."""
+    try:
+        from tickpath.hostconfig.discover.topology import choose_cores as _choose, discover
+    except ImportError:
+        cpus = sorted(os.sched_getaffinity(0))
+        # avoid cpu 0 (housekeeping, most IRQs) when there is a choice
+        pref = [c for c in cpus if c != 0] + [c for c in cpus if c == 0]
+        return pref[:n]
+    allowed = os.sched_getaffinity(0)
+    topo = discover()
+    # the whole preference order, then keep what this process may run on
+    if nic is not None and nic not in topo.nics:
+        nic = None  # e.g. an interface in another network namespace: no node preference
+    chosen = [c for c in _choose(topo, len(topo.cpus_online), nic=nic) if c in allowed]
+    return chosen[:n] if len(chosen) >= n else sorted(allowed)[:n]

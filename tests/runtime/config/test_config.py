@@ -1,0 +1,68 @@
+"""The runtime config: the shipped example loads; unknown keys, wrong types and impossible
+values are refused with the key and the reason."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tickpath.runtime.config import schema as config
+from tickpath.runtime.core.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "runtime" / "example.toml"
+
+
+def test_example_config_is_complete_and_loads():
+    cfg = config.load(str(EXAMPLE))
+    assert cfg == config.defaults() | {"buffers": cfg["buffers"]}  # every default documented
+    text = EXAMPLE.read_text()
+    for section, keys in config.SCHEMA.items():
+        assert f"[{section}]" in text
+        for key in keys:
+            if key not in ("afxdp", "fpga"):
+                assert f"\n{key} =" in text, f"{section}.{key} missing from example.toml"
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"feed": {"prot": 1}}, ["unknown key", "feed.prot"]),
+    ({"nope": {}}, ["unknown section", "nope"]),
+    ({"feed": {"port": "26400"}}, ["wrong type", "feed.port"]),
+    ({"feed": {"port": True}}, ["wrong type", "feed.port"]),
+    ({"feed": {"port": 70000}}, ["out of range", "feed.port"]),
+    ({"buffers": {"ring_capacity": 1000}}, ["power of two", "buffers.ring_capacity"]),
+    ({"buffers": {"frames": 0}}, ["out of range", "buffers.frames"]),
+    ({"buffers": {"hugepages": "maybe"}}, ["not allowed", "buffers.hugepages"]),
+    ({"cores": {"rx": [0, 1]}}, ["one CPU", "cores.rx"]),
+    ({"cores": {"rx": "any"}}, ["not allowed", "cores.rx"]),
+    ({"backend": {"kind": "dpdk"}}, ["unknown backend", "backend.kind"]),
+    ({"run": {"seconds": -1}}, ["out of range", "run.seconds"]),
+    ({"feed": []}, ["must be a table", "feed"]),
+])
+def test_bad_config_is_refused_with_key_and_reason(bad, words):
+    with pytest.raises(ConfigError) as ei:
+        config.merge(bad)
+    for w in words:
+        assert w in str(ei.value)
+
+
+def test_bad_toml_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[feed\nport = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(str(p))
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(str(tmp_path / "missing.toml"))
+
+
+def test_hugepages_bool_is_normalised():
+    assert config.merge({"buffers": {"hugepages": True}})["buffers"]["hugepages"] == "require"
+    assert config.merge({"buffers": {"hugepages": False}})["buffers"]["hugepages"] == "off"
+
+
+def test_hostconfig_reads_the_same_file():
+    """`tickpath host audit --config` understands the runtime's own example (auto cores, ring 0)."""
+    from tickpath.hostconfig.plan import load_plan
+    from tickpath.runtime.sys.placement import choose_cores
+    p = load_plan(str(EXAMPLE))
+    assert p.rx_cores == choose_cores(1) and p.ring_capacity == 0 and p.hugepages  # "auto" audits pages
+    assert p.interface is None

@@ -1,0 +1,221 @@
+"""NASDAQ ITCH 5.0 binary files (made here from the synthetic market): streaming reads across
+block boundaries in bounded memory, deterministic replay through the pipeline, the CLI, the
+sender publishing a file over loopback, and the bad inputs (truncated last message, corrupt or
+cut gzip, foreign pcap link type, truncated pcap records)."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from tickpath.runtime.feed import itchfile
+from tickpath.bench.load.market import generate
+from tickpath.runtime.config import schema as config
+from tickpath.runtime.feed import pcap
+from tickpath.runtime.engine import replay
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.event import EVENT_DTYPE
+
+N_MSGS, N_INSTR = 30_000, 25
+SMALL_CHUNK = 140_000     # a few blocks for a ~1 MB file: messages cross block boundaries
+
+
+@pytest.fixture(scope="module")
+def market():
+    return generate(21, N_MSGS, N_INSTR)
+
+
+@pytest.fixture(scope="module")
+def itch_gz(tmp_path_factory, market):
+    p = tmp_path_factory.mktemp("itch") / "01302019.NASDAQ_ITCH50.gz"
+    itchfile.write_itch_file(p, market.messages())
+    return p
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_streaming_read_gives_every_message_in_bounded_memory(tmp_path, market, compress):
+    p = tmp_path / ("f.gz" if compress else "f.itch")
+    itchfile.write_itch_file(p, market.messages(), compress=compress)
+    f = itchfile.ItchFile(p, chunk_bytes=SMALL_CHUNK)
+    got, bufs, done = [], set(), []
+    for ch in f.chunks(progress=done.append):
+        got += [ch.message(k) for k in range(ch.n)]
+        bufs.add(id(ch.buf))
+        assert ch.buf.nbytes == SMALL_CHUNK
+    assert got == market.messages()
+    assert len(bufs) == 1 and len(done) >= 5            # one block buffer, reused
+    assert done[-1] == os.path.getsize(p) and f.stats["gzip"] == compress
+    assert f.stats == {"messages": N_MSGS, "bytes": sum(len(m) + 2 for m in got),
+                       "truncated_tail_bytes": 0, "gzip": compress}
+
+
+def test_mold_packets_carry_the_file_bytes(market, itch_gz):
+    ch = next(itchfile.ItchFile(itch_gz).chunks())
+    pk, ts = itchfile.chunk_to_mold(ch, "S1")
+    assert pk.msg_count.sum() == ch.n and pk.first_seq[0] == 1 and np.all(pk.lengths <= 1472)
+    msgs = []
+    for k in range(pk.n_packets):
+        b = pk.packet(k)
+        assert b[:10] == b"S1".ljust(10) and int.from_bytes(b[10:18], "big") == pk.first_seq[k]
+        o = 20
+        for _ in range(int.from_bytes(b[18:20], "big")):
+            n = int.from_bytes(b[o:o + 2], "big")
+            msgs.append(b[o + 2:o + 2 + n])
+            o += 2 + n
+        assert o == len(b)
+        assert ts[k] == int.from_bytes(msgs[pk.msg_first[k] - 0][5:11], "big")
+    assert msgs == market.messages()[:ch.n]
+
+
+def test_replay_of_an_itch_file_is_deterministic(tmp_path, market, itch_gz):
+    o1, o2 = tmp_path / "a.bin", tmp_path / "b.bin"
+    r1 = replay.replay(itch_gz, instruments=N_INSTR + 1, max_orders=1 << 16, events_out=str(o1))
+    r2 = replay.replay(itch_gz, instruments=N_INSTR + 1, max_orders=1 << 16, events_out=str(o2))
+    assert o1.read_bytes() == o2.read_bytes() and r1["events_sha256"] == r2["events_sha256"]
+    ev = np.frombuffer(o1.read_bytes(), EVENT_DTYPE)
+    assert len(ev) == N_MSGS == r1["counters"]["messages"] == r1["counters"]["events"]
+    assert np.array_equal(ev["seq"], np.arange(1, N_MSGS + 1))
+    assert np.array_equal(ev["msg_type"], market.types)
+    assert "gaps" not in r1["counters"] and "malformed_packets" not in r1["counters"]
+
+
+def test_replay_at_recorded_pace_takes_the_recorded_time(tmp_path, market):
+    # the order flow only (the synthetic preamble is stamped an hour before the open)
+    msgs = generate(3, 3_000, 5, mean_gap_ns=20_000.0).messages()[2 * 5 + 3:]   # ~ 60 ms
+    p = tmp_path / "paced.gz"
+    itchfile.write_itch_file(p, msgs)
+    ts = [int.from_bytes(m[5:11], "big") for m in msgs]
+    span_s = (ts[-1] - ts[0]) / 1e9
+    assert 0.03 < span_s < 0.2
+    fast = replay.replay(p, instruments=8, max_orders=1 << 14)
+    paced = replay.replay(p, instruments=8, max_orders=1 << 14, pace="recorded", speed=2.0)
+    assert paced["events_sha256"] == fast["events_sha256"]
+    assert paced["elapsed_s"] >= span_s / 2 * 0.9
+
+
+def test_truncated_last_message_is_reported_not_decoded(tmp_path, market):
+    raw = b"".join(len(m).to_bytes(2, "big") + m for m in market.messages()[:1000])
+    p = tmp_path / "cut.gz"
+    p.write_bytes(gzip.compress(raw[:-7]))
+    r = replay.replay(p, instruments=N_INSTR + 1, max_orders=1 << 14)
+    assert r["counters"]["messages"] == 999
+    assert r["itch_file"]["truncated_tail_bytes"] == len(market.message(999)) + 2 - 7
+
+
+@pytest.mark.parametrize("damage", ["flip", "cut"])
+def test_corrupt_gzip_is_a_clear_error(tmp_path, market, damage):
+    data = bytearray(gzip.compress(b"".join(len(m).to_bytes(2, "big") + m for m in market.messages())))
+    if damage == "flip":
+        for i in range(len(data) // 2, len(data) // 2 + 64):
+            data[i] ^= 0x5A
+    else:
+        data = data[:len(data) * 2 // 3]
+    p = tmp_path / "bad.gz"
+    p.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="corrupt gzip stream") as e:
+        replay.replay(p, instruments=N_INSTR + 1, max_orders=1 << 14)
+    assert "bad.gz" in str(e.value)
+
+
+def test_pcap_with_foreign_link_type_is_refused(tmp_path):
+    import struct
+    p = tmp_path / "wifi.pcap"
+    p.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 105) +
+                  struct.pack("<IIII", 1, 0, 4, 4) + b"abcd")
+    with pytest.raises(ConfigError, match="unsupported pcap link type.*linktype=105"):
+        replay.replay(p)
+
+
+def test_pcap_with_truncated_record_is_refused(tmp_path):
+    p = tmp_path / "t.pcapng"
+    pcap.write_pcapng(p, [pcap.udp_frame(b"x" * 40, 26400)] * 3, [1, 2, 3])
+    p.write_bytes(p.read_bytes()[:-10])
+    with pytest.raises(ConfigError, match="truncated capture"):
+        replay.replay(p)
+
+
+def test_capture_frames_that_are_not_the_feed_are_counted(tmp_path, market):
+    from tickpath.bench.load.market import pack_mold
+    pk = pack_mold(generate(4, 500, 5), "S")
+    frames = [pcap.udp_frame(pk.packet(k), 26400) for k in range(pk.n_packets)]
+    frames.insert(1, pcap.udp_frame(b"other", 999))
+    frames.insert(2, b"\x00" * 10)                                  # runt
+    frames.insert(3, bytes(12) + b"\x86\xdd" + bytes(60))          # IPv6
+    p = tmp_path / "mixed.pcap"
+    pcap.write_pcap(p, frames, list(range(len(frames))))
+    r = replay.replay(p, udp_port=26400, instruments=8, max_orders=1 << 12)
+    assert r["counters"]["frames_not_feed"] == 3 and r["counters"]["frames"] == pk.n_packets
+    assert r["counters"]["messages"] == 500
+
+
+def test_cli_replay(tmp_path, itch_gz, capsys):
+    from tickpath.runtime.cli import main
+    assert main(["replay", str(itch_gz), "--json", "--no-progress", "--instruments", "32",
+                 "--max-orders", "65536"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["format"] == "itch" and out["counters"]["messages"] == N_MSGS
+    assert main(["replay", str(tmp_path / "missing.gz"), "--no-progress"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_publish_itch_file_over_loopback(tmp_path, market, itch_gz):
+    from tickpath.bench.load.itchsend import publish_itch_file
+    from tickpath.runtime.engine.runner import Runtime
+    cfg = config.merge({"feed": {"port": 0}, "cores": {"rx": [max(os.sched_getaffinity(0))]},
+                        "idle": {"strategy": "backoff"},
+                        "book": {"instruments": N_INSTR + 1, "max_orders": 1 << 16}})
+    with Runtime(cfg) as rt:
+        rt.open().start()
+        res = publish_itch_file(itch_gz, "127.0.0.1", rt.backend.port, rate_msgs_per_s=200_000,
+                                chunk_bytes=SMALL_CHUNK, max_seconds=20)
+        deadline = time.monotonic() + 10
+        while rt.pipe.counters[C.MESSAGES] < N_MSGS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        rt.stop()
+        c = rt.pipe.counters
+        assert res["sent_messages"] == N_MSGS and res["send_errors"] == 0
+        assert c[C.MESSAGES] == N_MSGS and c[C.GAPS] == 0 and c[C.MALFORMED_PACKETS] == 0
+
+
+def test_publish_at_recorded_pace_spreads_packets_over_the_recorded_time(tmp_path):
+    import socket as so
+
+    from tickpath.bench.load.itchsend import publish_itch_file
+    msgs = generate(8, 2_000, 5, mean_gap_ns=30_000.0).messages()[2 * 5 + 3:]
+    ts = [int.from_bytes(m[5:11], "big") for m in msgs]
+    span_s = (ts[-1] - ts[0]) / 1e9
+    p = tmp_path / "paced.itch"
+    itchfile.write_itch_file(p, msgs)
+    rx = so.socket(so.AF_INET, so.SOCK_DGRAM)
+    rx.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 4 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    import threading
+    got, arrival = [], []
+
+    def receive():   # timestamps packets as they arrive, while the sender runs
+        try:
+            while True:
+                got.append(rx.recv(2048))
+                arrival.append(time.monotonic())
+        except OSError:
+            pass
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    try:
+        res = publish_itch_file(p, "127.0.0.1", rx.getsockname()[1], speed=1.0, max_seconds=10)
+        deadline = time.monotonic() + 5
+        while len(got) < res["sent_packets"] and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        rx.close()
+        t.join(5)
+    assert res["sent_messages"] == len(msgs) and len(got) == res["sent_packets"]
+    assert arrival[-1] - arrival[0] >= span_s * 0.8
+    # recorded pace leaves the file's timestamps as they are
+    assert int.from_bytes(got[0][20 + 2 + 5:20 + 2 + 11], "big") == ts[0]
