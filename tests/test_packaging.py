@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SUBPACKAGES = ("runtime", "kernels", "fpga", "hostconfig", "bench")
 
 
@@ -34,7 +34,7 @@ def test_wheel_holds_only_the_tickpath_namespace(wheel):
     assert not tops & set(SUBPACKAGES), tops
     for sub in SUBPACKAGES:
         assert f"tickpath/{sub}/__init__.py" in names
-    assert "tickpath/runtime/event.py" in names and "tickpath/kernels/scan_kernels.cu" in names
+    assert "tickpath/runtime/core/event.py" in names and "tickpath/kernels/gpu/scan_kernels.cu" in names
     assert "tickpath/runtime/example.toml" in names
     assert not any(n.startswith("tests/") for n in names)
 

@@ -29,7 +29,7 @@ RING_CAPACITY = 1 << 16
 _DAY_NS = 86_400_000_000_000
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def drain_stages(hdr, data, midnight_ns, min_seq, h_wire, h_soft, ctl):
     """Until ctl[0] != 0: record ts_recv−send and now−ts_recv; ctl[1] counts records seen."""
     while load_acquire(ctl, 0) == 0:

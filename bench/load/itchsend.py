@@ -38,7 +38,7 @@ from tickpath.bench.load.sender import (
 _SPIN_WINDOW_NS = 100_000
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def send_scheduled(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts_offsets,
                    sched_ns, stamp, midnight_ns, deadline_ns, progress):
     """Send packet k at sched_ns[k] (CLOCK_REALTIME); stamp != 0 writes the scheduled time

@@ -106,7 +106,7 @@ def _symbol(buf, o, symbols, loc):
         buf[o + i] = symbols[loc - 1, i]
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns,
           mean_gap_ns, recent_orders):
     """Write n order-flow messages from buf[o:]; offsets/types already sized."""
@@ -306,7 +306,7 @@ def generate(seed: int, n_messages: int, n_instruments: int, *,
                   symbols=tuple(bytes(s) for s in symbols), ref_prices=ref_prices, seed=seed)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _pack(mbuf, moffsets, session, first_seq, max_payload, max_count, out, pkt_off, pkt_len,
           pkt_seq, pkt_first, pkt_count, ts_off):
     n = moffsets.shape[0] - 1
@@ -378,7 +378,7 @@ def pack_mold(market: Market, session: str | bytes, first_seq: int = mold.FIRST_
                        ts_offsets=ts_off, session=sess)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def stamp_timestamps(buf, ts_offsets, msg_first, msg_count, k, ts_ns):
     """Write ts_ns (ns since midnight, 48 bits) into every message of packet k."""
     ts = ts_ns & 0xFFFFFFFFFFFF

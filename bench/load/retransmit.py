@@ -47,7 +47,7 @@ def loss_mask(n_pkts: int, loss: float, seed: int, burst: int = 1) -> np.ndarray
     return mask
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def ab_send_loop(fd, addr_a, addr_b, buf, offsets, lengths, msg_first, msg_count, ts_offsets,
                  n_pkts, start_ns, interval_ps, midnight_ns, deadline_ns, drop_a, drop_b, progress):
     buf_addr = buf.ctypes.data

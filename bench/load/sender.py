@@ -40,7 +40,7 @@ N_PROGRESS = 8
 _SPIN_WINDOW_NS = 100_000   # closer than this to the schedule: spin, else sleep a little
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def send_loop(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts_offsets,
               first_pkt, n_pkts, start_ns, interval_ps, midnight_ns, deadline_ns, progress):
     """Send packets [first_pkt, first_pkt+n_pkts); returns packets sent."""

@@ -34,7 +34,7 @@ from tickpath.runtime.ipc.ring import (
 BATCH = 64  # records claimed and published at once by the throughput producers
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def produce_ints(hdr, data, n, deadline_ns):
     """Push 0..n-1 in claimed batches; returns how many were pushed before the deadline."""
     i = 0
@@ -54,7 +54,7 @@ def produce_ints(hdr, data, n, deadline_ns):
     return i
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def produce_ints_single(hdr, data, n, deadline_ns):
     """Push 0..n-1 one record per claim and per release store (rigtorp's try_push shape)."""
     i = 0
@@ -73,7 +73,7 @@ def produce_ints_single(hdr, data, n, deadline_ns):
     return i
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def consume_ints(hdr, data, n, deadline_ns):
     """Pop n values; returns (count, first out-of-order index or -1, sum)."""
     expect = 0
@@ -98,7 +98,7 @@ def consume_ints(hdr, data, n, deadline_ns):
     return expect, bad, total
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def produce_records(hdr, data, n, deadline_ns):
     """Push n 64-byte event records (seq = i) in claimed batches."""
     i = 0
@@ -120,7 +120,7 @@ def produce_records(hdr, data, n, deadline_ns):
     return i
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def consume_records(hdr, data, n, deadline_ns):
     expect = 0
     bad = -1
@@ -144,7 +144,7 @@ def consume_records(hdr, data, n, deadline_ns):
     return expect, bad, total
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def ping(hdr_out, data_out, hdr_in, data_in, n, lat_ns, deadline_ns):
     """Send i, wait for its echo; lat_ns[i] = round trip. Returns completed round trips."""
     for i in range(n):
@@ -163,7 +163,7 @@ def ping(hdr_out, data_out, hdr_in, data_in, n, lat_ns, deadline_ns):
     return n
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def pong(hdr_in, data_in, hdr_out, data_out, n, deadline_ns):
     done = 0
     while done < n:

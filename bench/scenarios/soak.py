@@ -30,7 +30,7 @@ K_EXPECTED, K_BAD_ORDER, K_MESSAGES, K_GAP_MSGS, K_N_A, K_N_B, K_N_R = range(7)
 NOT_DELIVERED = np.iinfo(np.int64).min   # lat_seq entry of a message never delivered
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def check_batch(ev, chk, midnight_ns, lat_a, lat_b, lat_r, lat_seq):
     """In-order, exactly-once check of one batch; latencies by source (ns), and by
     sequence number in lat_seq (to split them by what the loss masks did to each message)."""

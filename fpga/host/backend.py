@@ -5,7 +5,7 @@ emulator) already decoded; the software decoder is skipped. Registered as "fpga"
 directory /dev by default) and "fpga-emu" (the same code, a device directory required:
 where `tickpath fpga emulate` put its nodes).
 
-Hot path: `fpga_poll` is @njit(nogil=True) and calls libc read() (declared by symbol in
+Hot path: `fpga_poll` is @njit(nogil=True, cache=True) and calls libc read() (declared by symbol in
 libc_nb.py, so the compiled loop caches; the buffer address passed as an integer),
 non-blocking, straight into the caller's event array. A read may end inside a record (a pipe can split a transfer): the tail bytes go
 to a 64-byte remainder buffer in the state and are put in front of the next read, so records

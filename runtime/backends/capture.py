@@ -47,7 +47,7 @@ def record_bytes(slot_bytes: int) -> int:
     return REC_META_BYTES + (slot_bytes + 7) // 8 * 8
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters):
     """Copy frames [0, n) into the ring; a full ring counts CAPTURE_DROPPED per frame."""
     cap_bytes = rec.shape[1] - REC_META_BYTES
@@ -77,7 +77,7 @@ def make_capture_poll(inner_poll):
     if inner_poll in _POLLS:
         return _POLLS[inner_poll]
 
-    @njit(nogil=True)
+    @njit(nogil=True, cache=True)
     def capture_poll(state, payload, lengths, recv_ns):
         inner_state, hdr, meta, rec, counters = state
         n = inner_poll(inner_state, payload, lengths, recv_ns)
@@ -89,13 +89,13 @@ def make_capture_poll(inner_poll):
     return capture_poll
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _put_le(out, o, v, n):
     for c in range(n):
         out[o + c] = (v >> (8 * c)) & 0xFF
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def drain_records(hdr, meta, rec, fmt, template, csum_base, out):
     """Turn ready ring records into file records in out; returns (records, bytes)."""
     avail = available(hdr)
@@ -246,7 +246,7 @@ class CaptureWriter:
                 "error": None if self.error is None else str(self.error)}
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def available_now(hdr):
     return available(hdr)
 

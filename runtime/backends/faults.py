@@ -104,7 +104,7 @@ def _uniform(rng):
     return np.float64(_next(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _hold(pool, plen, pns, due_seen, due_ns, st, src, ln, t, when_seen, when_ns):
     """Put a frame in a free pool slot; False if the pool is full."""
     for h in range(plen.shape[0]):
@@ -120,7 +120,7 @@ def _hold(pool, plen, pns, due_seen, due_ns, st, src, ln, t, when_seen, when_ns)
     return False
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _emit(payload, lengths, recv_ns, out, src, ln, t):
     n = min(max(ln, 0), payload.shape[1])
     payload[out, :n] = src[:n]
@@ -128,7 +128,7 @@ def _emit(payload, lengths, recv_ns, out, src, ln, t):
     recv_ns[out] = t
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def apply_faults(p, st, rng, fc, stage, slen, sns, m, pool, plen, pns, due_seen, due_ns,
                  payload, lengths, recv_ns, out, now):
     """Run frames [0, m) of the stage through the fault model into payload from slot out."""
@@ -176,7 +176,7 @@ def apply_faults(p, st, rng, fc, stage, slen, sns, m, pool, plen, pns, due_seen,
     return out
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def release_due(st, fc, pool, plen, pns, due_seen, due_ns, payload, lengths, recv_ns, now):
     """Move held frames that are due into the output; returns how many."""
     out = 0
@@ -203,7 +203,7 @@ def make_fault_poll(inner_poll):
     if inner_poll in _POLLS:
         return _POLLS[inner_poll]
 
-    @njit(nogil=True)
+    @njit(nogil=True, cache=True)
     def fault_poll(state, payload, lengths, recv_ns):
         inner_state, p, st, rng, fc, stage, slen, sns, pool, plen, pns, due_seen, due_ns = state
         now = realtime_ns()

@@ -11,7 +11,6 @@ Kernel-side drops (socket buffer overflow) are read from /proc/net/udp at stats(
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import ipaddress
 import os
@@ -19,12 +18,13 @@ import socket
 import struct
 
 import numpy as np
-from numba import carray, njit
+from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.backends.registry import FRAMES, BackendInfo, register_backend
 from tickpath.runtime.core.errors import ConfigError, translate_oserror
 from tickpath.runtime.sys.intrinsics import realtime_ns
+from tickpath.runtime.sys.libc import libc_errno, libc_recvmmsg
 
 MSG_DONTWAIT = 0x40
 MSG_TRUNC = 0x20
@@ -36,33 +36,23 @@ _MSG_IOVLEN = 24
 _MSG_FLAGS = 48
 _MSG_LEN = 56
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_recvmmsg = _libc.recvmmsg
-_recvmmsg.restype = ctypes.c_int
-_recvmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
-_errno_loc = _libc.__errno_location
-_errno_loc.restype = ctypes.POINTER(ctypes.c_int)
-_errno_loc.argtypes = []
 
 
 
-@njit(nogil=True, inline="always")
-def _errno():
-    return carray(_errno_loc(), (1,))[0]
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def socket_poll(state, payload, lengths, recv_ns):
     """state = (params int64[4]: fd, mmsg address, n_slots; mmsg uint8 view; counters)."""
     params, mmsg, counters = state
     n_slots = min(params[2], payload.shape[0])
     counters[C.POLLS] += 1
-    n = _recvmmsg(params[0], params[1], n_slots, MSG_DONTWAIT, 0)
+    n = libc_recvmmsg(params[0], params[1], n_slots, MSG_DONTWAIT, 0)
     if n <= 0:
         if n == 0:
             counters[C.EMPTY_POLLS] += 1
             return 0
-        e = _errno()
+        e = libc_errno()
         if e == errno.EAGAIN or e == errno.EINTR:
             counters[C.EMPTY_POLLS] += 1
             return 0
@@ -97,7 +87,7 @@ class SocketBackend:
     """Kernel UDP socket backend (see module docstring)."""
 
     kind = FRAMES
-    poll = socket_poll
+    poll = staticmethod(socket_poll)
 
     def __init__(self, address: str = "127.0.0.1", port: int = 0, interface: str | None = None,
                  rcvbuf_bytes: int = 8 << 20, busy_poll_us: int = 0, bind_address: str | None = None):

@@ -11,25 +11,18 @@ A pass that did work resets the state. The bounded park keeps stop latency < max
 """
 from __future__ import annotations
 
-import ctypes
 
 import numpy as np
 from numba import njit
 
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.sys.intrinsics import cpu_relax
+from tickpath.runtime.sys.libc import libc_sched_yield, libc_usleep
 
 BUSY_SPIN, SPIN_YIELD, BACKOFF = 0, 1, 2
 NAMES = {"busy-spin": BUSY_SPIN, "spin-yield": SPIN_YIELD, "backoff": BACKOFF}
 MIN_PARK_NS = 1_000
 
-_libc = ctypes.CDLL(None)
-_sched_yield = _libc.sched_yield
-_sched_yield.restype = ctypes.c_int
-_sched_yield.argtypes = []
-_usleep = _libc.usleep
-_usleep.restype = ctypes.c_int
-_usleep.argtypes = [ctypes.c_uint32]
 
 
 def make_params(name: str = "backoff", spins: int = 100, yields: int = 10,
@@ -48,7 +41,7 @@ def new_state() -> np.ndarray:
     return np.zeros(2, dtype=np.int64)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def idle(params, state, work_count):
     if work_count > 0:
         state[0] = 0
@@ -63,14 +56,14 @@ def idle(params, state, work_count):
         if n < params[1]:
             cpu_relax()
         else:
-            _sched_yield()
+            libc_sched_yield()
     else:
         if n < params[1]:
             cpu_relax()
         elif n < params[1] + params[2]:
-            _sched_yield()
+            libc_sched_yield()
         else:
             park = state[1]
             park = MIN_PARK_NS if park == 0 else min(park * 2, params[3])
             state[1] = park
-            _usleep(max(1, park // 1000))
+            libc_usleep(max(1, park // 1000))

@@ -49,7 +49,7 @@ def record(hist, v):
     return 0
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def record_all(hist, values):
     """Count every value of an int64 array (negatives as 0); returns how many overflowed."""
     over = 0

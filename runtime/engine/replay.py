@@ -15,7 +15,6 @@ counted FRAMES_NOT_FEED, frames cut short by the capture's snaplen FRAMES_DROPPE
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import struct
@@ -31,14 +30,11 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.engine.pipeline import Pipeline, process_events
+from tickpath.runtime.sys.libc import libc_usleep
 
 PACE_MAX = 0
 PACE_RECORDED = 1
 BATCH_PACKETS = 512
-_libc = ctypes.CDLL(None, use_errno=True)
-_usleep = _libc.usleep
-_usleep.restype = ctypes.c_int
-_usleep.argtypes = [ctypes.c_uint32]
 _KIND_ETH = 0
 _KIND_IP = 1
 
@@ -108,7 +104,7 @@ def locate_udp(data, offsets, lengths, orig_lengths, kind, udp_port, out_off, ou
         counters[C.FRAMES] += 1
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _wait_until(t_ns, stop):
     """Sleep/spin until t_ns (CLOCK_REALTIME); False if the stop flag was raised meanwhile."""
     while True:
@@ -118,10 +114,10 @@ def _wait_until(t_ns, stop):
         if stop[0] != 0:
             return False
         if t_ns - now > 200_000:
-            _usleep(100)
+            libc_usleep(100)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def replay_packets(buf, offsets, lengths, recv_ns, n, mold, session, events, pipe, sink,
                    pace, stop):
     """Decode and process packets [0, n) of a batch; copies each batch of events into sink

@@ -32,8 +32,8 @@ from tickpath.runtime.engine.loop import (
     RUNNING,
     STOP,
     new_ctrl,
-    run_events,
-    run_frames,
+    events_loop,
+    frames_loop,
 )
 from tickpath.runtime.engine.pipeline import Pipeline
 
@@ -129,9 +129,9 @@ class Runtime:
     def _run(self):
         p = self.pipe.arrays
         if self.is_events:
-            return run_events(self.backend.poll, self.backend.state, self.events, p, self.ctrl,
+            return events_loop(self.backend.poll)(self.backend.state, self.events, p, self.ctrl,
                               self.idle_params, self.idle_state)
-        return run_frames(self.backend.poll, self.backend.state, self.payload, self.lengths,
+        return frames_loop(self.backend.poll)(self.backend.state, self.payload, self.lengths,
                           self.recv_ns, self.mold, self.session, self.events, p, self.ctrl,
                           self.idle_params, self.idle_state)
 

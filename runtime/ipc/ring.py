@@ -136,7 +136,7 @@ def write_slot(hdr, j):
     return (hdr[L.WRITE_SEQ] + j) & (hdr[L.CAPACITY] - 1)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def claim(hdr, stop, stop_idx):
     """try_claim + the ring's full policy. Returns a slot, or -1 (dropped, or stop raised)."""
     slot = try_claim(hdr)
@@ -185,7 +185,7 @@ def release(hdr, n):
 
 # ---- convenience for Python callers / tests (not for hot loops) -------------------------
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def push_values(hdr, data, values, stop):
     """Push each element of `values` (same dtype as data); returns how many were pushed."""
     n = 0
@@ -201,7 +201,7 @@ def push_values(hdr, data, values, stop):
     return n
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def pop_into(hdr, data, out):
     """Pop up to len(out) records into out; returns how many."""
     n = min(available(hdr), out.shape[0])

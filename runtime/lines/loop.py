@@ -25,13 +25,13 @@ from tickpath.runtime.engine.pipeline import process_events
 from tickpath.runtime.lines.recovery import R_MAX_REQUEST_MSGS, maintain
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def no_poll(state, payload, lengths, recv_ns):
     """The poll of an absent source (no retransmission server): never anything."""
     return 0
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def deliver_to_pipeline(sink, st_buf, meta, n):
     mold, session, events, pipe = sink
     counters = pipe[6]
@@ -82,7 +82,7 @@ def deliver_to_pipeline(sink, st_buf, meta, n):
         process_events(pipe, events, ev)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters):
     """One pass; returns frames received (work) or -errno from a backend."""
     now = monotonic_ns()
@@ -104,7 +104,7 @@ def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink
     return work
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def run_ab(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, ctrl,
            idle_params, idle_state):
     store_release(ctrl, RUNNING, 1)

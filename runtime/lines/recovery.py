@@ -17,7 +17,6 @@ silence and sets the arbiter's stale flag until a packet arrives.
 """
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import socket
 
@@ -44,6 +43,7 @@ from tickpath.runtime.lines.arbiter import (
 )
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed.moldudp64 import MAX_MESSAGES_PER_PACKET, SESSION_BYTES
+from tickpath.runtime.sys.libc import libc_sendto
 
 REQUEST_BYTES = 20
 H_DECLARED = 5        # hole column: 1 once counted missing on both lines
@@ -53,11 +53,6 @@ R_ENABLED, R_FD, R_TIMEOUT_NS, R_RETRIES, R_DEADLINE_NS, R_MAX_OUTSTANDING, R_MA
 N_RPARAMS = 8
 MSG_DONTWAIT = 0x40
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_sendto = _libc.sendto
-_sendto.restype = ctypes.c_ssize_t
-_sendto.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                    ctypes.c_void_p, ctypes.c_uint32]
 
 
 def make_recovery(server: tuple[str, int] | None = None, fd: int = -1, timeout_ns: int = 20_000_000,
@@ -94,7 +89,7 @@ def make_recovery(server: tuple[str, int] | None = None, fd: int = -1, timeout_n
     return params, np.zeros(REQUEST_BYTES, dtype=np.uint8), addr
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def send_request(rec, session, first, count):
     """One request packet; returns sendto's result (<0: the timeout will retry it)."""
     params, req, addr = rec
@@ -104,10 +99,10 @@ def send_request(rec, session, first, count):
         req[10 + i] = (first >> (56 - 8 * i)) & 0xFF
     req[18] = (count >> 8) & 0xFF
     req[19] = count & 0xFF
-    return _sendto(params[R_FD], req.ctypes.data, REQUEST_BYTES, MSG_DONTWAIT, addr.ctypes.data, 16)
+    return libc_sendto(params[R_FD], req.ctypes.data, REQUEST_BYTES, MSG_DONTWAIT, addr.ctypes.data, 16)
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def maintain(arb, rec, now_ns, counters, deliver, sink):
     """Stale-feed check and one pass over the holes; returns the actions taken."""
     st, params, session, rb_seq, holes = arb[0], arb[1], arb[2], arb[3], arb[8]

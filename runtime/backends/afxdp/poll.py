@@ -18,13 +18,13 @@ Counter accounting, per RX descriptor (tested as an invariant):
 """
 from __future__ import annotations
 
-import ctypes
 
 import numpy as np
 from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.sys.intrinsics import load_acquire, load_relaxed, realtime_ns, store_release
+from tickpath.runtime.sys.libc import libc_recvfrom
 from tickpath.runtime.backends.afxdp.layout import (
     ETH_P_8021Q,
     ETH_P_IP,
@@ -65,11 +65,6 @@ N_CURSORS = 8
 
 _U32 = 0xFFFFFFFF
 
-# recvfrom with the pointer arguments typed as integers, so numba can pass 0 (NULL)
-_recvfrom = ctypes.CDLL(None).recvfrom
-_recvfrom.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int,
-                      ctypes.c_size_t, ctypes.c_size_t]
-_recvfrom.restype = ctypes.c_ssize_t
 
 
 @njit(nogil=True, inline="always")
@@ -77,7 +72,7 @@ def _be16(buf, i):
     return (np.int64(buf[i]) << 8) | np.int64(buf[i + 1])
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def _deliver(umem, a, flen, port, slot_bytes, detail):
     """Classify one frame. Returns (payload_offset, payload_len) for a feed datagram, else
     (-1, 0) not feed, or (-2, 0) feed but dropped. Every read is inside [a, a + flen)."""
@@ -135,7 +130,7 @@ def _deliver(umem, a, flen, port, slot_bytes, detail):
     return l4 + 8, plen
 
 
-@njit(nogil=True)
+@njit(nogil=True, cache=True)
 def afxdp_poll(state, payload, lengths, recv_ns):
     """The backend's poll (kind FRAMES): fills slots [0, n) and returns n (never raises)."""
     (rx_prod, rx_cons, rx_desc, fill_prod, fill_cons, fill_flags, fill_desc,
@@ -203,6 +198,6 @@ def afxdp_poll(state, payload, lengths, recv_ns):
     if (load_relaxed(fill_flags, 0) & XDP_RING_NEED_WAKEUP) != 0 \
             or (params[P_BUSY_POLL] != 0 and n == 0):
         detail[D_KICKS] += 1
-        if _recvfrom(params[P_FD], 0, 0, MSG_DONTWAIT, 0, 0) < 0:
+        if libc_recvfrom(params[P_FD], 0, 0, MSG_DONTWAIT, 0, 0) < 0:
             detail[D_KICK_ERRORS] += 1
     return out

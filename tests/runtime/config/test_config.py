@@ -9,7 +9,7 @@ import pytest
 from tickpath.runtime.config import schema as config
 from tickpath.runtime.core.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "runtime" / "example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "runtime" / "example.toml"
 
 
 def test_example_config_is_complete_and_loads():
