@@ -78,10 +78,12 @@ class Receiver:
     def take(self, want: int, timeout_s: float = 5.0, settle_s: float = 0.05):
         """Poll until `want` payloads arrived (then a short settle for extras) or timeout."""
         out, stamps = [], []
-        deadline = time.monotonic() + timeout_s
+        deadline = None
         settle_end = None
-        while time.monotonic() < deadline:
+        while deadline is None or time.monotonic() < deadline:
             n = self.b.poll(self.b.state, self.payload, self.lengths, self.recv_ns)
+            # the clock starts after the first poll returns: compiling it is not receive time
+            deadline = deadline or time.monotonic() + timeout_s
             for i in range(n):
                 out.append(bytes(self.payload[i, : self.lengths[i]]))
                 stamps.append(int(self.recv_ns[i]))
