@@ -48,6 +48,7 @@ def _cmd_demo(args) -> int:
 
 def _cmd_run(args) -> int:
     from tickpath.runtime.config import schema as config
+    from tickpath.runtime.core import counters as C
     from tickpath.runtime.engine import latency
     from tickpath.runtime.ipc import livestats
     from tickpath.runtime.ipc.livestats import LiveStats
@@ -97,7 +98,7 @@ def _cmd_run(args) -> int:
             if time.monotonic() - last >= 1.0:
                 last = time.monotonic()
                 c = rt.pipe.counters
-                print(f"  {last - t0:6.1f} s  messages {int(c[1]):,}  events {int(c[2]):,}  gaps {int(c[5]):,}  "
+                print(f"  {last - t0:6.1f} s  messages {int(c[C.MESSAGES]):,}  events {int(c[C.EVENTS]):,}  gaps {int(c[C.GAPS]):,}  "
                       f"p99 {latency.percentile(rt.pipe.hist, 99) / 1000:.1f} µs", flush=True)
         rt.stop()
         st = rt.stats()

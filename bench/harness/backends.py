@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psutil
+from tickpath.runtime.core import counters as C
 from tickpath.runtime.config import schema as config
 from tickpath.runtime.engine import latency
 from tickpath.runtime.core.errors import BackendError, ConfigError
@@ -126,7 +127,7 @@ class RuntimeRun:
         self.rt.check()   # a backend that died mid-run raises here, the harness records it
         if self._messages_fn is not None:
             return int(self._messages_fn(self.rt))
-        return int(self.rt.pipe.counters[1])
+        return int(self.rt.pipe.counters[C.MESSAGES])
 
     def live_hist(self):
         return self.rt.pipe.hist

@@ -36,7 +36,7 @@ def _feed():
 @njit(nogil=True)
 def decode_and_process(buf, offsets, lengths, recv_ns, mold, session, events, pipe, batch):
     """The runtime's duty cycle over packets held in memory; returns events processed."""
-    counters = pipe[6]
+    counters = pipe.counters
     n_pk = offsets.shape[0]
     done = 0
     for first in range(0, n_pk, batch):

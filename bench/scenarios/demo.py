@@ -18,6 +18,7 @@ import numpy as np
 from tickpath.runtime.config import schema as config
 from tickpath.runtime.engine import latency
 from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core import counters as C
 from tickpath.runtime.engine.pipeline import utc_midnight_ns
 from tickpath.runtime.engine.runner import Runtime
 
@@ -91,10 +92,10 @@ def run_tickpath(packets, n_msgs: int, rate: float, rx_cpu, tx_cpu, instruments:
         while not sender.done():
             time.sleep(0.1)
             rt.check()
-            prog.show("tickpath", int(sender.progress[1]), int(rt.pipe.counters[1]), rt.pipe.hist, t0)
+            prog.show("tickpath", int(sender.progress[1]), int(rt.pipe.counters[C.MESSAGES]), rt.pipe.hist, t0)
         # drain: wait until everything sent was walked, or 1 s
         drain_end = time.monotonic() + 1.0
-        while rt.pipe.counters[1] < sender.stats()["sent_messages"] and time.monotonic() < drain_end:
+        while rt.pipe.counters[C.MESSAGES] < sender.stats()["sent_messages"] and time.monotonic() < drain_end:
             time.sleep(0.01)
         elapsed = time.monotonic() - t0
         cpu_s = (rt.rx_cpu_seconds() or 0.0) - cpu0

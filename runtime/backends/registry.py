@@ -50,7 +50,8 @@ def register_backend(info: BackendInfo) -> BackendInfo:
 
 
 def _load_builtin() -> None:
-    # Importing a backend module registers it; optional ones may be absent or fail to import.
+    # Importing a backend module registers it. A module that fails to import is a broken
+    # install, not an unknown backend: its ImportError surfaces as it is.
     import importlib
 
     for mod in (
@@ -58,10 +59,7 @@ def _load_builtin() -> None:
         "tickpath.runtime.backends.afxdp.backend",
         "tickpath.fpga.host.backend",
     ):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
+        importlib.import_module(mod)
 
 
 def backends() -> dict[str, BackendInfo]:

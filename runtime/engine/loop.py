@@ -50,7 +50,7 @@ def frames_loop(poll):
             # to a Python object, which numba refuses to cache
             n = poll(bstate, payload, lengths, recv_ns)
             if n > 0:
-                m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe[6])
+                m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
                 process_events(pipe, events, m)
             ctrl[ITERATIONS] += 1
             if n < 0:

@@ -10,6 +10,7 @@ send time the load generator stamped into the ITCH timestamp (ns since midnight,
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -26,7 +27,7 @@ from tickpath.runtime.book.orderbook import (
     microprice,
     mid_price,
 )
-from tickpath.runtime.book.layout import new_books
+from tickpath.runtime.book.layout import Books, new_books
 from tickpath.runtime.core.event import EVENT_DTYPE, FLAG_GAP
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.ipc.ring import Ring, claim, publish
@@ -62,6 +63,22 @@ def prefault(*arrays) -> None:
             flat[::4096] = flat[::4096]   # a write per page faults it in, values unchanged
 
 
+class PipeState(NamedTuple):
+    """What the hot loop receives: every array of one pipeline, by name (numba types a
+    namedtuple like a tuple, so names cost nothing at run time)."""
+    books: Books
+    ema: np.ndarray
+    rsi: np.ndarray
+    vwap: np.ndarray
+    out: np.ndarray           # float64[n_locates, N_OUT], OUT_* columns
+    hist: np.ndarray          # the latency histogram (runtime/engine/latency.py)
+    counters: np.ndarray      # runtime/core/counters.py slots
+    params: np.ndarray        # P_* slots
+    ring_hdr: np.ndarray      # the out ring's cursors
+    ring_data: np.ndarray     # the out ring's records
+    stop: np.ndarray          # stop[0]: the ring's wait policy gives up when set
+
+
 class Pipeline:
     """Preallocated state for one feed's books, indicators, latency and out ring."""
 
@@ -90,8 +107,8 @@ class Pipeline:
 
     @property
     def arrays(self):
-        return (self.books, self.ema, self.rsi, self.vwap, self.out, self.hist, self.counters,
-                self.params, self.ring.hdr, self.ring.data, self.stop)
+        return PipeState(self.books, self.ema, self.rsi, self.vwap, self.out, self.hist,
+                         self.counters, self.params, self.ring.hdr, self.ring.data, self.stop)
 
     def indicators(self, locate: int) -> dict:
         return {name: float(self.out[locate, i]) for i, name in enumerate(OUT_NAMES)}

@@ -123,7 +123,7 @@ def replay_packets(buf, offsets, lengths, recv_ns, n, mold, session, events, pip
     """Decode and process packets [0, n) of a batch; copies each batch of events into sink
     (sized by the caller for the batch's worst case). pace = [mode, wall_start_ns,
     first_recv_ns, speed * 1e6]. Returns events written into sink, or -1 if stopped."""
-    counters = pipe[6]
+    counters = pipe.counters
     m = 0
     for i in range(n):
         if stop[0] != 0:

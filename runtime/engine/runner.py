@@ -35,7 +35,7 @@ from tickpath.runtime.engine.loop import (
     events_loop,
     frames_loop,
 )
-from tickpath.runtime.engine.pipeline import Pipeline
+from tickpath.runtime.engine.pipeline import P_PUBLISH, Pipeline
 
 FPGA_BATCH_RECORDS = 256
 
@@ -228,5 +228,5 @@ class Runtime:
         return {"backend": self.cfg["backend"]["kind"], "cpu": self.cpu,
                 "counters": self.counters(), "latency_ns": self.latency(),
                 "backend_stats": b, "buffers": self.region.report(), "notes": self.notes,
-                "out_ring": self.pipe.ring.stats() if self.pipe.params[1] else None,
+                "out_ring": self.pipe.ring.stats() if self.pipe.params[P_PUBLISH] else None,
                 "iterations": int(self.ctrl[ITERATIONS])}

@@ -34,7 +34,7 @@ def no_poll(state, payload, lengths, recv_ns):
 @njit(nogil=True, cache=True)
 def deliver_to_pipeline(sink, st_buf, meta, n):
     mold, session, events, pipe = sink
-    counters = pipe[6]
+    counters = pipe.counters
     cap = events.shape[0]
     ev = 0
     for r in range(n):
@@ -108,7 +108,7 @@ def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink
 def run_ab(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, ctrl,
            idle_params, idle_state):
     store_release(ctrl, RUNNING, 1)
-    counters = sink[3][6]
+    counters = sink[3].counters
     while load_acquire(ctrl, STOP) == 0:
         n = ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters)
         ctrl[ITERATIONS] += 1

@@ -19,7 +19,7 @@ from tickpath.runtime.core import counters as C
 from tickpath.runtime.lines.arbiter import Arbiter
 from tickpath.runtime.core.errors import BackendError, ConfigError
 from tickpath.runtime.ipc.livestats import LiveStats
-from tickpath.runtime.engine.pipeline import prefault
+from tickpath.runtime.engine.pipeline import P_PUBLISH, prefault
 from tickpath.runtime.engine.loop import STOP
 from tickpath.runtime.lines.loop import no_poll, run_ab
 from tickpath.runtime.lines.recovery import make_recovery
@@ -49,7 +49,7 @@ class ConsumerMixin:
     """Out-ring consumers on threads; an exception stops the runtime and is reported."""
 
     def add_consumer(self, fn, name: str = "consumer", batch: int = 256):
-        if not self.pipe.params[1]:
+        if not self.pipe.params[P_PUBLISH]:
             raise ConfigError("consumers need an out ring", key="buffers.ring_capacity", value=0)
         t = threading.Thread(target=self._consume, args=(fn, name, batch), daemon=True,
                              name=f"tickpath-{name}")
