@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from tickpath.bench.harness import backends as B
+from tickpath.bench.harness import DEFAULT_ORDER
 
 
 def add_bench_arguments(bench_parser: argparse.ArgumentParser, bench_subparsers=None) -> None:
     g = bench_parser.add_argument_group("side-by-side receive-path benchmark")
-    g.add_argument("--backends", default=",".join(B.DEFAULT_ORDER),
-                   help=f"comma list of receive paths (default: {','.join(B.DEFAULT_ORDER)})")
+    g.add_argument("--backends", default=",".join(DEFAULT_ORDER),
+                   help=f"comma list of receive paths (default: {','.join(DEFAULT_ORDER)})")
     g.add_argument("--rates", default="50k,100k,200k", help="messages per second, e.g. 50k,100k,1.5M")
     g.add_argument("--seconds", type=float, default=10.0, help="seconds of traffic per run")
     g.add_argument("--repeats", type=int, default=2, help="runs per rate (spread is reported)")
@@ -38,6 +38,7 @@ def add_bench_arguments(bench_parser: argparse.ArgumentParser, bench_subparsers=
 
 
 def cmd_bench(args) -> int:
+    from tickpath.bench.harness import backends as B
     from tickpath.bench.harness import run as harness
     from tickpath.bench.harness import report
 

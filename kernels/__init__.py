@@ -15,24 +15,18 @@ from tickpath.kernels._backend import (
     backend,
     reset_backend,
 )
-from tickpath.kernels.batch import (
-    atr,
-    bbands,
-    ema,
-    log_returns,
-    macd,
-    obv,
-    realized_vol,
-    returns,
-    rsi,
-    sma,
-    stddev,
-    stoch,
-    trange,
-    vwap,
-    wma,
-    zscore,
-)
+_BATCH = ("atr", "bbands", "ema", "log_returns", "macd", "obv", "realized_vol", "returns", "rsi",
+          "sma", "stddev", "stoch", "trange", "vwap", "wma", "zscore")
+
+
+def __getattr__(name):
+    # the batch functions load on first use: importing numba costs ~0.2 s, and `tickpath info`
+    # (which only asks for the backend) should not pay it
+    if name in _BATCH:
+        from tickpath.kernels import batch
+        return getattr(batch, name)
+    raise AttributeError(f"module 'tickpath.kernels' has no attribute {name!r}")
+
 
 __all__ = [
     "Backend", "backend", "reset_backend", "GPU_MIN_ROWS", "GPU_MIN_ELEMENTS",

@@ -35,7 +35,7 @@ from tickpath.runtime.config import schema as config
 from tickpath.runtime.engine import latency
 from tickpath.runtime.core.errors import BackendError, ConfigError
 
-from tickpath.bench.harness import netns
+from tickpath.bench.harness import DEFAULT_ORDER, netns  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -442,4 +442,3 @@ register(BenchBackend(
     "fpga-emu", "FPGA backend (events over C2H) against the `tickpath fpga emulate` process",
     check=_fpga_check, open_session=lambda: _Session(FpgaEmuRun)))
 
-DEFAULT_ORDER = ("python", "kernel", "kernel-busypoll", "afxdp", "fpga-emu")

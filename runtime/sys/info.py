@@ -31,7 +31,7 @@ def _afxdp() -> dict:
 
 def _gpu() -> dict:
     try:
-        from tickpath.kernels import backend
+        from tickpath.kernels._backend import backend  # not the package: it imports numba
         b = backend()
         return b if isinstance(b, dict) else dict(vars(b))
     except Exception as exc:
