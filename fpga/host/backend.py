@@ -38,6 +38,7 @@ from tickpath.fpga.host.control import ParserControl
 from tickpath.runtime.sys.libc import libc_errno, libc_read
 from tickpath.fpga.record import RECORD_BYTES, check_record_buffer
 from tickpath.fpga.host.xdma import DEFAULT_DEVICE_DIR, open_c2h
+from tickpath.runtime.engine.loop import run_events
 
 EAGAIN = errno.EAGAIN
 EINTR = errno.EINTR
@@ -104,11 +105,18 @@ def _cfg(config, key, default):
     return getattr(config, key, default)
 
 
+@njit(nogil=True, cache=True)
+def fpga_loop(bstate, events, pipe, ctrl, idle_params, idle_state):
+    """The receive loop for this backend, cached on disk (runtime/engine/loop.py says why)."""
+    return run_events(fpga_poll, bstate, events, pipe, ctrl, idle_params, idle_state)
+
+
 class FpgaBackend:
     """FPGA card (or emulator) backend. open() -> poll(state, events) in the loop -> close()."""
 
     kind = EVENTS
     poll = staticmethod(fpga_poll)
+    loop = staticmethod(fpga_loop)
 
     def __init__(self, config=None, *, device_dir: str | None = None, card: int | None = None,
                  channel: int | None = None, eop_flush: bool | None = None, name: str = "fpga"):

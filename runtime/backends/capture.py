@@ -253,6 +253,8 @@ def available_now(hdr):
 
 class CaptureBackend:
     """A frame backend that captures what `inner` receives (see module docstring)."""
+    # its own poll wraps the inner one: the inner backend's cached loop must not be used
+    loop = None
 
     kind = FRAMES
 

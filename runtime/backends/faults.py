@@ -222,6 +222,8 @@ def make_fault_poll(inner_poll):
 
 class FaultBackend:
     """A frame backend that injects `faults` into what `inner` receives."""
+    # its own poll wraps the inner one: the inner backend's cached loop must not be used
+    loop = None
 
     kind = FRAMES
 

@@ -25,6 +25,7 @@ from tickpath.runtime.backends.registry import FRAMES, BackendInfo, register_bac
 from tickpath.runtime.core.errors import ConfigError, translate_oserror
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.sys.libc import libc_errno, libc_recvmmsg
+from tickpath.runtime.engine.loop import run_frames
 
 MSG_DONTWAIT = 0x40
 MSG_TRUNC = 0x20
@@ -83,11 +84,20 @@ def _resolve_iface_index(name: str | None) -> int:
         raise ConfigError("interface does not exist", interface=name) from exc
 
 
+@njit(nogil=True, cache=True)
+def socket_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
+                idle_state):
+    """The receive loop for this backend, cached on disk (runtime/engine/loop.py says why)."""
+    return run_frames(socket_poll, bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl,
+                      idle_params, idle_state)
+
+
 class SocketBackend:
     """Kernel UDP socket backend (see module docstring)."""
 
     kind = FRAMES
     poll = staticmethod(socket_poll)
+    loop = staticmethod(socket_loop)
 
     def __init__(self, address: str = "127.0.0.1", port: int = 0, interface: str | None = None,
                  rcvbuf_bytes: int = 8 << 20, busy_poll_us: int = 0, bind_address: str | None = None):

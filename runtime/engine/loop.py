@@ -29,64 +29,84 @@ def new_ctrl() -> np.ndarray:
     return np.zeros(N_CTRL, dtype=np.int64)
 
 
-def frames_loop(poll):
-    """The receive loop for one frame backend, its poll bound at compile time.
+@njit(nogil=True, inline="always")
+def run_frames(poll, bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl,
+               idle_params, idle_state):
+    """The duty cycle of a frame backend: poll -> decode -> books/indicators -> idle.
 
-    Why a closure and not a `poll` argument: numba keys its on-disk cache by the argument
-    types, and a dispatcher's type is the function object of this process, so a loop taking
-    `poll` as an argument recompiles in every new process (2-10 s at start). A closure's
-    cache key is a hash of the bound poll instead, the same in every process.
+    Inlined into each backend's own cached entry point (see `frames_loop`), so `poll` is a
+    static call there, not a function value (numba cannot cache a dispatcher passed as a value).
     """
+    store_release(ctrl, RUNNING, 1)
+    while load_acquire(ctrl, STOP) == 0:
+        n = poll(bstate, payload, lengths, recv_ns)
+        if n > 0:
+            m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
+            process_events(pipe, events, m)
+        ctrl[ITERATIONS] += 1
+        if n < 0:
+            store_release(ctrl, EXIT_CODE, n)
+            break
+        idle(idle_params, idle_state, n)
+    store_release(ctrl, RUNNING, 0)
+    return ctrl[EXIT_CODE]
+
+
+@njit(nogil=True, inline="always")
+def run_events(poll, bstate, events, pipe, ctrl, idle_params, idle_state):
+    """The duty cycle of an event backend (the FPGA): poll -> books/indicators -> idle."""
+    store_release(ctrl, RUNNING, 1)
+    while load_acquire(ctrl, STOP) == 0:
+        n = poll(bstate, events)
+        ctrl[ITERATIONS] += 1
+        if n < 0:
+            store_release(ctrl, EXIT_CODE, n)
+            break
+        if n > 0:
+            process_events(pipe, events, n)
+        idle(idle_params, idle_state, n)
+    store_release(ctrl, RUNNING, 0)
+    return ctrl[EXIT_CODE]
+
+
+def frames_loop(backend):
+    """The compiled receive loop for a frame backend.
+
+    A backend module defines its own cached entry point, `loop`, a module-level function that
+    calls `run_frames` with its poll by name: numba caches it on disk, so a restart loads it
+    in well under a second. Why not a `poll` argument or a closure: numba keys its cache by
+    argument types (a dispatcher's type is this process's function object) and a closure by a
+    pickle of the dispatcher (which holds a random per-process uuid) — both recompile in every
+    process. Wrappers made at run time (fault injection, capture) get an uncached closure.
+    """
+    loop = getattr(backend, "loop", None)
+    if loop is not None:
+        return loop
+    poll = backend.poll
     loop = _FRAME_LOOPS.get(poll)
+    if loop is None:
+        @njit(nogil=True)
+        def loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl,
+                 idle_params, idle_state):
+            return run_frames(poll, bstate, payload, lengths, recv_ns, mold, session, events, pipe,
+                              ctrl, idle_params, idle_state)
+        _FRAME_LOOPS[poll] = loop
+    return loop
+
+
+def events_loop(backend):
+    """The compiled receive loop for an event backend (its `loop`, as `frames_loop` says)."""
+    loop = getattr(backend, "loop", None)
     if loop is not None:
         return loop
-
-    @njit(nogil=True, cache=True)
-    def run_frames(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl,
-                   idle_params, idle_state):
-        store_release(ctrl, RUNNING, 1)
-        while load_acquire(ctrl, STOP) == 0:
-            # poll called by name, not passed on: a dispatcher passed as a value is a pointer
-            # to a Python object, which numba refuses to cache
-            n = poll(bstate, payload, lengths, recv_ns)
-            if n > 0:
-                m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
-                process_events(pipe, events, m)
-            ctrl[ITERATIONS] += 1
-            if n < 0:
-                store_release(ctrl, EXIT_CODE, n)
-                break
-            idle(idle_params, idle_state, n)
-        store_release(ctrl, RUNNING, 0)
-        return ctrl[EXIT_CODE]
-
-    _FRAME_LOOPS[poll] = run_frames
-    return run_frames
-
-
-def events_loop(poll):
-    """The receive loop for one event backend (the FPGA), its poll bound at compile time."""
+    poll = backend.poll
     loop = _EVENT_LOOPS.get(poll)
-    if loop is not None:
-        return loop
-
-    @njit(nogil=True, cache=True)
-    def run_events(bstate, events, pipe, ctrl, idle_params, idle_state):
-        store_release(ctrl, RUNNING, 1)
-        while load_acquire(ctrl, STOP) == 0:
-            n = poll(bstate, events)
-            ctrl[ITERATIONS] += 1
-            if n < 0:
-                store_release(ctrl, EXIT_CODE, n)
-                break
-            if n > 0:
-                process_events(pipe, events, n)
-            idle(idle_params, idle_state, n)
-        store_release(ctrl, RUNNING, 0)
-        return ctrl[EXIT_CODE]
-
-    _EVENT_LOOPS[poll] = run_events
-    return run_events
+    if loop is None:
+        @njit(nogil=True)
+        def loop(bstate, events, pipe, ctrl, idle_params, idle_state):
+            return run_events(poll, bstate, events, pipe, ctrl, idle_params, idle_state)
+        _EVENT_LOOPS[poll] = loop
+    return loop
 
 
 _FRAME_LOOPS: dict = {}

@@ -138,9 +138,9 @@ class Runtime:
     def _run(self):
         p = self.pipe.arrays
         if self.is_events:
-            return events_loop(self.backend.poll)(self.backend.state, self.events, p, self.ctrl,
+            return events_loop(self.backend)(self.backend.state, self.events, p, self.ctrl,
                               self.idle_params, self.idle_state)
-        return frames_loop(self.backend.poll)(self.backend.state, self.payload, self.lengths,
+        return frames_loop(self.backend)(self.backend.state, self.payload, self.lengths,
                           self.recv_ns, self.mold, self.session, self.events, p, self.ctrl,
                           self.idle_params, self.idle_state)
 

@@ -19,6 +19,7 @@ import threading
 import weakref
 
 import numpy as np
+from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.backends.registry import FRAMES, BackendInfo, register_backend
@@ -43,6 +44,7 @@ from tickpath.runtime.backends.afxdp.poll import (
     afxdp_poll,
 )
 from tickpath.runtime.backends.afxdp.socket import XskSocket
+from tickpath.runtime.engine.loop import run_frames
 
 BPF_PATH = "raw bpf() syscall, hand-encoded XDP program"
 _OPEN: "weakref.WeakSet[AfxdpBackend]" = weakref.WeakSet()
@@ -58,10 +60,19 @@ def _bind_flags(requested: str, attached: str) -> int:
     return XDP_USE_NEED_WAKEUP                          # auto: zero-copy if offered, else copy
 
 
+@njit(nogil=True, cache=True)
+def afxdp_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
+               idle_state):
+    """The receive loop for this backend, cached on disk (runtime/engine/loop.py says why)."""
+    return run_frames(afxdp_poll, bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl,
+                      idle_params, idle_state)
+
+
 class AfxdpBackend:
     kind = FRAMES
     name = "afxdp"
     poll = staticmethod(afxdp_poll)
+    loop = staticmethod(afxdp_loop)
 
     def __init__(self, config: AfxdpConfig | dict):
         self.config = config if isinstance(config, AfxdpConfig) else AfxdpConfig.from_mapping(config)
