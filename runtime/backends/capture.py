@@ -77,7 +77,8 @@ def make_capture_poll(inner_poll):
     if inner_poll in _POLLS:
         return _POLLS[inner_poll]
 
-    @njit(nogil=True, cache=True)
+    # not cached: a closure over a dispatcher is keyed by its per-process uuid
+    @njit(nogil=True)
     def capture_poll(state, payload, lengths, recv_ns):
         inner_state, hdr, meta, rec, counters = state
         n = inner_poll(inner_state, payload, lengths, recv_ns)

@@ -203,7 +203,9 @@ def make_fault_poll(inner_poll):
     if inner_poll in _POLLS:
         return _POLLS[inner_poll]
 
-    @njit(nogil=True, cache=True)
+    # not cached: a closure over a dispatcher is keyed by its per-process uuid (a miss and a
+    # new index entry in every process)
+    @njit(nogil=True)
     def fault_poll(state, payload, lengths, recv_ns):
         inner_state, p, st, rng, fc, stage, slen, sns, pool, plen, pns, due_seen, due_ns = state
         now = realtime_ns()
