@@ -157,6 +157,3 @@ class Sender:
         self.sock.close()
 
 
-def python_sender_warmup_ok() -> bool:
-    """The numba clock agrees with Python's (sanity check used by tests)."""
-    return abs(int(realtime_ns()) - time.clock_gettime_ns(time.CLOCK_REALTIME)) < 50_000_000

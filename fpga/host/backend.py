@@ -97,6 +97,10 @@ def fpga_poll(state, events):
     return n
 
 
+# the keys of [backend.fpga] (the config reader refuses any other)
+CONFIG_KEYS = ("device_dir", "card", "channel", "eop_flush")
+
+
 def _cfg(config, key, default):
     if config is None:
         return default

@@ -118,12 +118,6 @@ def open_c2h(device_dir: str = DEFAULT_DEVICE_DIR, card: int = 0, channel: int =
     return fd, path
 
 
-def open_h2c(device_dir: str = DEFAULT_DEVICE_DIR, card: int = 0, channel: int = 0) -> tuple[int, str]:
-    """Open a host-to-card stream for writing; returns (fd, node path)."""
-    path = node_path(device_dir, card, "h2c", channel)
-    return _open_node(path, os.O_WRONLY, "H2C stream"), path
-
-
 def open_events(device_dir: str = DEFAULT_DEVICE_DIR, card: int = 0, channel: int = 0) -> tuple[int, str]:
     """Open a user-interrupt node; a 4-byte read blocks until the interrupt fires."""
     path = node_path(device_dir, card, "events", channel)

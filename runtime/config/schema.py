@@ -176,10 +176,31 @@ def validate(cfg: dict) -> dict:
     srv = cfg["recovery"]["server"]
     if srv and (srv.count(":") != 1 or not srv.rsplit(":", 1)[1].isdigit()):
         raise ConfigError("recovery.server must be host:port", key="recovery.server", value=srv)
+    _check_backend_tables(cfg["backend"])
     if cfg["backend"]["kind"] not in ("kernel", "afxdp", "fpga", "fpga-emu"):
         raise ConfigError("unknown backend", key="backend.kind", value=cfg["backend"]["kind"],
                           allowed=["kernel", "afxdp", "fpga", "fpga-emu"])
     return cfg
+
+
+def _check_backend_tables(backend: dict) -> None:
+    """[backend.afxdp] and [backend.fpga] are refused at load time on an unknown key, with the
+    key's full name; the backends own the list (imported only when the table is not empty)."""
+    if backend["afxdp"]:
+        from dataclasses import fields
+
+        from tickpath.runtime.backends.afxdp.config import AfxdpConfig
+        known = {f.name for f in fields(AfxdpConfig)}
+        _refuse_unknown("backend.afxdp", backend["afxdp"], known)
+    if backend["fpga"]:
+        from tickpath.fpga.host.backend import CONFIG_KEYS
+        _refuse_unknown("backend.fpga", backend["fpga"], set(CONFIG_KEYS))
+
+
+def _refuse_unknown(section: str, table: dict, known: set) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError("unknown key", key=f"{section}.{key}", known=sorted(known))
 
 
 def merge(overrides: dict, base: dict | None = None) -> dict:

@@ -293,6 +293,3 @@ def encode_dlcr(locate, tracking, ts_ns, stock, open_eligibility, min_price, max
                   upper_collar=upper_collar)
 
 
-def symbol_bytes(stock: str | bytes) -> bytes:
-    """The 8-byte space-padded form of a stock symbol."""
-    return _field_value("R", "stock", "8s", stock)

@@ -211,5 +211,3 @@ def pop_into(hdr, data, out):
     return n
 
 
-def shm_path(name: str) -> str:
-    return os.path.join("/dev/shm", name)

@@ -72,32 +72,6 @@ def load_relaxed(typingctx, arr, idx):
 
 
 @intrinsic
-def fetch_add(typingctx, arr, idx, val):
-    """Atomic arr[idx] += val (sequentially consistent); returns the old value."""
-    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
-        return None
-    dt = arr.dtype
-
-    def codegen(context, builder, signature, args):
-        ptr = _elem_ptr(context, builder, arr, args[0], args[1])
-        v = context.cast(builder, args[2], signature.args[2], dt)
-        return builder.atomic_rmw("add", ptr, v, ordering="seq_cst")
-
-    return dt(arr, idx, val), codegen
-
-
-@intrinsic
-def fence_seq_cst(typingctx):
-    """A full memory fence."""
-
-    def codegen(context, builder, signature, args):
-        builder.fence("seq_cst")
-        return context.get_dummy_value()
-
-    return types.void(), codegen
-
-
-@intrinsic
 def cpu_relax(typingctx):
     """x86 PAUSE: tells the core we are spinning (saves power, frees the SMT sibling)."""
 

@@ -62,11 +62,6 @@ def pin_thread(cpus, native_id: int | None = None) -> list[int]:
     return sorted(os.sched_getaffinity(tid))
 
 
-def pin_process(cpus) -> list[int]:
-    """Pin the whole process (its main thread, and threads created after) to `cpus`."""
-    return pin_thread(cpus, native_id=0)
-
-
 def set_fifo(priority: int = 50, native_id: int | None = None, strict: bool = False) -> bool:
     """SCHED_FIFO for a thread. Refusal → PrivilegeError if strict, else a warning; returns success."""
     lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)

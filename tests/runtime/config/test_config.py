@@ -66,3 +66,15 @@ def test_hostconfig_reads_the_same_file():
     p = load_plan(str(EXAMPLE))
     assert p.rx_cores == choose_cores(1) and p.ring_capacity == 0 and p.hugepages  # "auto" audits pages
     assert p.interface is None
+
+
+@pytest.mark.parametrize("table, key", [("afxdp", "queue_idd"), ("fpga", "chanel")])
+def test_a_misspelt_backend_subtable_key_is_refused_by_name(table, key):
+    with pytest.raises(ConfigError) as exc:
+        config.merge({"backend": {table: {key: 1}}})
+    assert f"backend.{table}.{key}" in str(exc.value)
+
+
+def test_known_backend_subtable_keys_load():
+    cfg = config.merge({"backend": {"afxdp": {"queue_id": 1}, "fpga": {"channel": 0}}})
+    assert cfg["backend"]["afxdp"]["queue_id"] == 1 and cfg["backend"]["fpga"]["channel"] == 0
