@@ -214,16 +214,19 @@ def _factory_fpga(config=None) -> FpgaBackend:
 def _factory_emu(config=None) -> FpgaBackend:
     d = _cfg(config, "device_dir", None)
     if not d:
-        raise ConfigError("fpga-emu needs device_dir: the directory `tickpath fpga emulate` uses")
+        raise ConfigError("fpga-emu needs the directory `tickpath fpga emulate` uses",
+                          key="backend.fpga.device_dir")
     return FpgaBackend(config, device_dir=d, name="fpga-emu")
 
 
 register_backend(BackendInfo(
     name="fpga", kind=EVENTS, factory=_factory_fpga,
+    from_config=lambda cfg: _factory_fpga(dict(cfg["backend"]["fpga"])),
     requires="an FPGA card with the tickpath parser behind the Xilinx XDMA driver: "
              "/dev/xdma<N>_user and /dev/xdma<N>_c2h_<i>, readable/writable by this user",
     summary="events decoded on the card, streamed over XDMA C2H (no software decode)"))
 register_backend(BackendInfo(
     name="fpga-emu", kind=EVENTS, factory=_factory_emu,
+    from_config=lambda cfg: _factory_emu(dict(cfg["backend"]["fpga"])),
     requires="a running `tickpath fpga emulate --device-dir DIR` (device_dir=DIR)",
     summary="the fpga backend against the software emulator's device directory"))

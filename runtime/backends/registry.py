@@ -15,6 +15,8 @@ Two kinds (`kind` attribute):
       n = poll(state, events)
   fills events[0:n] (EVENT_DTYPE array). Negative = fatal (device gone: -ENODEV / -EIO).
 
+Construction: `BackendInfo.from_config(cfg)` with the whole runtime config (each backend
+reads its own keys), so nothing outside a backend's module branches on its kind.
 Python side: `open(...)` raises BackendError (or PrivilegeError / ResourceError) naming what
 is missing — never deep inside the loop; `stats() -> dict` merges backend counters;
 `close()` releases everything and is idempotent. `requires` says what the backend needs.
@@ -22,7 +24,7 @@ is missing — never deep inside the loop; `stats() -> dict` merges backend coun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from tickpath.runtime.core.errors import ConfigError
 
@@ -34,9 +36,29 @@ EVENTS = "events"
 class BackendInfo:
     name: str
     kind: str                 # FRAMES or EVENTS
-    factory: Callable         # factory(config) -> backend object (not yet opened)
+    factory: Callable         # factory(its own table) -> backend object (not yet opened)
+    from_config: Callable     # from_config(the runtime config dict) -> backend (not yet opened):
+                              # the one constructor shape the runtime uses for every backend
     requires: str             # privileges / kernel features / devices it needs
     summary: str
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the runtime needs of every backend (the contract above, as a type). `poll` is a
+    jitted function; `loop` is the backend's own cached receive loop (or None for wrappers
+    made at run time); `state` is valid after `open`."""
+
+    kind: str
+    poll: Any
+    loop: Any
+    state: Any
+
+    def open(self, buffer, *args, **kwargs) -> "Backend": ...
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
 
 
 _REGISTRY: dict[str, BackendInfo] = {}

@@ -207,7 +207,14 @@ def _factory(cfg: dict) -> SocketBackend:
     return SocketBackend(**cfg)
 
 
+def from_config(cfg: dict) -> SocketBackend:
+    b = cfg["backend"]
+    return SocketBackend(address=cfg["feed"]["address"], port=cfg["feed"]["port"],
+                         interface=cfg["nic"]["interface"] or None,
+                         rcvbuf_bytes=b["rcvbuf_bytes"], busy_poll_us=b["busy_poll_us"])
+
+
 register_backend(BackendInfo(
-    name="kernel", kind=FRAMES, factory=_factory,
+    name="kernel", kind=FRAMES, factory=_factory, from_config=from_config,
     requires="a UDP socket (no privilege; SO_BUSY_POLL and SO_RCVBUFFORCE want CAP_NET_ADMIN)",
     summary="kernel UDP stack, non-blocking recvmmsg batches from numba"))

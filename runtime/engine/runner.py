@@ -59,18 +59,8 @@ def _make_backend(cfg: dict):
 
 
 def _make_inner_backend(cfg: dict):
-    b = cfg["backend"]
-    kind = b["kind"]
-    info = get_backend(kind)
-    if kind == "kernel":
-        return info.factory(dict(address=cfg["feed"]["address"], port=cfg["feed"]["port"],
-                                 interface=cfg["nic"]["interface"] or None,
-                                 rcvbuf_bytes=b["rcvbuf_bytes"], busy_poll_us=b["busy_poll_us"]))
-    if kind == "afxdp":
-        table = {"interface": cfg["nic"]["interface"], "udp_port": cfg["feed"]["port"],
-                 "feed_address": cfg["feed"]["address"], **b["afxdp"]}
-        return info.factory(table)
-    return info.factory(dict(b["fpga"]))
+    # no branching on the kind here: each backend reads its own keys (BackendInfo.from_config)
+    return get_backend(cfg["backend"]["kind"]).from_config(cfg)
 
 
 class Runtime:

@@ -278,8 +278,14 @@ def _factory(config) -> AfxdpBackend:
     return AfxdpBackend(config)
 
 
+def from_config(cfg: dict) -> AfxdpBackend:
+    table = {"interface": cfg["nic"]["interface"], "udp_port": cfg["feed"]["port"],
+             "feed_address": cfg["feed"]["address"], **cfg["backend"]["afxdp"]}
+    return AfxdpBackend(table)
+
+
 register_backend(BackendInfo(
-    name="afxdp", kind=FRAMES, factory=_factory,
+    name="afxdp", kind=FRAMES, factory=_factory, from_config=from_config,
     requires="root or CAP_NET_ADMIN + CAP_BPF + CAP_NET_RAW; kernel with CONFIG_XDP_SOCKETS "
              "(5.4+ for need-wakeup, 5.9+ for crash-safe BPF links)",
     summary="AF_XDP socket + XDP redirect program; UDP payloads from a UMEM in NUMA-local memory",
