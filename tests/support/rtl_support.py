@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 from fpga_helpers import decode_all, emulate_all
 
+from tickpath.fpga.emulator import datapath as dp
+from tickpath.fpga.emulator.model import payload_batch
+
 from tickpath.fpga import regmap as rm
 from tickpath.fpga.sim import cosim
 
@@ -49,7 +52,12 @@ def three_way(payloads, recv_ns=None, sim="icarus", adopt=False, gap_pct=0, stal
     decoder counters) for the caller's further checks (the emulator's counters among them)."""
     recv_ns = recv_times(len(payloads)) if recv_ns is None else recv_ns
     ev, dc = decode_all(payloads, recv_ns, adopt)
-    rec, model = emulate_all(payloads, recv_ns, adopt_first_seq=adopt)
+    rec, model = emulate_all(payloads[:1000], recv_ns[:1000], adopt_first_seq=adopt)
+    parts = [rec]
+    for lo in range(1000, len(payloads), 1000):     # drained as it goes, like the C2H engine
+        model.feed(*payload_batch(payloads[lo:lo + 1000], recv_ns[lo:lo + 1000]), dp.KIND_PAYLOAD)
+        parts.append(model.pop_records())
+    rec = np.concatenate(parts)
     res = cosim.run(stimulus(payloads, recv_ns, adopt=adopt), sim, fifo_depth, gap_pct=gap_pct,
                     stall_pct=stall_pct, seed=seed)
     assert len(res.records) == len(ev)

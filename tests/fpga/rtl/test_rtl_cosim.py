@@ -198,12 +198,10 @@ def test_random_market_feed_icarus():
     assert dc["gaps"] == 0 and len(res.records) == 3000
 
 
-@pytest.mark.parametrize("n_messages", [
-    200_000,
-    pytest.param(1_000_000, marks=pytest.mark.slow),
-])
-def test_random_market_feed_verilator(n_messages):
+def test_random_market_feed_verilator():
+    """The issue's goal: RTL == emulator == decoder on a million messages (about 25 s)."""
     need("verilator")
+    n_messages = 1_000_000
     pkts = _market(23, n_messages, 300)
     res, model, dc = three_way(pkts, sim="verilator", gap_pct=5, stall_pct=5, seed=9)
     same_counters(res, model)
