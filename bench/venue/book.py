@@ -1,0 +1,133 @@
+"""Where the bytes of the matching engine are (layout apart from algorithm: engine.py moves
+them). Everything is preallocated once; the engine has one writer thread.
+
+Orders: structure-of-arrays indexed by an order slot (0..max_orders-1), a free-slot stack.
+    o_ref    u64  ITCH order reference number (venue-assigned, rising; OUCH OrderReferenceNumber)
+    o_loc    i64  stock locate          o_side  i64  0 bid / 1 ask
+    o_price  i64  Price(4)              o_qty   i64  open shares
+    o_exec   i64  shares executed over the whole replace chain (OUCH U quantity counts them)
+    o_user   i64  0 = background flow, 1.. = an OUCH user
+    o_uref   i64  the user's UserRefNum of this order (the chain's latest)
+    o_next / o_prev  i64  FIFO neighbours in the price level (-1 = none)
+    o_disp, o_och, o_cap, o_iso, o_tif  u8  OUCH Display, Side char, Capacity, ISO, TIF
+    o_bg     i64  index in bg_slots (background orders) or -1
+    o_mpid   i64  attribution for F messages (4 ASCII bytes, big-endian), 0 = A
+
+Price ladder: per locate and side, one level per tick of the price band
+[band_lo, band_hi] (grid index gi = (price - band_lo) / tick), so placing an order at a
+price is O(1) and the book never reallocates. Level slot = loc_base[loc] + side *
+loc_npx[loc] + gi. Each level is a FIFO of orders (head/tail), with lv_n orders in all and
+lv_qty / lv_cnt the displayed shares / orders (what ITCH shows). best[loc, side] is the gi
+of the best non-empty level (-1 = empty side); nlev[loc, side] counts non-empty levels,
+so an emptied side is known without a scan. When the best level empties, the engine scans
+toward worse prices to the next non-empty one: flow concentrates near the top, so the
+scan is short; a side with nothing left stops at once (nlev = 0).
+
+User order lookup: open addressing (linear probing, backward-shift deletion: no
+tombstones) keyed by (user << 32 | UserRefNum) -> slot, 2 * max_orders entries (load <= 0.5).
+Background orders are not in it (the flow holds their slots in bg_slots).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from tickpath.runtime.core.errors import ConfigError
+
+from tickpath.bench.venue import layout as L
+
+# state slots
+S_N_FREE, S_NEXT_REF, S_NEXT_MATCH, S_N_LIVE, S_OPEN, S_SMP, S_BG_N, S_HASH_SHIFT = range(8)
+N_STATE = 16
+
+Engine = namedtuple("Engine", [
+    "o_ref", "o_loc", "o_side", "o_price", "o_qty", "o_exec", "o_user", "o_uref", "o_next",
+    "o_prev", "o_disp", "o_och", "o_cap", "o_iso", "o_tif", "o_bg", "o_mpid",
+    "free", "state", "lv_head", "lv_tail", "lv_qty", "lv_cnt", "lv_n",
+    "loc_tick", "loc_lo", "loc_hi", "loc_npx", "loc_base", "best", "nlev", "symbols",
+    "h_key", "h_val", "bg_slots", "user_mpid", "counters",
+])
+
+MAX_USERS = 1024
+
+
+def new_engine(ref, max_orders: int = 1 << 20, self_match_prevention: bool = True,
+               user_mpids: dict | None = None) -> Engine:
+    """Books for every instrument of `ref` (refdata.RefData)."""
+    if max_orders < 16 or max_orders & (max_orders - 1) or max_orders > 1 << 28:
+        raise ConfigError("max_orders must be a power of two in 16..2^28", max_orders=max_orders)
+    n_loc = ref.n + 1
+    npx = np.zeros(n_loc, np.int64)
+    npx[1:] = (ref.band_hi[1:] - ref.band_lo[1:]) // ref.tick[1:] + 1
+    base = np.zeros(n_loc, np.int64)
+    base[1:] = np.cumsum(2 * npx)[:-1]
+    n_lv = int(2 * npx.sum())
+    if n_lv > 1 << 30:
+        raise ConfigError("price ladders too large: narrow the bands or coarsen the ticks",
+                          levels=n_lv)
+    n = max_orders
+    state = np.zeros(N_STATE, np.int64)
+    state[S_N_FREE] = n
+    state[S_NEXT_REF] = 1
+    state[S_NEXT_MATCH] = 1
+    state[S_OPEN] = 1
+    state[S_SMP] = 1 if self_match_prevention else 0
+    h = 2 * n
+    state[S_HASH_SHIFT] = 64 - (h.bit_length() - 1)
+    mp = np.zeros(MAX_USERS, np.int64)
+    for u, code in (user_mpids or {}).items():
+        mp[u] = int.from_bytes(code.encode("ascii").ljust(4)[:4], "big")
+    i64 = lambda k: np.zeros(k, np.int64)  # noqa: E731
+    u8 = lambda k: np.zeros(k, np.uint8)   # noqa: E731
+    return Engine(
+        o_ref=np.zeros(n, np.uint64), o_loc=i64(n), o_side=i64(n), o_price=i64(n), o_qty=i64(n),
+        o_exec=i64(n), o_user=i64(n), o_uref=i64(n), o_next=np.full(n, -1, np.int64),
+        o_prev=np.full(n, -1, np.int64), o_disp=u8(n), o_och=u8(n), o_cap=u8(n), o_iso=u8(n),
+        o_tif=u8(n), o_bg=np.full(n, -1, np.int64), o_mpid=i64(n),
+        free=np.arange(n - 1, -1, -1, dtype=np.int64), state=state,
+        lv_head=np.full(n_lv, -1, np.int64), lv_tail=np.full(n_lv, -1, np.int64),
+        lv_qty=i64(n_lv), lv_cnt=i64(n_lv), lv_n=i64(n_lv),
+        loc_tick=ref.tick.copy(), loc_lo=ref.band_lo.copy(), loc_hi=ref.band_hi.copy(),
+        loc_npx=npx, loc_base=base, best=np.full((n_loc, 2), -1, np.int64),
+        nlev=np.zeros((n_loc, 2), np.int64), symbols=ref.symbols.copy(),
+        h_key=np.zeros(h, np.uint64), h_val=np.full(h, -1, np.int64),
+        bg_slots=i64(n), user_mpid=mp, counters=np.zeros(L.N_ALL_COUNTERS, np.int64),
+    )
+
+
+def levels(e: Engine, loc: int, side: int) -> list[tuple[int, int, int]]:
+    """Displayed levels of one side best-first: (price, shares, orders). Slow path."""
+    npx = int(e.loc_npx[loc])
+    b = int(e.loc_base[loc]) + side * npx
+    qty = e.lv_qty[b:b + npx]
+    gi = np.flatnonzero(qty > 0)
+    if side == 0:
+        gi = gi[::-1]
+    lo, tick = int(e.loc_lo[loc]), int(e.loc_tick[loc])
+    return [(lo + int(g) * tick, int(qty[g]), int(e.lv_cnt[b + g])) for g in gi]
+
+
+def all_levels(e: Engine) -> dict:
+    """{locate: (bids, asks)} for every locate with a displayed order."""
+    out = {}
+    for loc in range(1, len(e.loc_npx)):
+        bids, asks = levels(e, loc, 0), levels(e, loc, 1)
+        if bids or asks:
+            out[loc] = (bids, asks)
+    return out
+
+
+def queue(e: Engine, loc: int, side: int, price: int) -> list[int]:
+    """Order slots resting at one price, in time priority. Slow path (tests)."""
+    gi = (price - int(e.loc_lo[loc])) // int(e.loc_tick[loc])
+    j = int(e.lv_head[int(e.loc_base[loc]) + side * int(e.loc_npx[loc]) + gi])
+    out = []
+    while j >= 0:
+        out.append(j)
+        j = int(e.o_next[j])
+    return out
+
+
+def live_orders(e: Engine) -> int:
+    return int(len(e.free) - e.state[S_N_FREE])
