@@ -123,7 +123,8 @@ class Arbiter:
 
 # --- staging ----------------------------------------------------------------------------
 
-@njit(nogil=True, cache=True)
+# not cached: it takes jitted functions as arguments, which numba cannot cache
+@njit(nogil=True)
 def flush(arb, deliver, sink):
     """Hand every staged row to the sink; returns the rows handed on."""
     st = arb[0]
@@ -136,7 +137,7 @@ def flush(arb, deliver, sink):
     return n
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
     """Append message s (p[o:o+ln], the caller checked the bounds) to the staging area."""
     st, params, session, st_buf, meta = arb[0], arb[1], arb[2], arb[9], arb[10]
@@ -178,7 +179,7 @@ def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
     st_buf[hdr + 19] = cnt & 0xFF
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def stage_gap(arb, first, count, now_ns, deliver, sink):
     """Stage an explicit gap [first, first+count): the sink turns it into a gap event."""
     st, meta = arb[0], arb[10]
@@ -197,7 +198,7 @@ def stage_gap(arb, first, count, now_ns, deliver, sink):
 
 # --- in-order delivery ------------------------------------------------------------------
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def drain(arb, counters, deliver, sink):
     """Deliver held messages while they are in order; returns how many."""
     st, params, rb_seq, rb_len, rb_src, rb_recv, rb_data = arb[0], arb[1], arb[3], arb[4], arb[5], arb[6], arb[7]
@@ -214,7 +215,7 @@ def drain(arb, counters, deliver, sink):
         n += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
     """Move next up to `target`: held messages are delivered, missing runs become gaps
     (counted UNRECOVERABLE, and REORDER_OVERFLOW when `overflow`)."""
@@ -277,7 +278,7 @@ def hole_asked(arb, s):
     return False
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, counters,
                    deliver, sink):
     """Arbitrate one message s = p[o:o+ln] from src (bounds checked by the caller)."""
@@ -317,7 +318,7 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
         st[S_HI] = s
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, counters,
                   deliver, sink):
     """One MoldUDP64 packet p[0:n_bytes] from a line (SRC_A/B) or the server (SRC_R)."""
@@ -374,7 +375,7 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
     return 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def accept_frames(arb, src, payload, lengths, recv_ns, n, now_ns, max_request_msgs,
                   counters, deliver, sink):
     """Frames [0, n) of a backend's buffer; a length outside the slot is malformed."""

@@ -82,7 +82,7 @@ def deliver_to_pipeline(sink, st_buf, meta, n):
         process_events(pipe, events, ev)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters):
     """One pass; returns frames received (work) or -errno from a backend."""
     now = monotonic_ns()
@@ -104,7 +104,8 @@ def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink
     return work
 
 
-@njit(nogil=True, cache=True)
+# not cached: it takes jitted functions as arguments, which numba cannot cache
+@njit(nogil=True)
 def run_ab(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, ctrl,
            idle_params, idle_state):
     store_release(ctrl, RUNNING, 1)

@@ -102,7 +102,7 @@ def send_request(rec, session, first, count):
     return libc_sendto(params[R_FD], req.ctypes.data, REQUEST_BYTES, MSG_DONTWAIT, addr.ctypes.data, 16)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def maintain(arb, rec, now_ns, counters, deliver, sink):
     """Stale-feed check and one pass over the holes; returns the actions taken."""
     st, params, session, rb_seq, holes = arb[0], arb[1], arb[2], arb[3], arb[8]
