@@ -174,7 +174,7 @@ module tp_parser #(
         i_messages = 3'd0; i_dup = 3'd0; i_malmsg = 3'd0; i_unknown = 3'd0; i_skipped = 3'd0;
         i_malpkt = 1'b0; i_wrong = 1'b0; i_hb = 1'b0; i_eos = 1'b0; i_gap = 1'b0;
         i_gapmsgs = 64'd0;
-        p = 16'd0; b = 8'd0; dst = 7'd0; info = 16'd0; end_pos = 17'd0; dup = 1'b0;
+        p = 16'd0; b = 8'd0; dst = 7'd0; info = 16'd0; end_pos = 17'd0; dup = 1'b0; j = 0;
         if (first) begin
             v_st = start_parse ? S_HEADER : S_DROP;
             v_beat = 13'd0; v_n = t_len; v_recv = s_tuser[95:32]; v_hseq = 64'd0;

@@ -10,6 +10,7 @@ from tickpath.fpga.emulator.model import payload_batch
 
 from tickpath.fpga import regmap as rm
 from tickpath.fpga.sim import cosim
+from tickpath.fpga.sim.latency import message_ends as payload_ends
 
 ENABLE_DROP = rm.CTRL_ENABLE | rm.CTRL_DROP_ON_FULL
 
@@ -81,25 +82,6 @@ def same_counters(res, model, skip=("BACKPRESSURE_STALLS",), zero_length_dups=Fa
         skip = tuple(skip) + pair
     diff = {k: (rtl_c[k], emu_c[k]) for k in rtl_c if k not in skip and rtl_c[k] != emu_c[k]}
     assert not diff, f"RTL vs emulator (rtl, emu): {diff}"
-
-
-def payload_ends(payload: bytes) -> dict[int, int]:
-    """seq -> byte offset of the last byte of that message, for a well-formed packet."""
-    seq = int.from_bytes(payload[10:18], "big")
-    count = int.from_bytes(payload[18:20], "big")
-    out = {}
-    pos = 20
-    if count in (0, 0xFFFF):
-        return out
-    for i in range(count):
-        if pos + 2 > len(payload):
-            break
-        n = int.from_bytes(payload[pos:pos + 2], "big")
-        if pos + 2 + n > len(payload):
-            break
-        out[seq + i] = pos + 1 + n
-        pos += 2 + n
-    return out
 
 
 def record_packets(records, payloads) -> np.ndarray:
