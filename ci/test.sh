@@ -5,6 +5,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$(bash "$ROOT/ci/env.sh" test)" || exit 1
 cd "$ROOT"
+# the RTL co-simulation's simulators and Yosys (apt, as root, only when missing; else they skip)
+bash "$ROOT/ci/rtl-tools.sh"
 "$VENV/bin/python" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
