@@ -21,6 +21,7 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.sys.intrinsics import cpu_relax, load_acquire, realtime_ns, store_release
 
 from tickpath.runtime.feed.itchfile import ItchFile, chunk_to_mold
+from tickpath.runtime.sys.libc import libc_sendto, libc_usleep
 from tickpath.bench.load.market import stamp_timestamps
 from tickpath.bench.load.sender import (
     N_PROGRESS,
@@ -30,8 +31,6 @@ from tickpath.bench.load.sender import (
     S_SENT_MSGS,
     S_SENT_PKTS,
     S_STOP,
-    _sendto,
-    _usleep,
     sockaddr_in,
 )
 
@@ -52,7 +51,7 @@ def send_scheduled(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts
             if now >= t:
                 break
             if t - now > _SPIN_WINDOW_NS:
-                _usleep(20)
+                libc_usleep(20)
             else:
                 cpu_relax()
         if now > deadline_ns or load_acquire(progress, S_STOP) != 0:
@@ -60,7 +59,7 @@ def send_scheduled(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts
         progress[S_LATE_NS_MAX] = max(progress[S_LATE_NS_MAX], now - t)
         if stamp != 0:
             stamp_timestamps(buf, ts_offsets, msg_first, msg_count, k, t - midnight_ns)
-        if _sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_ptr, 16) < 0:
+        if libc_sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_ptr, 16) < 0:
             progress[S_SEND_ERRORS] += 1
         else:
             sent += 1

@@ -26,7 +26,8 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.sys.intrinsics import cpu_relax, load_acquire, realtime_ns, store_release
 
 from tickpath.bench.load.market import MoldPackets, stamp_timestamps
-from tickpath.bench.load.sender import _sendto, _usleep, sockaddr_in
+from tickpath.bench.load.sender import sockaddr_in
+from tickpath.runtime.sys.libc import libc_sendto, libc_usleep
 
 # progress slots
 P_SENT_PKTS, P_SENT_MSGS, P_DROPPED_A, P_DROPPED_B, P_DONE, P_STOP = range(6)
@@ -59,7 +60,7 @@ def ab_send_loop(fd, addr_a, addr_b, buf, offsets, lengths, msg_first, msg_count
             if now >= t_sched:
                 break
             if t_sched - now > 100_000:
-                _usleep(20)
+                libc_usleep(20)
             else:
                 cpu_relax()
         if now > deadline_ns or load_acquire(progress, P_STOP) != 0:
@@ -68,11 +69,11 @@ def ab_send_loop(fd, addr_a, addr_b, buf, offsets, lengths, msg_first, msg_count
         if drop_a[k]:
             progress[P_DROPPED_A] += 1
         else:
-            _sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_a.ctypes.data, 16)
+            libc_sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_a.ctypes.data, 16)
         if drop_b[k]:
             progress[P_DROPPED_B] += 1
         else:
-            _sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_b.ctypes.data, 16)
+            libc_sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_b.ctypes.data, 16)
         progress[P_SENT_MSGS] += msg_count[k]
         store_release(progress, P_SENT_PKTS, k + 1)
     store_release(progress, P_DONE, 1)

@@ -6,12 +6,11 @@ Packet k is scheduled at start + (index of its first message) / rate. Just befor
 the sender stamps that *scheduled* time (ns since UTC midnight) into the ITCH timestamp of
 every message in the packet, so the receiver measures completion − intended send time,
 which includes any lateness of the sender itself. The loop is numba (nogil) calling libc
-sendto through ctypes; it is bounded by its packet count and a deadline, and watches a stop
+sendto (a declared libc symbol, runtime/sys/libc.py); it is bounded by its packet count and a deadline, and watches a stop
 flag. Send errors are counted (the receiver will see the gap), never retried silently.
 """
 from __future__ import annotations
 
-import ctypes
 import socket
 import struct
 import threading
@@ -22,17 +21,10 @@ from numba import njit
 
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.sys.intrinsics import cpu_relax, load_acquire, realtime_ns, store_release
+from tickpath.runtime.sys.libc import libc_sendto, libc_usleep
 
 from tickpath.bench.load.market import MoldPackets, stamp_timestamps
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_sendto = _libc.sendto
-_sendto.restype = ctypes.c_ssize_t
-_sendto.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                    ctypes.c_void_p, ctypes.c_uint32]
-_usleep = _libc.usleep
-_usleep.restype = ctypes.c_int
-_usleep.argtypes = [ctypes.c_uint32]
 
 # progress slots (int64), readable while the sender runs
 S_SENT_PKTS, S_SENT_MSGS, S_SEND_ERRORS, S_LATE_NS_MAX, S_DONE, S_STOP = range(6)
@@ -55,7 +47,7 @@ def send_loop(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts_offs
             if now >= t_sched:
                 break
             if t_sched - now > _SPIN_WINDOW_NS:
-                _usleep(20)
+                libc_usleep(20)
             else:
                 cpu_relax()
         if now > deadline_ns or load_acquire(progress, S_STOP) != 0:
@@ -64,7 +56,7 @@ def send_loop(fd, addr_ptr, buf, offsets, lengths, msg_first, msg_count, ts_offs
         if late > progress[S_LATE_NS_MAX]:
             progress[S_LATE_NS_MAX] = late
         stamp_timestamps(buf, ts_offsets, msg_first, msg_count, k, t_sched - midnight_ns)
-        rc = _sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_ptr, 16)
+        rc = libc_sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_ptr, 16)
         if rc < 0:
             progress[S_SEND_ERRORS] += 1
         else:
