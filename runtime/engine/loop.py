@@ -2,10 +2,11 @@
 
     while not stopped:  n = do_work();  idle(n)
 
-`frames_loop(poll)` is the loop compiled once per frame backend (the backend's jitted poll
-is bound into it, so there is no branching on backend kind, and it caches on disk);
-`events_loop(poll)` the same for event backends (the FPGA). Start-up, shutdown and error reporting
-live outside, in runtime/runner.py. The stop flag is read with acquire ordering so the loop
+`run_frames` / `run_events` are the duty cycles; each backend module inlines one into its
+own cached entry point with its poll called by name (`socket_loop`, `afxdp_loop`,
+`fpga_loop`), so there is no branching on backend kind and the loop loads from numba's disk
+cache; `frames_loop(backend)` / `events_loop(backend)` pick it. Start-up, shutdown and error
+reporting live outside, in runtime/engine/runner.py. The stop flag is read with acquire ordering so the loop
 sees it within one idle period (bounded park ≤ 1 ms by default: stop < 100 ms).
 
 ctrl int64 slots: STOP (set by the owner), RUNNING, EXIT_CODE (0 ok, <0 -errno from the
