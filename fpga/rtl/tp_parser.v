@@ -90,14 +90,18 @@ module tp_parser #(
     reg  [15:0] r_mi;
     reg  [7:0]  r_type;
     reg  [511:0] r_rec;
-    reg  [63:0] r_cur;
+    reg  [16:0] r_ndup;                // leading messages of this packet below the expected seq
+    reg         r_live;                 // header accepted: the packet's messages take numbers
+    reg  [63:0] e0;                     // expected seq before this packet's messages
     reg  [15:0] r_midx;
     reg         r_trailing;
     reg         r_stalled;
 
     // ---- record path ----
-    reg         s1_valid, s1_eop, s1_locf;
+    reg         s1_valid, s1_eop, s1_locf, s1_msg;
     reg [511:0] s1_rec;
+    reg [15:0]  s1_idx;
+    reg [63:0]  s1_hseq;
     reg         s2_valid, s2_eop, s2_locf;
     reg [511:0] s2_rec;
     reg         pushed_open;            // a record of the packet now at S2 is in the FIFO
@@ -110,6 +114,10 @@ module tp_parser #(
             assign counters_flat[64 * gi +: 64] = cnt[gi];
         end
     endgenerate
+
+    // the next expected seq: e0, or one past the last message walked (registered inputs only)
+    wire [63:0] walked = r_hseq + r_midx;
+    wire [63:0] exp_now = (r_live && walked > e0) ? walked : e0;
 
     // ---- first beat: admission ----
     wire [15:0] t_len = s_tuser[15:0];
@@ -145,12 +153,15 @@ module tp_parser #(
     reg  [15:0] v_mi;
     reg  [7:0]  v_type;
     reg  [511:0] v_rec;
-    reg  [63:0] v_cur;
+    reg  [16:0] v_ndup;
+    reg         v_live;
+    reg  [63:0] v_e0;
+    reg  [15:0] v_push_idx;
+    reg         v_push_msg;
     reg  [15:0] v_midx;
     reg         v_trailing;
     reg         v_locked;
     reg  [79:0] v_session;
-    reg  [63:0] v_expected;
     reg         v_push;
     reg  [511:0] v_push_rec;
     reg  [2:0]  i_messages, i_dup, i_malmsg, i_unknown, i_skipped;
@@ -167,10 +178,10 @@ module tp_parser #(
     always @* begin
         v_st = r_st; v_beat = r_beat; v_n = r_n; v_recv = r_recv; v_hseq = r_hseq;
         v_count = r_count; v_wrong = r_wrong; v_sess_in = r_sess_in; v_mlen = r_mlen;
-        v_mi = r_mi; v_type = r_type; v_rec = r_rec; v_cur = r_cur; v_midx = r_midx;
+        v_mi = r_mi; v_type = r_type; v_rec = r_rec; v_ndup = r_ndup; v_midx = r_midx;
         v_trailing = r_trailing;
-        v_locked = locked; v_session = session; v_expected = expected;
-        v_push = 1'b0; v_push_rec = 512'd0;
+        v_locked = locked; v_session = session; v_live = r_live; v_e0 = e0;
+        v_push = 1'b0; v_push_rec = 512'd0; v_push_idx = 16'd0; v_push_msg = 1'b0;
         i_messages = 3'd0; i_dup = 3'd0; i_malmsg = 3'd0; i_unknown = 3'd0; i_skipped = 3'd0;
         i_malpkt = 1'b0; i_wrong = 1'b0; i_hb = 1'b0; i_eos = 1'b0; i_gap = 1'b0;
         i_gapmsgs = 64'd0;
@@ -179,6 +190,7 @@ module tp_parser #(
             v_st = start_parse ? S_HEADER : S_DROP;
             v_beat = 13'd0; v_n = t_len; v_recv = s_tuser[95:32]; v_hseq = 64'd0;
             v_count = 16'd0; v_wrong = 1'b0; v_trailing = 1'b0; v_midx = 16'd0;
+            v_live = 1'b0; v_ndup = 17'd0; v_e0 = exp_now;
         end
         if (beat) begin
             for (j = 0; j < 8; j = j + 1) begin
@@ -204,23 +216,28 @@ module tp_parser #(
                                     v_locked = 1'b1;
                                     v_session = v_sess_in;
                                 end
-                                if (v_hseq > TP_MAX_SEQ) begin
+                                if (v_hseq[63:62] != 2'b00) begin         // > TP_MAX_SEQ
                                     i_malpkt = 1'b1;
                                     v_st = S_DROP;
                                 end else begin
-                                    if (v_expected == 64'd0) v_expected = v_hseq;  // adopt
-                                    if (v_hseq > v_expected) begin
+                                    if (v_e0 == 64'd0) v_e0 = v_hseq;      // adopt
+                                    if (v_hseq > v_e0) begin
                                         i_gap = 1'b1;
-                                        i_gapmsgs = v_hseq - v_expected;
+                                        i_gapmsgs = v_hseq - v_e0;
                                         v_push = 1'b1;
-                                        v_push_rec[8 * TP_EV_SEQ +: 64] = v_expected;
+                                        v_push_rec[8 * TP_EV_SEQ +: 64] = v_e0;
                                         v_push_rec[8 * TP_EV_TS_RECV +: 64] = v_recv;
-                                        v_push_rec[8 * TP_EV_SHARES +: 64] = v_hseq - v_expected;
+                                        v_push_rec[8 * TP_EV_SHARES +: 64] = v_hseq - v_e0;
                                         v_push_rec[8 * TP_EV_VERSION +: 8] = TP_EVENT_VERSION;
                                         v_push_rec[8 * TP_EV_FLAGS +: 32] = TP_FLAG_GAP;
-                                        v_expected = v_hseq;
+                                        v_e0 = v_hseq;
                                     end
-                                    v_cur = v_hseq;
+                                    // message i (seq hseq + i) is a duplicate iff i < e0 - hseq:
+                                    // one 64-bit compare per packet, 16-bit ones per message
+                                    v_live = 1'b1;
+                                    if (v_e0 > v_hseq)
+                                        v_ndup = (v_e0 - v_hseq > 64'h1FFFF) ? 17'h1FFFF
+                                                 : v_e0[16:0] - v_hseq[16:0];
                                     if (v_count == 16'd0 || v_count == TP_MOLD_EOS_COUNT) begin
                                         if (v_count == 16'd0) i_hb = 1'b1; else i_eos = 1'b1;
                                         v_st = S_DONE;
@@ -252,13 +269,8 @@ module tp_parser #(
                             if (v_mlen == 16'd0) begin
                                 // zero length: a message that consumes a number
                                 i_messages = i_messages + 1'b1;
-                                if (v_cur < v_expected) begin
-                                    i_dup = i_dup + 1'b1;
-                                end else begin
-                                    i_malmsg = i_malmsg + 1'b1;
-                                    v_expected = v_cur + 1'b1;
-                                end
-                                v_cur = v_cur + 1'b1;
+                                if ({1'b0, v_midx} < v_ndup) i_dup = i_dup + 1'b1;
+                                else i_malmsg = i_malmsg + 1'b1;
                                 v_midx = v_midx + 1'b1;
                                 if (v_midx >= v_count) begin
                                     v_st = S_DONE;
@@ -281,8 +293,7 @@ module tp_parser #(
                         v_mi = v_mi + 1'b1;
                         if (v_mi == v_mlen) begin
                             i_messages = i_messages + 1'b1;
-                            dup = v_cur < v_expected;
-                            if (!dup) v_expected = v_cur + 1'b1;
+                            dup = {1'b0, v_midx} < v_ndup;
                             info = tp_msg_info(v_type);
                             if (dup) begin
                                 i_dup = i_dup + 1'b1;
@@ -295,13 +306,13 @@ module tp_parser #(
                             end else begin
                                 v_push = 1'b1;
                                 v_push_rec = v_rec;
-                                v_push_rec[8 * TP_EV_SEQ +: 64] = v_cur;
+                                v_push_msg = 1'b1;       // seq = hseq + idx, added in S1
+                                v_push_idx = v_midx;
                                 v_push_rec[8 * TP_EV_TS_RECV +: 64] = v_recv;
                                 v_push_rec[8 * TP_EV_MSG_TYPE +: 8] = v_type;
                                 v_push_rec[8 * TP_EV_VERSION +: 8] = TP_EVENT_VERSION;
                                 v_push_rec[8 * TP_EV_FLAGS +: 32] = {26'd0, info[13:8]};
                             end
-                            v_cur = v_cur + 1'b1;
                             v_midx = v_midx + 1'b1;
                             if (v_midx >= v_count) begin
                                 v_st = S_DONE;
@@ -382,9 +393,11 @@ module tp_parser #(
             in_pkt <= 1'b0; r_parse <= 1'b0; r_locf <= 1'b0; r_st <= S_DROP; r_beat <= 13'd0;
             r_n <= 16'd0; r_recv <= 64'd0; r_hseq <= 64'd0; r_count <= 16'd0; r_wrong <= 1'b0;
             r_sess_in <= 80'd0; r_mlen <= 16'd0; r_mi <= 16'd0; r_type <= 8'd0; r_rec <= 512'd0;
-            r_cur <= 64'd0; r_midx <= 16'd0; r_trailing <= 1'b0; r_stalled <= 1'b0;
+            r_ndup <= 17'd0; r_live <= 1'b0; r_midx <= 16'd0; r_trailing <= 1'b0; r_stalled <= 1'b0;
             locked <= 1'b0; session <= 80'd0;
+            e0 <= control[TP_CTRL_ADOPT_FIRST_SEQ] ? 64'd0 : TP_FIRST_SEQ;
             expected <= control[TP_CTRL_ADOPT_FIRST_SEQ] ? 64'd0 : TP_FIRST_SEQ;
+            s1_msg <= 1'b0; s1_idx <= 16'd0; s1_hseq <= 64'd0;
             overflow <= 1'b0; high_water <= 32'd0;
             s1_valid <= 1'b0; s1_eop <= 1'b0; s1_locf <= 1'b0; s1_rec <= 512'd0;
             s2_valid <= 1'b0; s2_eop <= 1'b0; s2_locf <= 1'b0; s2_rec <= 512'd0;
@@ -394,9 +407,9 @@ module tp_parser #(
             if (beat) begin
                 r_st <= v_st; r_beat <= v_beat; r_n <= v_n; r_recv <= v_recv; r_hseq <= v_hseq;
                 r_count <= v_count; r_wrong <= v_wrong; r_sess_in <= v_sess_in; r_mlen <= v_mlen;
-                r_mi <= v_mi; r_type <= v_type; r_rec <= v_rec; r_cur <= v_cur; r_midx <= v_midx;
+                r_mi <= v_mi; r_type <= v_type; r_rec <= v_rec; r_ndup <= v_ndup; r_midx <= v_midx;
                 r_trailing <= v_trailing;
-                locked <= v_locked; session <= v_session; expected <= v_expected;
+                locked <= v_locked; session <= v_session; r_live <= v_live; e0 <= v_e0;
                 in_pkt <= !s_tlast;
                 if (first) begin
                     r_parse <= start_parse;
@@ -406,12 +419,18 @@ module tp_parser #(
             if (first) r_stalled <= 1'b0;
             else if (!in_pkt && s_tvalid && !s_tready && bp_check && command == 3'd0) r_stalled <= 1'b1;
             // S1 <- a record completed in this beat; the packet's end travels with it
+            expected <= exp_now;
             s1_valid <= v_push;
             s1_rec <= v_push_rec;
+            s1_msg <= v_push_msg;
+            s1_idx <= v_push_idx;
+            s1_hseq <= v_hseq;
             s1_eop <= beat && s_tlast;
             s1_locf <= first ? control[TP_CTRL_LOCATE_FILTER] : r_locf;
             // S2 <- S1 (the bitmap word for S1's locate arrives with it)
-            s2_valid <= s1_valid; s2_rec <= s1_rec; s2_eop <= s1_eop; s2_locf <= s1_locf;
+            s2_valid <= s1_valid; s2_eop <= s1_eop; s2_locf <= s1_locf;
+            s2_rec <= s1_rec;
+            if (s1_msg) s2_rec[8 * TP_EV_SEQ +: 64] <= s1_hseq + s1_idx;
             // S2 -> FIFO; tlast on a packet's last record (or set on it afterwards)
             rec_write <= s2_write;
             rec_data <= s2_rec;
@@ -428,6 +447,8 @@ module tp_parser #(
                 if (command[TP_CMD_RESET_SESSION]) begin
                     locked <= 1'b0;
                     session <= 80'd0;
+                    r_live <= 1'b0;
+                    e0 <= control[TP_CTRL_ADOPT_FIRST_SEQ] ? 64'd0 : TP_FIRST_SEQ;
                     expected <= control[TP_CTRL_ADOPT_FIRST_SEQ] ? 64'd0 : TP_FIRST_SEQ;
                 end
             end
