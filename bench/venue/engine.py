@@ -35,10 +35,11 @@ import numpy as np
 from numba import njit
 
 from tickpath.runtime.ipc import ring as R
-from tickpath.runtime.sys.intrinsics import cpu_relax, load_acquire
+from tickpath.runtime.sys.intrinsics import borrow, cpu_relax, load_acquire
 
 from tickpath.bench.venue import itch_out as W
 from tickpath.bench.venue import layout as L
+from tickpath.bench.venue.book import borrow_engine
 from tickpath.bench.venue.book import S_BG_N, S_HASH_SHIFT, S_N_FREE, S_NEXT_MATCH, S_NEXT_REF, \
     S_OPEN, S_SMP
 
@@ -49,17 +50,17 @@ _CH_B, _CH_S = ord("B"), ord("S")
 
 # ---------------------------------------------------------------- user order hash
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _hkey(user, uref):
-    return (np.uint64(user) << np.uint64(32)) | np.uint64(uref)
+    return (np.uint64(user + 1) << np.uint64(32)) | np.uint64(uref)   # never 0 (= empty)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _hhome(e, key):
     return np.int64((key * _FIB) >> np.uint64(e.state[S_HASH_SHIFT]))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def h_find(e, user, uref):
     """Slot of the live order (user, uref), or -1."""
     key = _hkey(user, uref)
@@ -74,7 +75,7 @@ def h_find(e, user, uref):
         j = (j + 1) & mask
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _h_insert(e, user, uref, slot):
     key = _hkey(user, uref)
     mask = e.h_key.shape[0] - 1
@@ -85,7 +86,7 @@ def _h_insert(e, user, uref, slot):
     e.h_val[j] = slot
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _h_delete(e, user, uref):
     key = _hkey(user, uref)
     mask = e.h_key.shape[0] - 1
@@ -113,17 +114,17 @@ def _h_delete(e, user, uref):
 
 # ---------------------------------------------------------------- price ladder
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _lslot(e, loc, side, gi):
     return e.loc_base[loc] + side * e.loc_npx[loc] + gi
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _gi(e, loc, price):
     return (price - e.loc_lo[loc]) // e.loc_tick[loc]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _link(e, j):
     """Append order j at the back of its level (time priority: last)."""
     loc, side = e.o_loc[j], e.o_side[j]
@@ -148,7 +149,7 @@ def _link(e, j):
             e.best[loc, side] = gi
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _unlink(e, j):
     """Take order j out of its level (its open shares leave the displayed total)."""
     loc, side = e.o_loc[j], e.o_side[j]
@@ -183,7 +184,7 @@ def _unlink(e, j):
 
 # ---------------------------------------------------------------- order slots
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _alloc(e):
     n = e.state[S_N_FREE]
     if n == 0:
@@ -192,13 +193,12 @@ def _alloc(e):
     return e.free[n - 1]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _release_slot(e, j):
     """Order j is dead: out of the lookup, the background list and the slot table."""
     u = e.o_user[j]
-    if u != 0:
-        _h_delete(e, u, e.o_uref[j])
-    else:
+    _h_delete(e, u, e.o_uref[j])
+    if u == 0:
         k = e.o_bg[j]
         if k >= 0:
             n = e.state[S_BG_N] - 1
@@ -214,7 +214,7 @@ def _release_slot(e, j):
 
 # ---------------------------------------------------------------- responses
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _rclaim(e, rh, stop):
     """A response slot in the out ring; waits while the network thread catches up (a
     response is never dropped unless the venue is stopping — then it is counted)."""
@@ -228,7 +228,7 @@ def _rclaim(e, rh, stop):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _resp_order(e, rh, rd, stop, kind, j, now, token):
     """A response about order j (A, U, E, C, M share these fields)."""
     k = _rclaim(e, rh, stop)
@@ -259,12 +259,12 @@ def _resp_order(e, rh, rd, stop, kind, j, now, token):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _publish(rh):
     R.publish(rh, 1)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _reject(e, rh, rd, stop, cmd, reason, now):
     e.counters[L.C_REJECTED] += 1
     e.counters[L.REJ_BASE + reason] += 1
@@ -289,7 +289,7 @@ def _reject(e, rh, rd, stop, cmd, reason, now):
     _publish(rh)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _canceled(e, rh, rd, stop, j, dec, reason, now, token):
     if e.o_user[j] == 0:
         return
@@ -302,7 +302,7 @@ def _canceled(e, rh, rd, stop, j, dec, reason, now, token):
 
 # ---------------------------------------------------------------- ITCH of a resting order
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _itch_add(e, w, j, now):
     if e.o_disp[j] == L.DISPLAY_HIDDEN:
         return
@@ -311,7 +311,7 @@ def _itch_add(e, w, j, now):
     W.add_order(w, now, e.o_loc[j], e.o_ref[j], side_ch, e.o_qty[j], e.symbols, e.o_price[j], mpid)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _kill(e, w, rh, rd, stop, j, reason, now, token):
     """Cancel all of resting order j: ITCH D, OUCH C, slot freed."""
     if e.o_disp[j] != L.DISPLAY_HIDDEN:
@@ -325,7 +325,7 @@ def _kill(e, w, rh, rd, stop, j, reason, now, token):
 
 # ---------------------------------------------------------------- matching
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _match(e, w, rh, rd, stop, a, limit, now, token):
     """Trade aggressor slot a (not on the book) against the opposite side while it crosses
     limit; returns the shares left."""
@@ -393,7 +393,7 @@ def _match(e, w, rh, rd, stop, a, limit, now, token):
 
 # ---------------------------------------------------------------- validation
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _check_price(e, loc, price):
     if price <= 0 or price % e.loc_tick[loc] != 0:
         return L.REJ_INVALID_PRICE
@@ -402,7 +402,7 @@ def _check_price(e, loc, price):
     return 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _check_common(e, cmd):
     if cmd.qty <= 0 or cmd.qty > L.MAX_ORDER_QTY:
         return L.REJ_INVALID_QUANTITY
@@ -416,7 +416,7 @@ def _check_common(e, cmd):
     return 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _check_enter(e, cmd):
     loc = cmd.locate
     if loc <= 0 or loc >= e.loc_npx.shape[0]:
@@ -445,7 +445,7 @@ def _check_enter(e, cmd):
 
 # ---------------------------------------------------------------- commands
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _rest_or_cancel(e, w, rh, rd, stop, j, now, token):
     """After matching: a day order rests (ITCH A/F), an IOC's rest is canceled (C, I)."""
     if e.o_qty[j] == 0:
@@ -460,7 +460,7 @@ def _rest_or_cancel(e, w, rh, rd, stop, j, now, token):
     _itch_add(e, w, j, now)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _limit_of(e, j):
     p = e.o_price[j]
     if p == L.MARKET_PRICE:
@@ -468,7 +468,7 @@ def _limit_of(e, j):
     return p
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def enter(e, w, rh, rd, stop, cmd, now):
     r = _check_enter(e, cmd)
     if r != 0:
@@ -492,8 +492,8 @@ def enter(e, w, rh, rd, stop, cmd, now):
     e.o_tif[j] = cmd.tif
     e.o_mpid[j] = e.user_mpid[user] if user < e.user_mpid.shape[0] else 0
     e.counters[L.C_ACCEPTED] += 1
+    _h_insert(e, user, cmd.uref, j)
     if user != 0:
-        _h_insert(e, user, cmd.uref, j)
         e.o_bg[j] = -1
         k = _resp_order(e, rh, rd, stop, L.R_ACCEPTED, j, now, cmd.token)
         if k >= 0:
@@ -510,7 +510,7 @@ def enter(e, w, rh, rd, stop, cmd, now):
     _rest_or_cancel(e, w, rh, rd, stop, j, now, cmd.token)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
     """Cancel order j down to new_size open shares (0 = all); returns 1 if it changed."""
     q = e.o_qty[j]
@@ -531,7 +531,7 @@ def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
     return 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _crosses(e, loc, side, price):
     opp = 1 - side
     gi = e.best[loc, opp]
@@ -541,7 +541,7 @@ def _crosses(e, loc, side, price):
     return px <= price if side == _B else px >= price
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def replace_slot(e, w, rh, rd, stop, j, cmd, now):
     """Replace order j by (cmd.uref, cmd.qty total, cmd.price, tif, display, iso)."""
     loc = e.o_loc[j]
@@ -564,9 +564,8 @@ def replace_slot(e, w, rh, rd, stop, j, cmd, now):
     _unlink(e, j)
     user = e.o_user[j]
     orig = e.o_uref[j]
-    if user != 0:
-        _h_delete(e, user, orig)
-        _h_insert(e, user, cmd.uref, j)
+    _h_delete(e, user, orig)
+    _h_insert(e, user, cmd.uref, j)
     e.o_uref[j] = cmd.uref
     e.o_ref[j] = e.state[S_NEXT_REF]
     e.state[S_NEXT_REF] += 1
@@ -592,7 +591,7 @@ def replace_slot(e, w, rh, rd, stop, j, cmd, now):
         _rest_or_cancel(e, w, rh, rd, stop, j, now, cmd.token)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def modify_slot(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
     old = e.o_och[j]
     sell_family = side_ch == L.SIDE_SELL or side_ch == L.SIDE_SHORT or side_ch == L.SIDE_EXEMPT
@@ -616,7 +615,7 @@ def modify_slot(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
     return 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def process(e, w, rh, rd, stop, cmd, now):
     """Apply one command record (any user; user 0 = background flow)."""
     e.counters[L.C_CMDS] += 1
@@ -628,13 +627,15 @@ def process(e, w, rh, rd, stop, cmd, now):
         return
     j = h_find(e, cmd.user, cmd.orig_uref if kind == L.CMD_REPLACE else cmd.uref)
     if kind == L.CMD_REPLACE:
-        if j < 0:
+        if j < 0 and cmd.user == 0:
+            e.counters[L.C_BG_MISSED] += 1
+        elif j < 0:
             _reject(e, rh, rd, stop, cmd, L.REJ_UNKNOWN_ORDER, now)
         else:
             replace_slot(e, w, rh, rd, stop, j, cmd, now)
     elif kind == L.CMD_CANCEL:
         if j < 0:
-            e.counters[L.C_CANCEL_UNKNOWN] += 1
+            e.counters[L.C_CANCEL_UNKNOWN if cmd.user != 0 else L.C_BG_MISSED] += 1
         else:
             cancel_slot(e, w, rh, rd, stop, j, cmd.qty, now, cmd.token)
     elif kind == L.CMD_MODIFY:
@@ -645,11 +646,37 @@ def process(e, w, rh, rd, stop, cmd, now):
 
 
 @njit(nogil=True, cache=True)
-def process_all(e, w, rh, rd, stop, cmds, now):
+def process_range(e, w, rh, rd, stop, cmds, first, n, now, in_log):
+    """Apply commands cmds[(first + k) & (len - 1)], k < n (a ring's slots, or an array
+    from 0 with len a power of two >= n). For a client command whose token is >= 0 the
+    sequence number of the first ITCH message it caused goes into in_log[token]."""
+    e = borrow_engine(e)
+    w = W.borrow_out(w)
+    rh = borrow(rh)
+    rd = borrow(rd)
+    mask = cmds.shape[0] - 1
+    lmask = in_log.shape[0] - 1
+    for k in range(n):
+        c = cmds[(first + k) & mask]
+        seq0 = w.state[W.N_MSGS]
+        process(e, w, rh, rd, stop, c, now)
+        if c.token >= 0 and w.state[W.N_MSGS] > seq0:
+            in_log[c.token & lmask].itch_seq = seq0 + 1
+    return n
+
+
+def process_all(e, w, rh, rd, stop, cmds, now, in_log=None):
     """Apply every command of an array in order (tests, benchmarks)."""
-    for i in range(cmds.shape[0]):
-        process(e, w, rh, rd, stop, cmds[i], now)
-    return cmds.shape[0]
+    n = len(cmds)
+    size = 1 << max(0, (n - 1).bit_length())
+    if size != n:
+        padded = np.zeros(size, cmds.dtype)
+        padded[:n] = cmds
+        cmds = padded
+    if in_log is None:
+        from tickpath.bench.venue.timestamps import new_in_log
+        in_log = new_in_log(1)
+    return process_range(e, w, rh, rd, stop, cmds, 0, n, now, in_log)
 
 
 @njit(nogil=True, cache=True)

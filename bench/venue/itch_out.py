@@ -71,7 +71,7 @@ def new_mold_out(history_bytes: int, max_messages: int, session: bytes, fd: int 
                    addr=np.zeros(16, np.uint8) if addr is None else addr, scratch=np.zeros(32, np.uint8))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def put_be(buf, o, value, n_bytes):
     v = np.uint64(value)
     for k in range(n_bytes - 1, -1, -1):
@@ -113,7 +113,7 @@ def flush(w):
     return 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def begin(w, n_bytes):
     """Offset where the next message's n_bytes go (its length prefix written), or -1 when
     the history is full (counted)."""
@@ -136,7 +136,7 @@ def begin(w, n_bytes):
     return o + 2
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _hdr(w, o, t, locate, ts_ns):
     b = w.buf
     b[o] = t
@@ -146,13 +146,13 @@ def _hdr(w, o, t, locate, ts_ns):
     put_be(b, o + 5, ts_ns - w.state[MIDNIGHT_NS], 6)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _sym(w, o, symbols, locate):
     for k in range(8):
         w.buf[o + k] = symbols[locate, k]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def add_order(w, ts_ns, locate, ref, side_ch, shares, symbols, price, mpid):
     """A (mpid == 0) or F (mpid: 4 ASCII bytes as a big-endian u32)."""
     o = begin(w, LEN_A if mpid == 0 else LEN_F)
@@ -168,7 +168,7 @@ def add_order(w, ts_ns, locate, ref, side_ch, shares, symbols, price, mpid):
         put_be(w.buf, o + 36, mpid, 4)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def executed(w, ts_ns, locate, ref, shares, match):
     o = begin(w, LEN_E)
     if o < 0:
@@ -179,7 +179,7 @@ def executed(w, ts_ns, locate, ref, shares, match):
     put_be(w.buf, o + 23, match, 8)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def cancel(w, ts_ns, locate, ref, shares):
     o = begin(w, LEN_X)
     if o < 0:
@@ -189,7 +189,7 @@ def cancel(w, ts_ns, locate, ref, shares):
     put_be(w.buf, o + 19, shares, 4)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def delete(w, ts_ns, locate, ref):
     o = begin(w, LEN_D)
     if o < 0:
@@ -198,7 +198,7 @@ def delete(w, ts_ns, locate, ref):
     put_be(w.buf, o + 11, ref, 8)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def replace(w, ts_ns, locate, ref, new_ref, shares, price):
     o = begin(w, LEN_U)
     if o < 0:
@@ -210,7 +210,7 @@ def replace(w, ts_ns, locate, ref, new_ref, shares, price):
     put_be(w.buf, o + 31, price, 4)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def trade(w, ts_ns, locate, side_ch, shares, symbols, price, match):
     """P: an execution against a non-displayed order (order ref 0, as NASDAQ sends)."""
     o = begin(w, LEN_P)
@@ -295,3 +295,11 @@ class HistoryView:
 
     def sent_msgs(self) -> int:
         return int(self.w.state[SENT_MSGS])
+
+
+def _borrow_out():
+    from tickpath.bench.venue.book import _make_borrower
+    return _make_borrower(MoldOut, "borrow_out")
+
+
+borrow_out = _borrow_out()

@@ -129,12 +129,13 @@ MAX_ORDER_QTY = 1_000_000         # shares; more is rejected (a fat-finger thres
 # ---------------------------------------------------------------- engine counters
 (C_CMDS, C_ACCEPTED, C_REJECTED, C_EXECUTIONS, C_EXEC_SHARES, C_CANCELS, C_REPLACES,
  C_MODIFIES, C_CANCEL_UNKNOWN, C_CANCEL_NOOP, C_MODIFY_BAD, C_SELF_MATCH, C_RESP_DROPPED,
- C_ITCH_MSGS, C_HISTORY_FULL, C_BG_ORDERS, C_CLIENT_CMDS, C_IOC_CANCELS) = range(18)
+ C_ITCH_MSGS, C_HISTORY_FULL, C_BG_ORDERS, C_CLIENT_CMDS, C_IOC_CANCELS, C_BG_MISSED) = range(19)
 N_COUNTERS = 32
 COUNTER_NAMES = ("commands", "accepted", "rejected", "executions", "executed_shares",
                  "cancels", "replaces", "modifies", "cancel_unknown_order", "cancel_no_change",
                  "modify_refused", "self_match_cancels", "responses_dropped", "itch_messages",
-                 "history_full", "background_orders", "client_commands", "ioc_cancels")
+                 "history_full", "background_orders", "client_commands", "ioc_cancels",
+                 "background_target_gone")
 N_REJECT_SLOTS = 32               # rejects by reason: counters[REJ_BASE + reason]
 REJ_BASE = N_COUNTERS
 N_ALL_COUNTERS = N_COUNTERS + N_REJECT_SLOTS
