@@ -78,6 +78,7 @@ module tp_parser #(
     reg         in_pkt;                 // between an accepted first beat and its tlast
     reg         r_parse;                // this packet goes through the parser
     reg         r_locf;                 // CONTROL.LOCATE_FILTER sampled at the first beat
+    (* fsm_encoding = "none" *)            // the lane chain steps it 8 times a cycle: not an FSM to re-encode
     reg  [2:0]  r_st;
     reg  [12:0] r_beat;
     reg  [15:0] r_n;
