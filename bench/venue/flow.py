@@ -68,11 +68,12 @@ def gen(e, w, rh, rd, stop, params, mid, cum, scratch, log, n, now):
     a cancel or replace whose target an earlier event of the same chunk removed finds
     nothing and is counted (background_target_gone)."""
     done = 0
-    while done < n:
+    zero = np.int64(n - n)     # not the literal 0: a literal argument would compile (and
+    while done < n:            # cache) a second process_range just for this call site
         k = min(CHUNK, n - done)
         for i in range(k):
             _one(e, params, mid, cum, scratch[i])
-        E.process_range(e, w, rh, rd, stop, scratch, 0, k, now, log)
+        E.process_range(e, w, rh, rd, stop, scratch, zero, k, now, log)
         done += k
     e.counters[L.C_BG_ORDERS] += n
     return n

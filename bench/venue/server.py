@@ -119,11 +119,15 @@ class OuchServer:
             wire.format_one(self.ob_buf, self.ob_off, self.ob_tok, self.ob_st, self.last_tok,
                             r[0], self.ref.symbols, self.midnight_ns)
 
-    def close(self, end_of_session: bool = True):
+    def close(self, end_of_session: bool = True, end_of_day_ns: int | None = None):
+        """Stop the thread, then (this thread now owns the stores) drain, add the OUCH end
+        of day, send what is pending, SoupBinTCP Z, close."""
         self._stop.set()
         if self.thread.is_alive():
             self.thread.join(5)
         self._drain()
+        if end_of_day_ns is not None:
+            self.system_event("E", end_of_day_ns)
         now = _now()
         for s in list(self.sessions.values()):
             self._send_pending(s, now)

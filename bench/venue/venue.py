@@ -199,8 +199,7 @@ class Venue:
         for _ in range(3):
             W.header_only(w, M.END_OF_SESSION_COUNT)
         self.server.ended = True
-        self.server.system_event("E", now)
-        self.server.close(end_of_session=True)
+        self.server.close(end_of_session=True, end_of_day_ns=now)
         time.sleep(0.05)
         self.retransmit.close()
         self.usock.close()
