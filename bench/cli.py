@@ -89,3 +89,9 @@ def _print_table(summary: dict) -> None:
     con.print(t)
     if summary.get("noisy"):
         con.print("[yellow]note: other processes took CPU during some runs (see report.md)[/yellow]")
+
+
+def add_subcommands(subparsers) -> None:
+    """bench/'s top-level commands: `tickpath venue` (the exchange simulator)."""
+    from tickpath.bench.venue.cli import add_venue_parser
+    add_venue_parser(subparsers)
