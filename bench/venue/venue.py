@@ -219,7 +219,8 @@ class Venue:
             "seconds": round(elapsed, 3),
             "orders_received": {n: sum(u[k] for k in ("enter", "replace", "cancel", "modify"))
                                 for n, u in srv["users"].items()},
-            "engine": {n: int(c[i]) for i, n in enumerate(L.COUNTER_NAMES)},
+            "engine": {n: int(c[i]) for i, n in enumerate(L.COUNTER_NAMES)
+                       if n not in ("itch_messages", "history_full")},   # the writer's, below
             "rejected_by_reason": {L.REJECT_NAMES[r]: int(c[L.REJ_BASE + r])
                                    for r in L.REJECT_NAMES if c[L.REJ_BASE + r]},
             "itch": {"messages": int(w.state[W.N_MSGS]), "packets": n_pkts,
