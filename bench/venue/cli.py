@@ -6,6 +6,7 @@ JSON a script can read; progress goes to stderr; the summary is printed (and wri
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -116,10 +117,11 @@ def cmd_venue(args) -> int:
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     venue.start()
     ready = json.dumps(venue.ready())
-    print(ready, flush=True)
-    if args.ready_file:
-        with open(args.ready_file, "w") as f:
+    if args.ready_file:                    # first: a reader of stdout may look for it at once
+        with open(args.ready_file + ".tmp", "w") as f:
             f.write(ready + "\n")
+        os.replace(args.ready_file + ".tmp", args.ready_file)
+    print(ready, flush=True)
     t0 = time.monotonic()
     try:
         while not stop.is_set():
