@@ -24,7 +24,8 @@ toward worse prices to the next non-empty one: flow concentrates near the top, s
 scan is short; a side with nothing left stops at once (nlev = 0).
 
 Order lookup: open addressing (linear probing, backward-shift deletion: no tombstones)
-keyed by ((user + 1) << 32 | UserRefNum) -> slot, 2 * max_orders entries (load <= 0.5).
+keyed by ((user + 1) << 32 | UserRefNum) -> slot, 2 * max_orders entries (load <= 0.5),
+blocks of 16 consecutive keys kept in consecutive slots (rising UserRefNums stay close).
 Background orders (user 0) are in it too, under the flow's own rising reference numbers,
 and also listed in bg_slots so the flow can pick one to cancel or replace.
 """
@@ -75,7 +76,7 @@ def new_engine(ref, max_orders: int = 1 << 20, self_match_prevention: bool = Tru
     state[S_OPEN] = 1
     state[S_SMP] = 1 if self_match_prevention else 0
     h = 2 * n
-    state[S_HASH_SHIFT] = 64 - (h.bit_length() - 1)
+    state[S_HASH_SHIFT] = 64 - (h.bit_length() - 1 - 4)   # blocks of 16 slots (engine._hhome)
     mp = np.zeros(MAX_USERS, np.int64)
     for u, code in (user_mpids or {}).items():
         mp[u] = int.from_bytes(code.encode("ascii").ljust(4)[:4], "big")

@@ -20,6 +20,8 @@ import numpy as np
 from numba import njit
 
 from tickpath.bench.venue import engine as E
+from tickpath.bench.venue import itch_out as W
+from tickpath.bench.venue.book import borrow_engine
 from tickpath.bench.venue.timestamps import new_in_log
 from tickpath.bench.venue import layout as L
 from tickpath.bench.venue.book import S_BG_N
@@ -67,6 +69,8 @@ def gen(e, w, rh, rd, stop, params, mid, cum, scratch, log, n, now):
     and applied through engine.process_range like client commands (one compiled engine);
     a cancel or replace whose target an earlier event of the same chunk removed finds
     nothing and is counted (background_target_gone)."""
+    e = borrow_engine(e)       # no refcount traffic on the 48 arrays per chunk call
+    w = W.borrow_out(w)
     done = 0
     zero = np.int64(n - n)     # not the literal 0: a literal argument would compile (and
     while done < n:            # cache) a second process_range just for this call site
