@@ -28,6 +28,7 @@ from numba import njit
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed import itch
 from tickpath.runtime.feed import moldudp64 as M
+from tickpath.runtime.sys.byteorder import store_be16, store_be32, store_be64
 from tickpath.runtime.sys.intrinsics import realtime_ns, store_release
 from tickpath.runtime.sys.libc import libc_sendto
 
@@ -73,10 +74,22 @@ def new_mold_out(history_bytes: int, max_messages: int, session: bytes, fd: int 
 
 @njit(nogil=True, inline="always")
 def put_be(buf, o, value, n_bytes):
-    v = np.uint64(value)
-    for k in range(n_bytes - 1, -1, -1):
-        buf[o + k] = np.uint8(v & np.uint64(0xFF))
-        v >>= np.uint64(8)
+    """value's low n_bytes, big-endian, at buf[o:o + n_bytes] (bswap stores for 2/4/6/8:
+    the byte-by-byte loop cost ~45 ns per order in the engine benchmark)."""
+    if n_bytes == 8:
+        store_be64(buf, o, value)
+    elif n_bytes == 4:
+        store_be32(buf, o, value)
+    elif n_bytes == 2:
+        store_be16(buf, o, value)
+    elif n_bytes == 6:
+        store_be16(buf, o, np.uint64(value) >> np.uint64(32))
+        store_be32(buf, o + 2, value)
+    else:
+        v = np.uint64(value)
+        for k in range(n_bytes - 1, -1, -1):
+            buf[o + k] = np.uint8(v & np.uint64(0xFF))
+            v >>= np.uint64(8)
 
 
 @njit(nogil=True, cache=True)
