@@ -217,9 +217,9 @@ def test_a_client_that_stops_reading_is_logged_out_alone(quiet_venue):
 def test_a_thousand_connect_disconnect_cycles_leak_nothing(quiet_venue):
     v, _ = quiet_venue
     still_serving(v)
-    fds0 = len(os.listdir("/proc/self/fd"))
-    logins0 = counts(v)["logins"]
-    for i in range(1000):
+    import tracemalloc
+
+    def cycle(i):
         s = socket.create_connection(v.server.address)
         if i % 2:
             s.sendall(login_packet("CYCLE", "cycle", seq=0))
@@ -228,10 +228,23 @@ def test_a_thousand_connect_disconnect_cycles_leak_nothing(quiet_venue):
             s.sendall(packet(b"O"))
             _closed(s, timeout=2.0)
         s.close()
+
+    for i in range(100):                                        # warm up (allocator, caches)
+        cycle(i)
+    time.sleep(0.2)
+    tracemalloc.start()
+    mem0 = tracemalloc.get_traced_memory()[0]
+    fds0 = len(os.listdir("/proc/self/fd"))
+    logins0 = counts(v)["logins"]
+    for i in range(1000):
+        cycle(i)
     t0 = time.monotonic()
     while v.server.stats()["open_sessions"] and time.monotonic() - t0 < 5:
         time.sleep(0.02)
     assert v.server.stats()["open_sessions"] == 0 and not v.server.active
     assert counts(v)["logins"] == logins0 + 500
     assert len(os.listdir("/proc/self/fd")) <= fds0 + 2
+    grown = tracemalloc.get_traced_memory()[0] - mem0
+    tracemalloc.stop()
+    assert grown < 256 << 10, f"{grown} bytes still held after 1000 cycles"
     still_serving(v)

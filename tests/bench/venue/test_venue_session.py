@@ -180,3 +180,17 @@ def test_retransmission_server_answers_from_the_history(quiet_venue):
         o += 2 + n
     assert got == [msgs[lo + k] for k in range(5)]
     assert v.retransmit.counts["requests"] >= 1
+
+
+def test_moldudp64_heartbeats_when_idle_carry_the_next_sequence_number(quiet_venue):
+    v, cap = quiet_venue
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 3.0:
+        hbs = [p for p in cap.packets if struct.unpack_from(">H", p, 18)[0] == 0]
+        if hbs:
+            break
+        time.sleep(0.05)
+    assert hbs, "no heartbeat in 3 s of silence"
+    hb = hbs[-1]
+    assert len(hb) == 20 and hb[:10] == v.session
+    assert struct.unpack_from(">Q", hb, 10)[0] <= next_seq(cap)
