@@ -3,6 +3,7 @@ the summary at the end; the TOML config and its errors."""
 from __future__ import annotations
 
 import json
+import struct
 import os
 import subprocess
 import sys
@@ -86,3 +87,26 @@ def test_tickpath_venue_ready_line_client_and_summary(tmp_path):
     log = np.load(tmp_path / "ts.npz")
     assert len(log["ouch_in"]) == 1 and log["ouch_in"]["recv_ns"][0] > 0
     assert len(log["itch_pkt_send_ns"]) > 0
+
+
+def test_itch_to_a_multicast_group_on_loopback():
+    import socket
+    from types import SimpleNamespace
+
+    from venue_net import make_venue
+    group = "239.255.13.7"
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    r.bind((group, 0))
+    r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 socket.inet_aton(group) + socket.inet_aton("127.0.0.1"))
+    r.settimeout(2.0)
+    try:
+        v = make_venue(SimpleNamespace(address=(group, r.getsockname()[1])), multicast_if="127.0.0.1")
+        try:
+            pkt = r.recv(65536)
+        finally:
+            v.stop()
+    finally:
+        r.close()
+    assert pkt[:10] == v.session and struct.unpack_from(">QH", pkt, 10)[0] == 1
