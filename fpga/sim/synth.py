@@ -3,11 +3,14 @@
     python -m tickpath.fpga.sim.synth [--generic] [--fifo-depth N] [--json OUT]
 
 Default: `synth_xilinx -family xcup` (UltraScale+, the Alveo U250's XCU250), flattened, then
-`stat` for the cells and `ltp -noff` for the longest topological path between flip-flops
-(in cells: LUT levels, carry and wide-mux stages). `--generic` runs Yosys's generic `synth`
+`stat` for the cells, and the longest chain of logic between two registers found in the
+netlist (`longest_path`: LUT levels, carry and wide-mux stages; flip-flops and block RAM
+start and end paths). Yosys's own `ltp` runs through the Xilinx flip-flop cells, so it is
+kept only for the generic flow. `--generic` runs Yosys's generic `synth`
 with 6-input LUT mapping instead. Utilisation is given against the XCU250's resources; the
-delay is an estimate from the path length (a number of levels times a per-level figure for
-a UltraScale+ -2 part), not a timing analysis: place and route in Vivado gives the real one.
+delay is an estimate from the path (a delay per
+cell type for a UltraScale+ -2 part, CELL_NS), not a timing analysis: place and route in
+Vivado gives the real one.
 """
 from __future__ import annotations
 
@@ -24,7 +27,6 @@ from tickpath.fpga.sim.cosim import RTL_DIR, rtl_paths
 
 # XCU250 (Alveo U250), from the UltraScale+ product tables
 U250 = {"LUT": 1_728_000, "FF": 3_456_000, "BRAM36": 2_688, "URAM": 1_280, "DSP": 12_288}
-NS_PER_LEVEL = 0.45           # LUT + average route, UltraScale+ -2: a rough planning figure
 TARGET_MHZ = 250.0
 
 
@@ -32,9 +34,11 @@ def script(top: str, generic: bool, fifo_depth: int) -> str:
     aw = fifo_depth.bit_length() - 1
     reads = "\n".join(f"read_verilog -I{RTL_DIR} {p}" for p in rtl_paths())
     synth = (f"synth -top {top} -flatten\nabc -lut 6\nopt_clean" if generic else
-             f"synth_xilinx -family xcup -top {top} -flatten")
+             f"synth_xilinx -family xcup -top {top} -flatten -noiopad")
+    # ltp knows Yosys's own flip-flops only: for the Xilinx netlist longest_path() does it
+    ltp = "tee -o ltp.txt ltp -noff\n" if generic else ""
     return (f"{reads}\nchparam -set FIFO_DEPTH {fifo_depth} -set FIFO_AW {aw} {top}\n"
-            f"{synth}\ntee -o stat.txt stat\ntee -o ltp.txt ltp -noff\n")
+            f"{synth}\ntee -o stat.txt stat\n{ltp}write_json netlist.json\n")
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -64,9 +68,8 @@ def summarise(cells: dict[str, int], ltp_text: str, generic: bool) -> dict:
     out = {
         "flow": "generic synth -lut 6" if generic else "synth_xilinx -family xcup",
         "luts": luts, "lutram_cells": lutram, "ffs": ffs, "bram36": bram36, "uram": uram,
-        "carry8": cells.get("CARRY8", 0), "muxf": total(lambda c: c.startswith("MUXF")),
+        "carry": total(lambda c: c.startswith("CARRY")), "muxf": total(lambda c: c.startswith("MUXF")),
         "longest_path_cells": levels,
-        "est_path_ns": round(levels * NS_PER_LEVEL, 1) if levels > 0 else None,
         "util_pct": {
             "LUT": round(100.0 * luts / U250["LUT"], 3),
             "FF": round(100.0 * ffs / U250["FF"], 3),
@@ -78,8 +81,63 @@ def summarise(cells: dict[str, int], ltp_text: str, generic: bool) -> dict:
     return out
 
 
+# per-cell delay guesses for a UltraScale+ -2 path (logic + typical local route), ns
+CELL_NS = {"LUT": 0.45, "MUXF": 0.10, "CARRY": 0.10, "INV": 0.45}
+
+
+def longest_path(netlist_json: Path, top: str = "tp_itch_top") -> dict:
+    """Longest register-to-register chain of logic in a synth_xilinx netlist (Yosys JSON).
+
+    Flip-flops (FD*) and block RAM (RAMB*) start and end paths; every other cell is logic.
+    Returns the path's LUT count, its cell count and a delay estimate from CELL_NS."""
+    mod = json.loads(Path(netlist_json).read_text())["modules"][top]
+    cells = mod["cells"]
+    drivers: dict[int, str] = {}
+    for name, c in cells.items():
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        drivers[b] = name
+
+    def kind(t: str) -> str:
+        for k in ("LUT", "MUXF", "CARRY", "INV"):
+            if t.startswith(k):
+                return k
+        return ""
+
+    logic = {n for n, c in cells.items() if kind(c["type"])}
+    fanin: dict[str, set] = {n: set() for n in logic}
+    for n in logic:
+        c = cells[n]
+        for port, bits in c["connections"].items():
+            if c["port_directions"].get(port) == "input":
+                for b in bits:
+                    d = drivers.get(b) if isinstance(b, int) else None
+                    if d in logic and d != n:
+                        fanin[n].add(d)
+    # longest path by delay over the logic DAG (iterative DFS, memoised)
+    best: dict[str, tuple] = {}
+    for root in logic:
+        stack = [(root, False)]
+        while stack:
+            n, ready = stack.pop()
+            if n in best:
+                continue
+            if not ready:
+                stack.append((n, True))
+                stack.extend((f, False) for f in fanin[n] if f not in best)
+                continue
+            k = kind(cells[n]["type"])
+            own = (CELL_NS[k], 1 if k == "LUT" else 0, 1)
+            prev = max((best[f] for f in fanin[n] if f in best), default=(0.0, 0, 0))
+            best[n] = (prev[0] + own[0], prev[1] + own[1], prev[2] + own[2])
+    ns, luts, n_cells = max(best.values(), default=(0.0, 0, 0))
+    return {"path_ns_est": round(ns, 1), "path_luts": luts, "path_cells": n_cells}
+
+
 def run(generic: bool = False, fifo_depth: int = 4096, top: str = "tp_itch_top",
-        timeout_s: float = 3600.0) -> dict:
+        timeout_s: float = 3600.0, netlist: Path | None = None) -> dict:
     if shutil.which("yosys") is None:
         raise RuntimeError("yosys not installed (bash ci/rtl-tools.sh installs it as root)")
     with tempfile.TemporaryDirectory(prefix="tickpath-synth-") as d:
@@ -91,8 +149,14 @@ def run(generic: bool = False, fifo_depth: int = 4096, top: str = "tp_itch_top",
             log = (Path(d) / "yosys.log").read_text()[-4000:] if (Path(d) / "yosys.log").exists() else ""
             raise RuntimeError(f"yosys failed rc={proc.returncode}:\n{proc.stderr}\n{log}")
         stat = (Path(d) / "stat.txt").read_text()
-        ltp = (Path(d) / "ltp.txt").read_text()
+        ltp_file = Path(d) / "ltp.txt"
+        ltp = ltp_file.read_text() if ltp_file.exists() else ""
+        if netlist is not None:
+            shutil.copy(Path(d) / "netlist.json", netlist)
+        path = None if generic else longest_path(Path(d) / "netlist.json", top)
     rep = summarise(parse_stat(stat), ltp, generic)
+    if path:
+        rep.update(path)
     rep["fifo_depth"] = fifo_depth
     rep["yosys"] = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
     return rep
@@ -100,12 +164,17 @@ def run(generic: bool = False, fifo_depth: int = 4096, top: str = "tp_itch_top",
 
 def markdown(rep: dict) -> str:
     u = rep["util_pct"]
+    if "path_luts" in rep:
+        path = (f"{rep['path_luts']} LUTs ({rep['path_cells']} cells), "
+                f"≈ {rep['path_ns_est']} ns")
+    else:
+        path = f"{rep['longest_path_cells']} cells (ltp)"
     lines = [
-        f"| flow | LUT | FF | BRAM36 | URAM | LUTRAM cells | CARRY8 | longest path (cells) |",
+        "| flow | LUT | FF | BRAM36 | URAM | CARRY | MUXF | longest register-to-register path |",
         "|---|---|---|---|---|---|---|---|",
         f"| `{rep['flow']}` | {rep['luts']:,} ({u['LUT']} %) | {rep['ffs']:,} ({u['FF']} %) | "
-        f"{rep['bram36']} ({u['BRAM36']} %) | {rep['uram']} ({u['URAM']} %) | "
-        f"{rep['lutram_cells']} | {rep['carry8']} | {rep['longest_path_cells']} |",
+        f"{rep['bram36']:g} ({u['BRAM36']} %) | {rep['uram']} ({u['URAM']} %) | "
+        f"{rep['carry']} | {rep['muxf']} | {path} |",
     ]
     return "\n".join(lines)
 
@@ -115,13 +184,13 @@ def main(argv=None) -> int:
     ap.add_argument("--generic", action="store_true", help="generic synth (no Xilinx cells)")
     ap.add_argument("--fifo-depth", type=int, default=4096)
     ap.add_argument("--json", type=Path, help="write the full report here")
+    ap.add_argument("--netlist", type=Path, help="keep the synthesized netlist (Yosys JSON)")
     args = ap.parse_args(argv)
-    rep = run(args.generic, args.fifo_depth)
+    rep = run(args.generic, args.fifo_depth, netlist=args.netlist)
     if args.json:
         args.json.write_text(json.dumps(rep, indent=2))
     print(markdown(rep))
-    print(f"estimated longest path {rep['est_path_ns']} ns "
-          f"(target {1000.0 / TARGET_MHZ:.1f} ns at {TARGET_MHZ:.0f} MHz)")
+    print(f"target: {1000.0 / TARGET_MHZ:.1f} ns per cycle at {TARGET_MHZ:.0f} MHz")
     return 0
 
 

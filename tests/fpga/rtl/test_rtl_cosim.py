@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 import pytest
-from fpga_helpers import SESSION, decode_all, emulate_all
+from fpga_helpers import SESSION, decode_all
 from rtl_support import (
     ENABLE_DROP,
     need,
