@@ -1,17 +1,22 @@
 """Where the bytes of the matching engine are (layout apart from algorithm: engine.py moves
 them). Everything is preallocated once; the engine has one writer thread.
 
-Orders: structure-of-arrays indexed by an order slot (0..max_orders-1), a free-slot stack.
-    o_ref    u64  ITCH order reference number (venue-assigned, rising; OUCH OrderReferenceNumber)
-    o_loc    i64  stock locate          o_side  i64  0 bid / 1 ask
-    o_price  i64  Price(4)              o_qty   i64  open shares
-    o_exec   i64  shares executed over the whole replace chain (OUCH U quantity counts them)
-    o_user   i64  0 = background flow, 1.. = an OUCH user
-    o_uref   i64  the user's UserRefNum of this order (the chain's latest)
-    o_next / o_prev  i64  FIFO neighbours in the price level (-1 = none)
-    o_disp, o_och, o_cap, o_iso, o_tif  u8  OUCH Display, Side char, Capacity, ISO, TIF
-    o_bg     i64  index in bg_slots (background orders) or -1
-    o_mpid   i64  attribution for F messages (4 ASCII bytes, big-endian), 0 = A
+Orders: one record per order slot (0..max_orders-1), ORDER_DTYPE, a free-slot stack.
+What a fill touches is in the first cache line:
+
+    byte 0 next | 8 prev | 16 qty | 24 price | 32 ref | 40 exec | 48 loc i32 | 52 side i32
+        56 user i32 | 60 disp | 61 och | 62 cap | 63 iso || 64 uref | 72 bg | 80 mpid | 88 tif
+
+    next / prev  FIFO neighbours in the price level (-1 = none)
+    qty      open shares                price   Price(4)
+    ref      ITCH order reference number (venue-assigned, rising; OUCH OrderReferenceNumber)
+    exec     shares executed over the whole replace chain (OUCH U quantity counts them)
+    loc      stock locate               side    0 bid / 1 ask
+    user     0 = background flow, 1.. = an OUCH user
+    disp, och, cap, iso, tif  OUCH Display, Side char, Capacity, ISO, TIF (ASCII)
+    uref     the user's UserRefNum of this order (the chain's latest)
+    bg       index in bg_slots (background orders) or -1
+    mpid     attribution for F messages (4 ASCII bytes, big-endian), 0 = A
 
 Price ladder: per locate and side, one level per tick of the price band
 [band_lo, band_hi] (grid index gi = (price - band_lo) / tick), so placing an order at a
@@ -43,10 +48,16 @@ from tickpath.bench.venue import layout as L
 S_N_FREE, S_NEXT_REF, S_NEXT_MATCH, S_N_LIVE, S_OPEN, S_SMP, S_BG_N, S_HASH_SHIFT = range(8)
 N_STATE = 16
 
+ORDER_DTYPE = np.dtype([
+    ("next", "<i8"), ("prev", "<i8"), ("qty", "<i8"), ("price", "<i8"), ("ref", "<u8"),
+    ("exec", "<i8"), ("loc", "<i4"), ("side", "<i4"), ("user", "<i4"), ("disp", "u1"),
+    ("och", "u1"), ("cap", "u1"), ("iso", "u1"), ("uref", "<i8"), ("bg", "<i8"),
+    ("mpid", "<i8"), ("tif", "u1"),
+], align=True)
+assert ORDER_DTYPE.itemsize == 96 and ORDER_DTYPE.fields["uref"][1] == 64
+
 Engine = namedtuple("Engine", [
-    "o_ref", "o_loc", "o_side", "o_price", "o_qty", "o_exec", "o_user", "o_uref", "o_next",
-    "o_prev", "o_disp", "o_och", "o_cap", "o_iso", "o_tif", "o_bg", "o_mpid",
-    "free", "state", "lv_head", "lv_tail", "lv_qty", "lv_cnt", "lv_n",
+    "ord", "free", "state", "lv_head", "lv_tail", "lv_qty", "lv_cnt", "lv_n",
     "loc_tick", "loc_lo", "loc_hi", "loc_npx", "loc_base", "best", "nlev", "symbols",
     "h_key", "h_val", "bg_slots", "user_mpid", "counters",
 ])
@@ -80,14 +91,13 @@ def new_engine(ref, max_orders: int = 1 << 20, self_match_prevention: bool = Tru
     mp = np.zeros(MAX_USERS, np.int64)
     for u, code in (user_mpids or {}).items():
         mp[u] = int.from_bytes(code.encode("ascii").ljust(4)[:4], "big")
+    orders = np.zeros(n, ORDER_DTYPE)
+    orders["next"] = -1
+    orders["prev"] = -1
+    orders["bg"] = -1
     i64 = lambda k: np.zeros(k, np.int64)  # noqa: E731
-    u8 = lambda k: np.zeros(k, np.uint8)   # noqa: E731
     return Engine(
-        o_ref=np.zeros(n, np.uint64), o_loc=i64(n), o_side=i64(n), o_price=i64(n), o_qty=i64(n),
-        o_exec=i64(n), o_user=i64(n), o_uref=i64(n), o_next=np.full(n, -1, np.int64),
-        o_prev=np.full(n, -1, np.int64), o_disp=u8(n), o_och=u8(n), o_cap=u8(n), o_iso=u8(n),
-        o_tif=u8(n), o_bg=np.full(n, -1, np.int64), o_mpid=i64(n),
-        free=np.arange(n - 1, -1, -1, dtype=np.int64), state=state,
+        ord=orders, free=np.arange(n - 1, -1, -1, dtype=np.int64), state=state,
         lv_head=np.full(n_lv, -1, np.int64), lv_tail=np.full(n_lv, -1, np.int64),
         lv_qty=i64(n_lv), lv_cnt=i64(n_lv), lv_n=i64(n_lv),
         loc_tick=ref.tick.copy(), loc_lo=ref.band_lo.copy(), loc_hi=ref.band_hi.copy(),
@@ -127,7 +137,7 @@ def queue(e: Engine, loc: int, side: int, price: int) -> list[int]:
     out = []
     while j >= 0:
         out.append(j)
-        j = int(e.o_next[j])
+        j = int(e.ord["next"][j])
     return out
 
 

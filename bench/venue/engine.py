@@ -131,19 +131,19 @@ def _gi(e, loc, price):
 @njit(nogil=True, inline="always")
 def _link(e, j):
     """Append order j at the back of its level (time priority: last)."""
-    loc, side = e.o_loc[j], e.o_side[j]
-    gi = _gi(e, loc, e.o_price[j])
+    loc, side = e.ord[j].loc, e.ord[j].side
+    gi = _gi(e, loc, e.ord[j].price)
     s = _lslot(e, loc, side, gi)
     t = e.lv_tail[s]
-    e.o_prev[j] = t
-    e.o_next[j] = -1
+    e.ord[j].prev = t
+    e.ord[j].next = -1
     if t >= 0:
-        e.o_next[t] = j
+        e.ord[t].next = j
     else:
         e.lv_head[s] = j
     e.lv_tail[s] = j
-    if e.o_disp[j] != L.DISPLAY_HIDDEN:
-        e.lv_qty[s] += e.o_qty[j]
+    if e.ord[j].disp != L.DISPLAY_HIDDEN:
+        e.lv_qty[s] += e.ord[j].qty
         e.lv_cnt[s] += 1
     e.lv_n[s] += 1
     if e.lv_n[s] == 1:
@@ -156,20 +156,20 @@ def _link(e, j):
 @njit(nogil=True, inline="always")
 def _unlink(e, j):
     """Take order j out of its level (its open shares leave the displayed total)."""
-    loc, side = e.o_loc[j], e.o_side[j]
-    gi = _gi(e, loc, e.o_price[j])
+    loc, side = e.ord[j].loc, e.ord[j].side
+    gi = _gi(e, loc, e.ord[j].price)
     s = _lslot(e, loc, side, gi)
-    p, n = e.o_prev[j], e.o_next[j]
+    p, n = e.ord[j].prev, e.ord[j].next
     if p >= 0:
-        e.o_next[p] = n
+        e.ord[p].next = n
     else:
         e.lv_head[s] = n
     if n >= 0:
-        e.o_prev[n] = p
+        e.ord[n].prev = p
     else:
         e.lv_tail[s] = p
-    if e.o_disp[j] != L.DISPLAY_HIDDEN:
-        e.lv_qty[s] -= e.o_qty[j]
+    if e.ord[j].disp != L.DISPLAY_HIDDEN:
+        e.lv_qty[s] -= e.ord[j].qty
         e.lv_cnt[s] -= 1
     e.lv_n[s] -= 1
     if e.lv_n[s] == 0:
@@ -200,18 +200,18 @@ def _alloc(e):
 @njit(nogil=True, inline="always")
 def _release_slot(e, j):
     """Order j is dead: out of the lookup, the background list and the slot table."""
-    u = e.o_user[j]
-    _h_delete(e, u, e.o_uref[j])
+    u = e.ord[j].user
+    _h_delete(e, u, e.ord[j].uref)
     if u == 0:
-        k = e.o_bg[j]
+        k = e.ord[j].bg
         if k >= 0:
             n = e.state[S_BG_N] - 1
             last = e.bg_slots[n]
             e.bg_slots[k] = last
-            e.o_bg[last] = k
+            e.ord[last].bg = k
             e.state[S_BG_N] = n
-            e.o_bg[j] = -1
-    e.o_qty[j] = 0
+            e.ord[j].bg = -1
+    e.ord[j].qty = 0
     e.free[e.state[S_N_FREE]] = j
     e.state[S_N_FREE] += 1
 
@@ -259,9 +259,9 @@ def _resp_write(rh, rd, stop, counters, kind, user, uref, loc, och, tif, disp, c
 @njit(nogil=True, inline="always")
 def _resp_order(e, rh, rd, stop, kind, j, now, token):
     """A response about order j (A, U, E, C, M share these fields)."""
-    return _resp_write(rh, rd, stop, e.counters, kind, e.o_user[j], e.o_uref[j], e.o_loc[j],
-                       e.o_och[j], e.o_tif[j], e.o_disp[j], e.o_cap[j], e.o_iso[j], e.o_qty[j],
-                       e.o_price[j], e.o_ref[j], now, token)
+    return _resp_write(rh, rd, stop, e.counters, kind, e.ord[j].user, e.ord[j].uref, e.ord[j].loc,
+                       e.ord[j].och, e.ord[j].tif, e.ord[j].disp, e.ord[j].cap, e.ord[j].iso, e.ord[j].qty,
+                       e.ord[j].price, e.ord[j].ref, now, token)
 
 
 @njit(nogil=True, inline="always")
@@ -304,7 +304,7 @@ def _reject_write(rh, rd, stop, counters, cmd, reason, now):
 
 @njit(nogil=True, inline="always")
 def _canceled(e, rh, rd, stop, j, dec, reason, now, token):
-    if e.o_user[j] == 0:
+    if e.ord[j].user == 0:
         return
     k = _resp_order(e, rh, rd, stop, L.R_CANCELED, j, now, token)
     if k >= 0:
@@ -317,19 +317,19 @@ def _canceled(e, rh, rd, stop, j, dec, reason, now, token):
 
 @njit(nogil=True, inline="always")
 def _itch_add(e, w, j, now):
-    if e.o_disp[j] == L.DISPLAY_HIDDEN:
+    if e.ord[j].disp == L.DISPLAY_HIDDEN:
         return
-    side_ch = _CH_B if e.o_side[j] == _B else _CH_S
-    mpid = e.o_mpid[j] if e.o_disp[j] == L.DISPLAY_ATTRIBUTABLE else 0
-    W.add_order(w, now, e.o_loc[j], e.o_ref[j], side_ch, e.o_qty[j], e.symbols, e.o_price[j], mpid)
+    side_ch = _CH_B if e.ord[j].side == _B else _CH_S
+    mpid = e.ord[j].mpid if e.ord[j].disp == L.DISPLAY_ATTRIBUTABLE else 0
+    W.add_order(w, now, e.ord[j].loc, e.ord[j].ref, side_ch, e.ord[j].qty, e.symbols, e.ord[j].price, mpid)
 
 
 @njit(nogil=True, inline="always")
 def _kill(e, w, rh, rd, stop, j, reason, now, token):
     """Cancel all of resting order j: ITCH D, OUCH C, slot freed."""
-    if e.o_disp[j] != L.DISPLAY_HIDDEN:
-        W.delete(w, now, e.o_loc[j], e.o_ref[j])
-    q = e.o_qty[j]
+    if e.ord[j].disp != L.DISPLAY_HIDDEN:
+        W.delete(w, now, e.ord[j].loc, e.ord[j].ref)
+    q = e.ord[j].qty
     _unlink(e, j)
     _canceled(e, rh, rd, stop, j, q, reason, now, token)
     e.counters[L.C_CANCELS] += 1
@@ -342,11 +342,11 @@ def _kill(e, w, rh, rd, stop, j, reason, now, token):
 def _match(e, w, rh, rd, stop, a, limit, now, token):
     """Trade aggressor slot a (not on the book) against the opposite side while it crosses
     limit; returns the shares left."""
-    loc = e.o_loc[a]
-    side = e.o_side[a]
+    loc = e.ord[a].loc
+    side = e.ord[a].side
     opp = 1 - side
-    q = e.o_qty[a]
-    user = e.o_user[a]
+    q = e.ord[a].qty
+    user = e.ord[a].user
     smp = e.state[S_SMP] != 0 and user != 0
     lo = e.loc_lo[loc]
     tick = e.loc_tick[loc]
@@ -360,28 +360,28 @@ def _match(e, w, rh, rd, stop, a, limit, now, token):
         s = _lslot(e, loc, opp, gi)
         j = e.lv_head[s]
         while j >= 0 and q > 0:
-            nxt = e.o_next[j]
-            if smp and e.o_user[j] == user:
+            nxt = e.ord[j].next
+            if smp and e.ord[j].user == user:
                 e.counters[L.C_SELF_MATCH] += 1
                 _kill(e, w, rh, rd, stop, j, L.CANCEL_SELF_MATCH, now, token)
                 j = nxt
                 continue
-            x = min(q, e.o_qty[j])
+            x = min(q, e.ord[j].qty)
             m = e.state[S_NEXT_MATCH]
             e.state[S_NEXT_MATCH] = m + 1
-            if e.o_disp[j] != L.DISPLAY_HIDDEN:
-                W.executed(w, now, loc, e.o_ref[j], x, m)
+            if e.ord[j].disp != L.DISPLAY_HIDDEN:
+                W.executed(w, now, loc, e.ord[j].ref, x, m)
                 e.lv_qty[s] -= x
             else:
                 W.trade(w, now, loc, _CH_B if opp == _B else _CH_S, x, e.symbols, px, m)
-            e.o_qty[j] -= x
-            e.o_exec[j] += x
+            e.ord[j].qty -= x
+            e.ord[j].exec += x
             q -= x
-            e.o_qty[a] = q
-            e.o_exec[a] += x
+            e.ord[a].qty = q
+            e.ord[a].exec += x
             e.counters[L.C_EXECUTIONS] += 1
             e.counters[L.C_EXEC_SHARES] += x
-            if e.o_user[j] != 0:
+            if e.ord[j].user != 0:
                 k = _resp_order(e, rh, rd, stop, L.R_EXECUTED, j, now, -1)
                 if k >= 0:
                     rd[k].qty = x
@@ -397,7 +397,7 @@ def _match(e, w, rh, rd, stop, a, limit, now, token):
                     rd[k].match = m
                     rd[k].liquidity = L.LIQ_REMOVED
                     _publish(rh)
-            if e.o_qty[j] == 0:   # filled: its shares already left lv_qty above
+            if e.ord[j].qty == 0:   # filled: its shares already left lv_qty above
                 _unlink(e, j)
                 _release_slot(e, j)
             j = nxt
@@ -461,12 +461,12 @@ def _check_enter(e, cmd):
 @njit(nogil=True, inline="always")
 def _rest_or_cancel(e, w, rh, rd, stop, j, now, token):
     """After matching: a day order rests (ITCH A/F), an IOC's rest is canceled (C, I)."""
-    if e.o_qty[j] == 0:
+    if e.ord[j].qty == 0:
         _release_slot(e, j)
         return
-    if e.o_tif[j] == L.TIF_IOC or e.o_price[j] == L.MARKET_PRICE:
+    if e.ord[j].tif == L.TIF_IOC or e.ord[j].price == L.MARKET_PRICE:
         e.counters[L.C_IOC_CANCELS] += 1
-        _canceled(e, rh, rd, stop, j, e.o_qty[j], L.CANCEL_IOC, now, token)
+        _canceled(e, rh, rd, stop, j, e.ord[j].qty, L.CANCEL_IOC, now, token)
         _release_slot(e, j)
         return
     _link(e, j)
@@ -475,9 +475,9 @@ def _rest_or_cancel(e, w, rh, rd, stop, j, now, token):
 
 @njit(nogil=True, inline="always")
 def _limit_of(e, j):
-    p = e.o_price[j]
+    p = e.ord[j].price
     if p == L.MARKET_PRICE:
-        return e.loc_hi[e.o_loc[j]] if e.o_side[j] == _B else e.loc_lo[e.o_loc[j]]
+        return e.loc_hi[e.ord[j].loc] if e.ord[j].side == _B else e.loc_lo[e.ord[j].loc]
     return p
 
 
@@ -489,25 +489,25 @@ def enter(e, w, rh, rd, stop, cmd, now):
         return
     j = _alloc(e)
     user = cmd.user
-    e.o_ref[j] = e.state[S_NEXT_REF]
+    e.ord[j].ref = e.state[S_NEXT_REF]
     e.state[S_NEXT_REF] += 1
-    e.o_loc[j] = cmd.locate
-    e.o_side[j] = _B if cmd.side == L.SIDE_BUY else _S
-    e.o_price[j] = cmd.price
-    e.o_qty[j] = cmd.qty
-    e.o_exec[j] = 0
-    e.o_user[j] = user
-    e.o_uref[j] = cmd.uref
-    e.o_disp[j] = cmd.display
-    e.o_och[j] = cmd.side
-    e.o_cap[j] = cmd.capacity
-    e.o_iso[j] = cmd.iso
-    e.o_tif[j] = cmd.tif
-    e.o_mpid[j] = e.user_mpid[user] if user < e.user_mpid.shape[0] else 0
+    e.ord[j].loc = cmd.locate
+    e.ord[j].side = _B if cmd.side == L.SIDE_BUY else _S
+    e.ord[j].price = cmd.price
+    e.ord[j].qty = cmd.qty
+    e.ord[j].exec = 0
+    e.ord[j].user = user
+    e.ord[j].uref = cmd.uref
+    e.ord[j].disp = cmd.display
+    e.ord[j].och = cmd.side
+    e.ord[j].cap = cmd.capacity
+    e.ord[j].iso = cmd.iso
+    e.ord[j].tif = cmd.tif
+    e.ord[j].mpid = e.user_mpid[user] if user < e.user_mpid.shape[0] else 0
     e.counters[L.C_ACCEPTED] += 1
     _h_insert(e, user, cmd.uref, j)
     if user != 0:
-        e.o_bg[j] = -1
+        e.ord[j].bg = -1
         k = _resp_order(e, rh, rd, stop, L.R_ACCEPTED, j, now, cmd.token)
         if k >= 0:
             for b in range(14):
@@ -517,7 +517,7 @@ def enter(e, w, rh, rd, stop, cmd, now):
     else:
         n = e.state[S_BG_N]
         e.bg_slots[n] = j
-        e.o_bg[j] = n
+        e.ord[j].bg = n
         e.state[S_BG_N] = n + 1
     _match(e, w, rh, rd, stop, j, _limit_of(e, j), now, cmd.token)
     _rest_or_cancel(e, w, rh, rd, stop, j, now, cmd.token)
@@ -526,7 +526,7 @@ def enter(e, w, rh, rd, stop, cmd, now):
 @njit(nogil=True, inline="always")
 def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
     """Cancel order j down to new_size open shares (0 = all); returns 1 if it changed."""
-    q = e.o_qty[j]
+    q = e.ord[j].qty
     if new_size >= q:
         e.counters[L.C_CANCEL_NOOP] += 1
         return 0
@@ -534,11 +534,11 @@ def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
         _kill(e, w, rh, rd, stop, j, L.CANCEL_USER, now, token)
         return 1
     dec = q - new_size
-    if e.o_disp[j] != L.DISPLAY_HIDDEN:
-        s = _lslot(e, e.o_loc[j], e.o_side[j], _gi(e, e.o_loc[j], e.o_price[j]))
+    if e.ord[j].disp != L.DISPLAY_HIDDEN:
+        s = _lslot(e, e.ord[j].loc, e.ord[j].side, _gi(e, e.ord[j].loc, e.ord[j].price))
         e.lv_qty[s] -= dec
-        W.cancel(w, now, e.o_loc[j], e.o_ref[j], dec)
-    e.o_qty[j] = new_size            # a reduce keeps its place in the queue
+        W.cancel(w, now, e.ord[j].loc, e.ord[j].ref, dec)
+    e.ord[j].qty = new_size            # a reduce keeps its place in the queue
     e.counters[L.C_CANCELS] += 1
     _canceled(e, rh, rd, stop, j, dec, L.CANCEL_USER, now, token)
     return 1
@@ -557,36 +557,36 @@ def _crosses(e, loc, side, price):
 @njit(nogil=True, inline="always")
 def replace_slot(e, w, rh, rd, stop, j, cmd, now):
     """Replace order j by (cmd.uref, cmd.qty total, cmd.price, tif, display, iso)."""
-    loc = e.o_loc[j]
+    loc = e.ord[j].loc
     r = _check_common(e, cmd)
     if r == 0:
         r = L.REJ_INVALID_PRICE if cmd.price == L.MARKET_PRICE else _check_price(e, loc, cmd.price)
-    if r == 0 and cmd.qty - e.o_exec[j] <= 0:
+    if r == 0 and cmd.qty - e.ord[j].exec <= 0:
         r = L.REJ_QTY_BELOW_EXECUTED
     if r != 0:
         _reject(e, rh, rd, stop, cmd, r, now)
         return
-    side = e.o_side[j]
-    old_ref = e.o_ref[j]
-    old_disp = e.o_disp[j] != L.DISPLAY_HIDDEN
+    side = e.ord[j].side
+    old_ref = e.ord[j].ref
+    old_disp = e.ord[j].disp != L.DISPLAY_HIDDEN
     new_disp = cmd.display != L.DISPLAY_HIDDEN
     marketable = _crosses(e, loc, side, cmd.price)
     use_u = old_disp and new_disp and not marketable and cmd.tif == L.TIF_DAY
     if old_disp and not use_u:
         W.delete(w, now, loc, old_ref)
     _unlink(e, j)
-    user = e.o_user[j]
-    orig = e.o_uref[j]
+    user = e.ord[j].user
+    orig = e.ord[j].uref
     _h_delete(e, user, orig)
     _h_insert(e, user, cmd.uref, j)
-    e.o_uref[j] = cmd.uref
-    e.o_ref[j] = e.state[S_NEXT_REF]
+    e.ord[j].uref = cmd.uref
+    e.ord[j].ref = e.state[S_NEXT_REF]
     e.state[S_NEXT_REF] += 1
-    e.o_price[j] = cmd.price
-    e.o_qty[j] = cmd.qty - e.o_exec[j]
-    e.o_tif[j] = cmd.tif
-    e.o_disp[j] = cmd.display
-    e.o_iso[j] = cmd.iso
+    e.ord[j].price = cmd.price
+    e.ord[j].qty = cmd.qty - e.ord[j].exec
+    e.ord[j].tif = cmd.tif
+    e.ord[j].disp = cmd.display
+    e.ord[j].iso = cmd.iso
     e.counters[L.C_REPLACES] += 1
     if user != 0:
         k = _resp_order(e, rh, rd, stop, L.R_REPLACED, j, now, cmd.token)
@@ -599,29 +599,29 @@ def replace_slot(e, w, rh, rd, stop, j, cmd, now):
         _match(e, w, rh, rd, stop, j, cmd.price, now, cmd.token)
     if use_u:
         _link(e, j)
-        W.replace(w, now, loc, old_ref, e.o_ref[j], e.o_qty[j], e.o_price[j])
+        W.replace(w, now, loc, old_ref, e.ord[j].ref, e.ord[j].qty, e.ord[j].price)
     else:
         _rest_or_cancel(e, w, rh, rd, stop, j, now, cmd.token)
 
 
 @njit(nogil=True, inline="always")
 def modify_slot(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
-    old = e.o_och[j]
+    old = e.ord[j].och
     sell_family = side_ch == L.SIDE_SELL or side_ch == L.SIDE_SHORT or side_ch == L.SIDE_EXEMPT
     ok_side = (side_ch == old) or (old != L.SIDE_BUY and sell_family)
-    if not ok_side or new_size <= 0 or new_size > e.o_qty[j]:
+    if not ok_side or new_size <= 0 or new_size > e.ord[j].qty:
         e.counters[L.C_MODIFY_BAD] += 1
         return 0
-    dec = e.o_qty[j] - new_size
+    dec = e.ord[j].qty - new_size
     if dec > 0:
-        if e.o_disp[j] != L.DISPLAY_HIDDEN:
-            s = _lslot(e, e.o_loc[j], e.o_side[j], _gi(e, e.o_loc[j], e.o_price[j]))
+        if e.ord[j].disp != L.DISPLAY_HIDDEN:
+            s = _lslot(e, e.ord[j].loc, e.ord[j].side, _gi(e, e.ord[j].loc, e.ord[j].price))
             e.lv_qty[s] -= dec
-            W.cancel(w, now, e.o_loc[j], e.o_ref[j], dec)
-        e.o_qty[j] = new_size
-    e.o_och[j] = side_ch
+            W.cancel(w, now, e.ord[j].loc, e.ord[j].ref, dec)
+        e.ord[j].qty = new_size
+    e.ord[j].och = side_ch
     e.counters[L.C_MODIFIES] += 1
-    if e.o_user[j] != 0:
+    if e.ord[j].user != 0:
         k = _resp_order(e, rh, rd, stop, L.R_MODIFIED, j, now, token)
         if k >= 0:
             _publish(rh)

@@ -130,22 +130,22 @@ def _one(e, params, mid, cum, c):
         j = e.bg_slots[nbg - 1 - np.int64(nbg * u * u * u)]   # recent orders more often
         if r2 < (P_CANCEL + P_REDUCE) / rest:
             c.kind = L.CMD_CANCEL
-            c.uref = e.o_uref[j]
-            c.qty = 0 if r2 < P_CANCEL / rest else e.o_qty[j] // 2
+            c.uref = e.ord[j].uref
+            c.qty = 0 if r2 < P_CANCEL / rest else e.ord[j].qty // 2
             return
-        jl = e.o_loc[j]
+        jl = e.ord[j].loc
         jt = e.loc_tick[jl]
         off = _geo(0.3, 30) * jt
-        px = mid[jl] - off if e.o_side[j] == 0 else mid[jl] + off
+        px = mid[jl] - off if e.ord[j].side == 0 else mid[jl] + off
         c.kind = L.CMD_REPLACE
-        c.orig_uref = e.o_uref[j]
+        c.orig_uref = e.ord[j].uref
         params[F_NEXT_UREF] += 1
         c.uref = params[F_NEXT_UREF]
         c.locate = jl
         c.price = min(max(px, e.loc_lo[jl]), e.loc_hi[jl])
-        c.qty = e.o_exec[j] + e.o_qty[j]
+        c.qty = e.ord[j].exec + e.ord[j].qty
         c.tif = L.TIF_DAY
-        c.display = e.o_disp[j]
+        c.display = e.ord[j].disp
         return
     c.kind = L.CMD_ENTER                             # marketable IOC
     params[F_NEXT_UREF] += 1

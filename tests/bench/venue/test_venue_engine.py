@@ -51,7 +51,7 @@ def test_price_then_time_priority(b):
     assert [parse_itch(x)["order_ref"] for x in m] == [2, 3, 1]
     assert [parse_itch(x)["match"] for x in m] == [1, 2, 3]
     assert b.levels(AAA, 0) == [(99_0000, 150, 2)]
-    assert [int(b.e.o_uref[j]) for j in B.queue(b.e, AAA, 0, 99_0000)] == [1, 4]
+    assert [int(b.e.ord["uref"][j]) for j in B.queue(b.e, AAA, 0, 99_0000)] == [1, 4]
 
 
 def test_walks_levels_and_residual_rests(b):
@@ -90,7 +90,7 @@ def test_reduce_keeps_priority_replace_loses_it(b):
     assert (u["orig_uref"], u["qty"], u["price"], u["order_ref"], u["clordid"]) == (2, 100, 99_0000, 4, b"rep".ljust(14))
     assert [parse_itch(x) for x in m] == [{"type": "U", "locate": AAA, "tracking": 0, "ts": NOW,
                                            "order_ref": 2, "new_order_ref": 4, "shares": 100, "price": 99_0000}]
-    assert [int(b.e.o_uref[j]) for j in B.queue(b.e, AAA, 0, 99_0000)] == [1, 3, 10]
+    assert [int(b.e.ord["uref"][j]) for j in B.queue(b.e, AAA, 0, 99_0000)] == [1, 3, 10]
     r, _ = b.run(enter(1, "S", 150, 99_0000, user=2))
     assert [(x["uref"], x["qty"]) for x in r if x["kind"] == "E" and x["user"] == 1] == [(1, 40), (3, 100), (10, 10)]
     assert b.levels(AAA, 0) == [(99_0000, 90, 1)]
@@ -120,7 +120,7 @@ def test_modify_side_and_size(b):
     r, m = b.run(modify(1, "T", 60))
     assert kinds(r) == [("M", 1, 1)] and (r[0]["side"], r[0]["qty"]) == (ord("T"), 60)
     assert parse_itch(m[0])["type"] == "X" and parse_itch(m[0])["shares"] == 40
-    assert [int(b.e.o_uref[j]) for j in B.queue(b.e, AAA, 1, 101_0000)] == [1, 2]
+    assert [int(b.e.ord["uref"][j]) for j in B.queue(b.e, AAA, 1, 101_0000)] == [1, 2]
     for bad in (modify(1, "B", 50), modify(1, "T", 80), modify(1, "T", 0), modify(99, "S", 1)):
         r, m = b.run(bad)
         assert r == [] and m == []
