@@ -1,0 +1,1 @@
+"""Example strategies (numba), selectable by name in [strategy]."""
