@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     _optional(bench, "tickpath.bench.cli", "add_bench_arguments", parent_sub=bsub)
 
     for mod in ("tickpath.hostconfig.cli", "tickpath.fpga.cli", "tickpath.runtime.engine.cli",
-                "tickpath.runtime.lines.cli", "tickpath.bench.cli"):
+                "tickpath.runtime.lines.cli", "tickpath.runtime.trading.cli",
+                "tickpath.runtime.trading.audit.cli", "tickpath.runtime.backtest.cli",
+                "tickpath.bench.cli"):
         _optional(sub, mod, "add_subcommands")
     return p
 
