@@ -41,6 +41,10 @@ only the few levels above the one touched when a level appears or disappears.
 
 Last trade per locate: `last_trade[loc] = (price, shares, ts_exch)`.
 
+Reliability per locate: `unreliable[loc]` is 0 while that book is known right; a bound reached
+(a level or an order refused for capacity) sets a REASON_* bit, and `book_ok` then reads False
+until the books are cleared: strategies must not trade on a book missing part of its flow.
+
 Books have one writer (the thread running book_apply); readers on other threads must wait
 for it to stop -- there is no seqlock here.
 """
@@ -82,6 +86,10 @@ LT_PRICE = 0
 LT_SHARES = 1
 LT_TS_EXCH = 2
 
+# unreliable[loc] bits: why that book may be wrong (kept until clear_books)
+REASON_LEVELS = 1             # a price level was refused or evicted for capacity
+REASON_ORDERS = 2             # an add was refused because the order table was full
+
 MAX_LOCATES = 1 << 16         # the locate field is u16
 MAX_ORDERS_LIMIT = 1 << 30    # 2^31 slots * 32 B = 64 GiB: beyond any real day
 MAX_LEVELS_LIMIT = 1 << 16
@@ -89,7 +97,7 @@ MAX_LEVELS_LIMIT = 1 << 16
 Books = namedtuple(
     "Books",
     ["orders", "state", "lvl_price", "lvl_shares", "lvl_count", "lvl_id", "n_levels",
-     "last_trade"],
+     "last_trade", "unreliable"],
 )
 
 
@@ -119,7 +127,7 @@ def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int) -> in
     n_loc, n_ord, n_lvl = validate_book_config(n_locates, max_orders, max_levels_per_side)
     per_level = 4 + 8 + 4 + 8
     return (2 * n_ord * ORDER_DTYPE.itemsize + n_loc * 2 * n_lvl * per_level
-            + n_loc * (2 * 4 + 3 * 8) + N_STATE * 8)
+            + n_loc * (2 * 4 + 3 * 8 + 1) + N_STATE * 8)
 
 
 def new_books(n_locates: int, max_orders: int, max_levels_per_side: int) -> Books:
@@ -144,6 +152,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int) -> Book
         lvl_id=np.zeros(shape, dtype=np.int64),
         n_levels=np.zeros((n_loc, 2), dtype=np.int32),
         last_trade=np.zeros((n_loc, 3), dtype=np.int64),
+        unreliable=np.zeros(n_loc, dtype=np.uint8),
     )
 
 
@@ -153,5 +162,5 @@ def clear_books(books: Books) -> None:
     books.state[N_LIVE] = 0
     books.state[NEXT_LEVEL_ID] = 1
     for arr in (books.lvl_price, books.lvl_shares, books.lvl_count, books.lvl_id,
-                books.n_levels, books.last_trade):
+                books.n_levels, books.last_trade, books.unreliable):
         arr[:] = 0

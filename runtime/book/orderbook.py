@@ -65,6 +65,8 @@ from tickpath.runtime.book.layout import (
     MAX_ORDERS,
     N_LIVE,
     NEXT_LEVEL_ID,
+    REASON_LEVELS,
+    REASON_ORDERS,
     Books,
     clear_books,
     new_books,
@@ -78,6 +80,7 @@ __all__ = [
     "best_bid",
     "book_apply",
     "book_apply_all",
+    "book_ok",
     "book_prefetch",
     "clear_books",
     "depth",
@@ -104,7 +107,7 @@ _SIDE_B, _SIDE_S, _NOT_PRINTABLE = ord("B"), ord("S"), ord("N")
 def _borrowed(books):
     return Books(_borrow(books.orders), _borrow(books.state), _borrow(books.lvl_price),
                  _borrow(books.lvl_shares), _borrow(books.lvl_count), _borrow(books.lvl_id),
-                 _borrow(books.n_levels), _borrow(books.last_trade))
+                 _borrow(books.n_levels), _borrow(books.last_trade), _borrow(books.unreliable))
 
 
 # ---------------------------------------------------------------- order table (hash)
@@ -196,6 +199,7 @@ def _level_for_add(books, loc, side, price, counters):
         books.n_levels[loc, side] = n + 1
     else:
         counters[C.BOOK_LEVELS_FULL] += 1
+        books.unreliable[loc] |= REASON_LEVELS  # depth is gone: a thinning book would lie
         if pos == 0:
             return -1  # worse than every level held: refuse it
         for k in range(pos - 1):  # evict the worst level (index 0)
@@ -236,6 +240,7 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
         return -1
     if books.state[N_LIVE] >= books.state[MAX_ORDERS]:
         counters[C.BOOK_FULL] += 1
+        books.unreliable[loc] |= REASON_ORDERS  # an order this book should hold is missing
         return -1
     j = _probe(books, ref)
     if j >= 0:
@@ -384,6 +389,16 @@ def book_apply_all(books, events, counters):
 
 
 # ---------------------------------------------------------------- queries
+
+@njit(nogil=True, cache=True, inline="always")
+def book_ok(books, loc):
+    """True while the book of locate loc is known right; False once a bound was reached for
+    it (a level or an order refused for capacity) until clear_books, and for a locate out of
+    range. Strategies must not trade on a book for which this is False."""
+    if loc < 0 or loc >= books.unreliable.shape[0]:
+        return False
+    return _borrow(books.unreliable)[loc] == 0
+
 
 @njit(nogil=True, inline="always")
 def _bad_loc(books, loc):
