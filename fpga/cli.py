@@ -1,4 +1,4 @@
-"""`tickpath fpga ...` subcommands: `emulate` (the card's software stand-in) and `status`.
+"""`tickpath fpga ...` subcommands: `emulate` (the card's software stand-in), `status`, `synth` (the RTL's Yosys report).
 
 The runtime's CLI calls `add_subcommands(subparsers)`; `python -m tickpath.fpga.cli fpga ...`
 runs the same commands on their own (tests spawn the emulator this way).
@@ -40,7 +40,17 @@ def add_subcommands(subparsers) -> argparse.ArgumentParser:
     st.add_argument("--card", type=int, default=0)
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=_cmd_status)
+
+    sy = sub.add_parser("synth", help="Yosys synthesis report of the parser RTL (LUT/FF/BRAM, longest path; ~25 min)")
+    sy.set_defaults(func=_cmd_synth)
+    from tickpath.fpga.sim import synth
+    synth.add_arguments(sy)
     return fpga
+
+
+def _cmd_synth(args) -> int:
+    from tickpath.fpga.sim import synth
+    return synth.run_cli(args)
 
 
 def _cmd_emulate(args) -> int:

@@ -18,6 +18,13 @@ Drop-on-full: a record meeting a full FIFO is dropped and counted (FIFO_DROPPED,
 OVERFLOW sticky). Back-pressure: a packet is admitted only when the FIFO has room for the
 most records it can yield (min(worst case, depth)); otherwise ingress stalls (the input
 stays queued) and BACKPRESSURE_STALLS counts the stall.
+
+RTL: the parser is `tp_parser` (fpga/rtl/tp_parser.v: ingress, lane walker, sequence and
+duplicate logic, counters) and the FIFO `tp_record_fifo` (tp_record_fifo.v), under
+`tp_itch_top`; tests/fpga/rtl holds the three (this, the RTL, the decoder) equal, record for
+record and counter for counter. Where they disagreed (a zero-length message below the
+expected sequence: malformed here, a duplicate in the decoder and the RTL) this model was the
+one fixed.
 """
 from __future__ import annotations
 
@@ -321,11 +328,13 @@ def _message_done(mtype, mlen, mseq, recv_ns, locate, tracking, ts, order_ref, r
     expected = np.uint64(ds[DS_EXPECTED])
     if mseq >= expected:
         ds[DS_EXPECTED] = np.int64(mseq + np.uint64(1))   # every message consumes a number
-    if mlen == 0:
-        u64[C_MALFORMED_MESSAGES] += 1
-        return S_LEN_HI
+    # below the expected number a message is a duplicate whatever it holds, a zero-length
+    # one too: the decoder (runtime/feed/decoder.py) and the RTL (tp_parser.v) test this first
     if mseq < expected:
         u64[C_DUPLICATES] += 1
+        return S_LEN_HI
+    if mlen == 0:
+        u64[C_MALFORMED_MESSAGES] += 1
         return S_LEN_HI
     cls = MSG_CLASS[mtype]
     if cls == CLASS_UNDEFINED:

@@ -5,6 +5,9 @@ drained into the C2H named pipe) and in-process by tests and benchmarks (registe
 anonymous memory, FIFO drained into a numpy array). Either way the same jitted datapath
 (emu_datapath.py) does the parsing; this module holds the slow-path control logic the card
 runs between packets: the COMMAND strobes, the STATUS mirror of CONTROL, liveness.
+
+RTL: the register file is `tp_regfile` (fpga/rtl/tp_regfile.v, an AXI4-Lite slave at the
+offsets of fpga/regmap.py, through the generated tp_regmap.vh), the whole card `tp_itch_top`.
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ Tables (numpy, read by the jitted datapath):
   MSG_FLAGS[type]   record flags the type sets (F: ATTRIBUTED, Q: CROSS)
   FIELD_ROM[type, offset]  F_* code of the record field that body byte feeds (offsets < 64)
   LE_SHIFT_ROM[type, offset]  bit shift for little-endian placement (the R stock symbol)
+
+RTL: fpga/rtl/tp_itch_rom.vh is generated from these tables (fpga/sim/gen_include.py) and
+read by `tp_parser`; a test fails when the include is stale.
 """
 from __future__ import annotations
 

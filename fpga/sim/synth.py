@@ -1,6 +1,7 @@
 """Yosys synthesis report of the parser RTL: LUT / FF / BRAM / URAM counts and the longest path.
 
-    python -m tickpath.fpga.sim.synth [--generic] [--fifo-depth N] [--json OUT]
+    tickpath fpga synth [--generic] [--fifo-depth N] [--json OUT]   (about 25 min)
+    python -m tickpath.fpga.sim.synth ...                           (the same)
 
 Default: `synth_xilinx -family xcup` (UltraScale+, the Alveo U250's XCU250), flattened, then
 `stat` for the cells, and the longest chain of logic between two registers found in the
@@ -179,19 +180,31 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of `tickpath fpga synth` and of `python -m tickpath.fpga.sim.synth`."""
     ap.add_argument("--generic", action="store_true", help="generic synth (no Xilinx cells)")
     ap.add_argument("--fifo-depth", type=int, default=4096)
     ap.add_argument("--json", type=Path, help="write the full report here")
     ap.add_argument("--netlist", type=Path, help="keep the synthesized netlist (Yosys JSON)")
-    args = ap.parse_args(argv)
-    rep = run(args.generic, args.fifo_depth, netlist=args.netlist)
+
+
+def run_cli(args) -> int:
+    try:
+        rep = run(args.generic, args.fifo_depth, netlist=args.netlist)
+    except RuntimeError as exc:
+        print(f"tickpath fpga synth: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         args.json.write_text(json.dumps(rep, indent=2))
     print(markdown(rep))
     print(f"target: {1000.0 / TARGET_MHZ:.1f} ns per cycle at {TARGET_MHZ:.0f} MHz")
     return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    return run_cli(ap.parse_args(argv))
 
 
 if __name__ == "__main__":
