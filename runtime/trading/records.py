@@ -82,6 +82,10 @@ RESP_MODIFIED = ord("M")
 RESP_PRIORITY = ord("T")
 # not from the venue: order entry's own events, so the audit log and strategy see them too
 RESP_SESSION_LOST = ord("!")    # the order-entry session dropped (cancel-on-disconnect applies)
+RESP_UNDECODED = ord("?")       # a sequenced message order entry could not decode, or messages the
+                                # venue skipped: reason = ouch.layout.BAD_* (truncated, unknown type,
+                                # sequence gap), reason_code = the raw type byte, seq = its number,
+                                # qty = messages missing (gap). Trading on is unsafe: trip the kill switch.
 
 RESPONSE_DTYPE = np.dtype(
     [
