@@ -6,7 +6,8 @@
 * OUCH inbound: one IN_LOG record per inbound OUCH message (its `token`), with the
   arrival time (the kernel's receive timestamp, SO_TIMESTAMPNS, for the recv that brought
   it, when the kernel gives one; otherwise the time recv returned), the user and
-  UserRefNum (and the order's ClOrdID is in the user's sequenced store), the time the
+  UserRefNum, the ClOrdID read as a number when it is all digits (how a tick-to-trade
+  benchmark names the trigger an order answers), the time the
   first response to it was written to the socket, and the first ITCH sequence number it
   caused. Keyed so: order -> (user, UserRefNum, ClOrdID) -> recv time, and ITCH seq -> packet
   -> send time.
@@ -23,9 +24,10 @@ from tickpath.runtime.engine import latency as LAT
 
 IN_LOG_DTYPE = np.dtype([
     ("recv_ns", "<i8"), ("written_ns", "<i8"), ("itch_seq", "<i8"),
+    ("clordid", "<u8"),   # O/U: the ClOrdID when it is all ASCII digits (a trigger's name), else 0
     ("user", "<i4"), ("uref", "<u4"), ("kind", "u1"), ("_pad", "u1", (7,)),
 ], align=True)
-assert IN_LOG_DTYPE.itemsize == 40
+assert IN_LOG_DTYPE.itemsize == 48
 
 
 def new_in_log(n: int) -> np.ndarray:

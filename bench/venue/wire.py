@@ -65,6 +65,22 @@ def _locate(sym_keys, sym_locs, key):
     return 0
 
 
+@njit(nogil=True, inline="always")
+def _digits(buf, o, n):
+    """The ASCII digits buf[o:o+n] (space padding allowed at either end) as a number; 0 when
+    anything else is there or there is no digit."""
+    v = np.uint64(0)
+    seen = False
+    for k in range(n):
+        b = buf[o + k]
+        if b >= 48 and b <= 57:
+            v = v * np.uint64(10) + np.uint64(b - 48)
+            seen = True
+        elif b != 32:
+            return np.uint64(0)
+    return v if seen else np.uint64(0)
+
+
 @njit(nogil=True, cache=True)
 def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_uref,
                   in_log, tok, uc, status):
@@ -138,6 +154,7 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
             cpu_relax()
             k = R.try_claim(ch)
         c = cd[k]
+        clordid = np.uint64(0)
         c.kind = mt
         c.user = user
         c.uref = uref
@@ -168,6 +185,7 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
             c.cross = buf[p + 30]
             for b in range(14):
                 c.clordid[b] = buf[p + 31 + b]
+            clordid = _digits(buf, p + 31, 14)
         elif mt == 85:
             uc[user, U_REPLACE] += 1
             c.orig_uref = np.int64(_be(buf, p + 1, 4))
@@ -179,6 +197,7 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
             c.iso = buf[p + 23]
             for b in range(14):
                 c.clordid[b] = buf[p + 24 + b]
+            clordid = _digits(buf, p + 24, 14)
         elif mt == 88:
             uc[user, U_CANCEL] += 1
             c.qty = np.int64(_be(buf, p + 5, 4))
@@ -190,6 +209,7 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
         lg.recv_ns = recv_ns
         lg.written_ns = 0
         lg.itch_seq = 0
+        lg.clordid = clordid
         lg.user = user
         lg.uref = uref
         lg.kind = mt

@@ -120,7 +120,7 @@ def test_inbound_parser_turns_ouch_into_commands():
                                 tif="3", display="A", capacity="R", iso="Y", cross="N", clordid=b"cl",
                                 appendage_len=0),
             ouch.encode_inbound("U", orig_uref=3, uref=4, qty=300, price=20_0200, tif="0",
-                                display="Y", iso="N", clordid=b"rp", appendage_len=0),
+                                display="Y", iso="N", clordid=b"  00012345", appendage_len=0),
             ouch.encode_inbound("X", uref=4, qty=100),
             ouch.encode_inbound("M", uref=4, side="T", qty=50),
             ouch.encode_inbound("O", uref=2, side="B", qty=1, symbol="AAA", price=1)]  # uref 2 < 4: ignored
@@ -138,6 +138,8 @@ def test_inbound_parser_turns_ouch_into_commands():
             chr(o["display"]), chr(o["capacity"]), chr(o["iso"]), bytes(o["clordid"]), o["recv_ns"],
             o["token"]) == ("O", 3, "S", 200, 2, 20_0100, "3", "A", "R", "Y", b"cl".ljust(14), 555, 0)
     assert (chr(u["kind"]), u["orig_uref"], u["uref"], u["qty"], u["price"], u["token"]) == ("U", 3, 4, 300, 20_0200, 1)
+    # a ClOrdID of digits is logged as its number (how a tick-to-trade run names a trigger)
+    assert list(log["clordid"][:4]) == [0, 12345, 0, 0]
     assert (chr(x["kind"]), x["uref"], x["qty"]) == ("X", 4, 100)
     assert (chr(m["kind"]), m["uref"], chr(m["side"]), m["qty"]) == ("M", 4, "T", 50)
     assert list(log["uref"][:4]) == [3, 4, 4, 4] and list(log["recv_ns"][:4]) == [555] * 4
