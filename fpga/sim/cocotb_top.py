@@ -171,7 +171,7 @@ def _feed(seed, n_messages):
 
 
 def _decode(payloads, recv_ns):
-    mold, sess = decoder.new_mold_state()
+    mold, sess = decoder.new_mold_state(max_gap_msgs=0)   # the card has no gap window
     cap = sum(decoder.max_events_per_packet(len(p)) for p in payloads) + 1
     events = np.zeros(cap, EVENT_DTYPE)
     counters = rc.new_counters()

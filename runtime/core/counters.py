@@ -61,7 +61,12 @@ RETRANS_DUPLICATES = 50   # asked-for messages that a line brought in the meanti
 REORDER_OVERFLOW = 51     # messages beyond the reorder window or too long to hold
 # capture (runtime/capture.py)
 CAPTURE_DROPPED = 52      # frames not captured: the capture writer fell behind (ring full)
-N_COUNTERS = 56
+# hostile or damaged input (issue 19)
+SEQ_SUSPECT = 53          # packets beyond the gap window, not adopted (damage or spoof; dropped)
+SEQ_RESETS = 54           # consistent runs of far-ahead packets adopted as a session reset
+HOLES_UNTRACKED = 55      # missing runs the full hole table could not take at once
+CAPTURE_ERRORS = 56       # capture writer errors (disk full...): capture stopped or degraded
+N_COUNTERS = 64
 
 NAMES = {
     v: k.lower()

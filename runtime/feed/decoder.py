@@ -10,6 +10,14 @@ Stream state lives in a small int64 array `mold` (slots MOLD_*) plus the 10-byte
 * A packet (or heartbeat / end of session, whose seq is the next one the server will send)
   ahead of the expected sequence number emits one gap event (msg_type 0, FLAG_GAP, seq =
   first missing, shares = count missing) before its messages.
+* Gap window (MOLD_MAX_GAP, 0 = none): a packet more than the window ahead is not adopted
+  on one datagram's word (damage or spoof would otherwise make every later legitimate
+  message a "duplicate" until restart). It is dropped and counted SEQ_SUSPECT, and the
+  stream continues from the expected number. `MOLD_RESET_PACKETS` such packets in a row,
+  each continuing exactly where the previous one ended (a real session reset or a long
+  outage), are a reset: one gap event with aux = GAP_AUX_RESET (counted SEQ_RESETS, GAPS
+  and GAP_MESSAGES) and the stream continues from that packet. A packet inside the window
+  breaks the run.
 * Messages below the expected sequence number are walked over and counted DUPLICATES
   (whatever they hold: their numbers were seen already).
 * Each message consumes one sequence number, including skipped, unknown and malformed
@@ -37,6 +45,8 @@ from tickpath.runtime.sys.byteorder import load_be16, load_be32, load_be48, load
 from tickpath.runtime.core.counters import (
     DUPLICATES,
     END_OF_SESSION,
+    SEQ_RESETS,
+    SEQ_SUSPECT,
     EVENTS,
     EVENTS_DROPPED,
     GAP_MESSAGES,
@@ -75,7 +85,15 @@ from tickpath.runtime.feed.itch import (
 MOLD_NEXT_SEQ = 0      # next expected sequence number; 0 = adopt the first packet's
 MOLD_SESSION_SET = 1   # 1 once the session bytes are fixed
 MOLD_ENDED = 2         # 1 once an end-of-session packet arrived
-MOLD_N_SLOTS = 4       # one spare slot, keeps the array 32 bytes
+MOLD_MAX_GAP = 3       # gap window in messages (0: adopt any jump, the old rule)
+MOLD_RESET_PACKETS = 4 # consistent far-ahead packets in a row that make a session reset
+MOLD_SUSPECT_NEXT = 5  # where the next far-ahead packet must start to continue the run
+MOLD_SUSPECT_RUN = 6   # far-ahead packets in the current run
+MOLD_N_SLOTS = 8       # one spare slot, keeps the array 64 bytes
+
+DEFAULT_MAX_GAP_MSGS = 1 << 20     # ~10 s of a busy ITCH feed; a larger jump needs confirming
+DEFAULT_RESET_PACKETS = 3
+GAP_AUX_RESET = ord("R")           # aux of the gap event that reports a session reset
 
 _HDR = mold_layout.HEADER_BYTES
 _SESSION_BYTES = mold_layout.SESSION_BYTES
@@ -90,21 +108,38 @@ _A, _B, _C, _D, _E, _F = ord("A"), ord("B"), ord("C"), ord("D"), ord("E"), ord("
 _H, _P, _Q, _R, _S, _U, _X = ord("H"), ord("P"), ord("Q"), ord("R"), ord("S"), ord("U"), ord("X")
 
 
-def new_mold_state(session: str | bytes | None = None, next_seq: int = mold_layout.FIRST_SEQ):
+def new_mold_state(session: str | bytes | None = None, next_seq: int = mold_layout.FIRST_SEQ,
+                   max_gap_msgs: int = DEFAULT_MAX_GAP_MSGS,
+                   reset_packets: int = DEFAULT_RESET_PACKETS):
     """(mold, session) for one MoldUDP64 stream.
 
     session=None lets the first packet fix it. next_seq=1 (MoldUDP64 numbers start at 1)
     reports a late join as a gap; next_seq=0 adopts the first packet's number instead.
+    max_gap_msgs=0 turns the gap window off (any jump is adopted: the FPGA card's rule).
     """
     if not 0 <= next_seq <= MAX_SEQ:
         raise ConfigError("next_seq out of range", next_seq=next_seq, max_seq=MAX_SEQ)
     mold = np.zeros(MOLD_N_SLOTS, dtype=np.int64)
     mold[MOLD_NEXT_SEQ] = next_seq
+    set_gap_policy(mold, max_gap_msgs, reset_packets)
     sess = np.zeros(_SESSION_BYTES, dtype=np.uint8)
     if session is not None:
         sess[:] = np.frombuffer(mold_layout.session_bytes(session), dtype=np.uint8)
         mold[MOLD_SESSION_SET] = 1
     return mold, sess
+
+
+def set_gap_policy(mold, max_gap_msgs: int, reset_packets: int,
+                   section: str = "feed") -> None:
+    """Set the gap window (messages; 0 = off) and the reset rule on a mold state."""
+    for key, v, lo, hi in (("max_gap_msgs", max_gap_msgs, 0, MAX_SEQ),
+                           ("reset_packets", reset_packets, 1, 1000)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise ConfigError("gap policy setting out of range", key=f"{section}.{key}",
+                              value=v, allowed=f"{lo}..{hi}")
+    mold[MOLD_MAX_GAP] = max_gap_msgs
+    mold[MOLD_RESET_PACKETS] = reset_packets
+    mold[MOLD_SUSPECT_RUN] = 0
 
 
 def check_decoder_buffers(mold, session, events, counters) -> None:
@@ -167,15 +202,37 @@ def _write(events, i, seq, ts_exch, recv_ns, order_ref, ref2, shares, price, loc
 
 
 @njit(nogil=True, cache=True)
-def _emit_gap(events, ev, first_missing, n_missing, recv_ns, counters):
+def _emit_gap(events, ev, first_missing, n_missing, recv_ns, counters, aux=0):
     counters[GAPS] += 1
     counters[GAP_MESSAGES] += n_missing
     if ev < 0 or ev >= events.shape[0]:
         counters[EVENTS_DROPPED] += 1
         return ev
-    _write(events, ev, first_missing, 0, recv_ns, 0, 0, n_missing, 0, 0, 0, 0, 0, 0, FLAG_GAP)
+    _write(events, ev, first_missing, 0, recv_ns, 0, 0, n_missing, 0, 0, 0, 0, 0, aux, FLAG_GAP)
     counters[EVENTS] += 1
     return ev + 1
+
+
+@njit(nogil=True, inline="always")
+def _far_ahead(mold, seq, count, expected):
+    """The gap-window rule for a packet at seq; True: drop it (the caller counts it).
+    A confirmed run (a reset) returns False with MOLD_NEXT_SEQ untouched: the caller
+    reports the jump. Every operand stays below 2^63 (seq <= MAX_SEQ, count <= 0xFFFF)."""
+    window = mold[MOLD_MAX_GAP]
+    if window <= 0 or seq - expected <= window:
+        mold[MOLD_SUSPECT_RUN] = 0   # the expected stream is alive: a run must be unbroken
+        return False
+    run = mold[MOLD_SUSPECT_RUN]
+    if run > 0 and seq == mold[MOLD_SUSPECT_NEXT]:
+        run += 1
+    else:
+        run = 1
+    mold[MOLD_SUSPECT_NEXT] = seq + (0 if count == _HEARTBEAT or count == _EOS else count)
+    if run < mold[MOLD_RESET_PACKETS]:
+        mold[MOLD_SUSPECT_RUN] = run
+        return True
+    mold[MOLD_SUSPECT_RUN] = 0
+    return False
 
 
 @njit(nogil=True, inline="always")
@@ -296,6 +353,14 @@ def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, cou
         mold[MOLD_NEXT_SEQ] = seq
     expected = mold[MOLD_NEXT_SEQ]
     ev = ev_start
+    if _far_ahead(mold, seq, count, expected):
+        counters[SEQ_SUSPECT] += 1     # held to a run of consistent packets: not adopted
+        return ev
+    if mold[MOLD_MAX_GAP] > 0 and seq - expected > mold[MOLD_MAX_GAP]:
+        counters[SEQ_RESETS] += 1      # a confirmed run: the explicit reset event
+        ev = _emit_gap(events, ev, expected, seq - expected, recv_ns, counters, GAP_AUX_RESET)
+        expected = seq
+        mold[MOLD_NEXT_SEQ] = seq
     if count == _HEARTBEAT or count == _EOS:
         if count == _EOS:
             counters[END_OF_SESSION] += 1

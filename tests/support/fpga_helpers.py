@@ -21,7 +21,8 @@ def decode_all(payloads, recv_ns, adopt_first_seq=False):
     """The software decoder over a list of payloads: (events, counters dict)."""
     from tickpath.runtime.feed import decoder
 
-    mold, sess = decoder.new_mold_state(next_seq=0 if adopt_first_seq else 1)
+    # max_gap_msgs=0: the card adopts any jump (it has no gap window; README says so)
+    mold, sess = decoder.new_mold_state(next_seq=0 if adopt_first_seq else 1, max_gap_msgs=0)
     cap = sum(decoder.max_events_per_packet(len(p)) for p in payloads) + 1
     events = np.zeros(cap, EVENT_DTYPE)
     counters = rc.new_counters()

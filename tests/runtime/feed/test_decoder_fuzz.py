@@ -16,7 +16,14 @@ from tickpath.bench.load import market
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.feed import itch
 from tickpath.runtime.feed import moldudp64 as mold
-from tickpath.runtime.feed.decoder import MOLD_NEXT_SEQ, decode_packet, new_mold_state
+from tickpath.runtime.feed.decoder import (
+    DEFAULT_MAX_GAP_MSGS,
+    DEFAULT_RESET_PACKETS,
+    GAP_AUX_RESET,
+    MOLD_NEXT_SEQ,
+    decode_packet,
+    new_mold_state,
+)
 from tickpath.runtime.core.event import (
     EVENT_VERSION,
     FLAG_ATTRIBUTED,
@@ -210,10 +217,10 @@ def model_packet(p: bytes, st: dict, ctr: collections.Counter, capacity: int, re
         else:
             ctr["events_dropped"] += 1
 
-    def gap(first, n):
+    def gap(first, n, aux=0):
         ctr["gaps"] += 1
         ctr["gap_messages"] += n
-        emit((first, 0, recv_ns, 0, 0, n, 0, 0, 0, 0, 0, EVENT_VERSION, 0, FLAG_GAP))
+        emit((first, 0, recv_ns, 0, 0, n, 0, 0, 0, 0, 0, EVENT_VERSION, aux, FLAG_GAP))
 
     ctr["packets"] += 1
     if len(p) < 20:
@@ -230,6 +237,21 @@ def model_packet(p: bytes, st: dict, ctr: collections.Counter, capacity: int, re
         return out
     if st["next"] == 0:
         st["next"] = seq
+    # the gap window: a far-ahead packet is believed only as the last of a consistent run
+    window = st.get("window", DEFAULT_MAX_GAP_MSGS)
+    if window and seq - st["next"] > window:
+        run = st.get("run", 0) + 1 if st.get("run") and seq == st.get("susp_next") else 1
+        st["susp_next"] = seq + (0 if count in (0, 0xFFFF) else count)
+        if run < DEFAULT_RESET_PACKETS:
+            st["run"] = run
+            ctr["seq_suspect"] += 1
+            return out
+        st["run"] = 0
+        ctr["seq_resets"] += 1
+        gap(st["next"], seq - st["next"], GAP_AUX_RESET)
+        st["next"] = seq
+    else:
+        st["run"] = 0
     if count in (0, 0xFFFF):
         ctr["end_of_session" if count else "heartbeats"] += 1
         if seq > st["next"]:
@@ -292,10 +314,11 @@ def test_decoder_equals_python_model(packets, data):
     capacity = data.draw(st.integers(1, 80))
     next_seq = data.draw(st.sampled_from([0, 1, 100]))
     session = data.draw(st.sampled_from([None, SESSION]))
-    m, sess = new_mold_state(session=session, next_seq=next_seq)
+    window = data.draw(st.sampled_from([0, 40, DEFAULT_MAX_GAP_MSGS]))   # small: resets happen
+    m, sess = new_mold_state(session=session, next_seq=next_seq, max_gap_msgs=window)
     ctr = C.new_counters()
     events = empty_events(capacity)
-    model_state = {"next": next_seq, "session": session}
+    model_state = {"next": next_seq, "session": session, "window": window}
     model_ctr = collections.Counter()
     for i, p in enumerate(stream):
         n = decode_packet(np.frombuffer(p, dtype=np.uint8), 7 * i, m, sess, events, 0, ctr)

@@ -541,8 +541,9 @@ def test_wrong_state_buffers_are_refused_at_setup_and_untouched_in_the_loop():
             check_decoder_buffers(*args)
     pkt = np.frombuffer(mold.mold_packet(SESSION, 1, _deletes(1, 2)), dtype=np.uint8)
     short = ctr[:10].copy()
+    before = m.copy()
     assert decode_packet(pkt, 0, m, sess, ev, 1, short) == 1
-    assert not short.any() and list(m) == [1, 0, 0, 0] and not ev["seq"].any()
+    assert not short.any() and (m == before).all() and not ev["seq"].any()
     assert decode_packet(pkt, 0, m[:2].copy(), sess, ev, 0, ctr) == 0
     assert decode_packet(pkt, 0, m, sess[:5].copy(), ev, 0, ctr) == 0
     assert not ctr.any()
