@@ -123,6 +123,8 @@ class OuchClient:
     def connect(self, timeout_s: float = 5.0) -> "OuchClient":
         """Connect and log in (blocking). Raises OuchConnectError / OuchLoginError / OuchTimeout."""
         deadline = time.monotonic() + timeout_s
+        login = login_packet(self.user, self.password, self.session, self._want_seq,
+                             self.heartbeat_timeout_ms)
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout_s)
         except OSError as exc:
@@ -136,8 +138,7 @@ class OuchClient:
                     self.busy_poll_set = True
                 except OSError:
                     self.busy_poll_set = False    # reported in stats(); not fatal
-            sock.sendall(login_packet(self.user, self.password, self.session, self._want_seq,
-                                      self.heartbeat_timeout_ms))
+            sock.sendall(login)
             ptype, payload = self._read_packet(sock, deadline)
         except BaseException:
             sock.close()
@@ -213,15 +214,23 @@ class OuchClient:
         ctl[L.C_LOST_REASON] = 0
         ctl[L.C_STATE] = L.STATE_UP    # the jitted side reads it with an acquire load
 
-    def reconnect(self, timeout_s: float = 5.0) -> "OuchClient":
+    def reconnect(self, timeout_s: float = 5.0, retry_interval_s: float = 0.05) -> "OuchClient":
         """Drop the socket (if any) and log in again asking for the next unseen sequence number.
         Call it from the hot thread's side after ouch_poll reported RESP_SESSION_LOST (or
-        while the hot thread is not polling)."""
+        while the hot thread is not polling). Retries until timeout_s: a venue may still hold
+        the old session for a moment and refuse a second login of the same user."""
         self._drop()
         if self.state.ctl[L.C_NEXT_SEQ] > 0:
             self._want_seq = int(self.state.ctl[L.C_NEXT_SEQ])
         self.persist()
-        return self.connect(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.connect(max(deadline - time.monotonic(), 0.05))
+            except (OuchConnectError, OuchLoginError):
+                if time.monotonic() + retry_interval_s >= deadline:
+                    raise
+                time.sleep(retry_interval_s)
 
     def _drop(self) -> None:
         self.state.ctl[L.C_STATE] = L.STATE_DOWN
