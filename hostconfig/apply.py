@@ -7,11 +7,23 @@ rollback JSON (atomically, before the first write); then write each value, read 
 verify it. A value that does not verify is put back at once and reported. Boot-time items
 are printed as a kernel command line; the boot loader is never touched. Rollback writes each
 saved value back (skipping those already in place) and verifies it the same way.
+
+File safety (root writes here; issue 19): the rollback file is written through a temporary
+file made O_EXCL|O_NOFOLLOW (mode 0600) in its own directory, then hard-linked to its name,
+so a planted symlink is never followed and an existing file is never replaced (two
+concurrent applies cannot lose each other's original values; the default name carries the
+time in ns and the pid). A directory others may write without the sticky bit is refused. A
+rollback file is read only if it is a regular file (O_NOFOLLOW, no FIFO hang) owned by us
+or root, not writable by others, of bounded size; every target in it must be a normalised
+absolute path under /proc/sys, /proc/irq or /sys whose real path stays inside --root (no
+`..`, no symlink out), or nothing at all is written.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +35,9 @@ from tickpath.hostconfig.discover.sysfs import HostFS, Unknown
 
 ROLLBACK_FORMAT = "tickpath-hostconfig-rollback"
 ROLLBACK_VERSION = 1
+ROLLBACK_MAX_BYTES = 16 << 20
+# where a fix may write: the kernel's tunables, and nothing else
+TARGET_PREFIXES = ("/proc/sys/", "/proc/irq/", "/sys/")
 
 
 @dataclass
@@ -128,16 +143,75 @@ def _check_privilege(euid: int | None, doing: str) -> None:
 
 
 def default_rollback_path() -> str:
-    return os.path.abspath(time.strftime("tickpath-rollback-%Y%m%d-%H%M%S.json"))
+    """A name no other apply uses: the time to the ns and our pid."""
+    ns = time.time_ns()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ns // 1_000_000_000))
+    return os.path.abspath(f"tickpath-rollback-{stamp}-{ns % 1_000_000_000:09d}-{os.getpid()}.json")
+
+
+def _check_dir(path: str) -> None:
+    d = os.path.dirname(os.path.abspath(path)) or "/"
+    try:
+        st = os.stat(d)
+    except OSError as exc:
+        raise ConfigError("rollback file directory does not exist or cannot be read",
+                          key="--rollback-file", path=path, reason=exc.strerror) from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError("rollback file directory is not a directory", key="--rollback-file",
+                          path=path)
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise ConfigError("rollback file directory is writable by others (no sticky bit): "
+                          "refused", key="--rollback-file", path=path,
+                          mode=oct(stat.S_IMODE(st.st_mode)))
 
 
 def _save_json(path: str, doc: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # why: a crash never leaves a half-written rollback file
+    """Write doc to a new file at path: never follows a symlink, never replaces a file."""
+    _check_dir(path)
+    d = os.path.dirname(os.path.abspath(path))
+    data = json.dumps(doc, indent=1).encode()
+    for _ in range(100):
+        tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{time.time_ns()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ConfigError("cannot create the rollback file", key="--rollback-file", path=path,
+                              reason=exc.strerror) from exc
+    else:
+        raise ConfigError("cannot create a unique temporary rollback file", path=path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)   # why: fails on an existing name, symlink or not; never replaces
+        except FileExistsError as exc:
+            raise ConfigError("rollback file exists already: refused (it may hold another "
+                              "apply's original values)", key="--rollback-file", path=path) from exc
+        except OSError as exc:
+            raise ConfigError("cannot create the rollback file", key="--rollback-file", path=path,
+                              reason=exc.strerror) from exc
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    try:   # why: the link must survive a crash right after apply's first write
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
 
 
 def apply(ctx: Context, only: list[str] | None = None, dry_run: bool = False,
@@ -190,29 +264,75 @@ class RollbackReport:
         return dict(self.__dict__)
 
 
-def load_rollback(path: str) -> dict:
+def _read_rollback_bytes(path: str) -> bytes:
     try:
-        with open(path) as f:
-            doc = json.load(f)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ConfigError("cannot read rollback file", path=path, reason=exc.strerror)
-    except json.JSONDecodeError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError("rollback file is a symlink: refused", path=path) from exc
+        raise ConfigError("cannot read rollback file", path=path, reason=exc.strerror) from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError("rollback file is not a regular file: refused", path=path)
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise ConfigError("rollback file is owned by another user or writable by others: "
+                              "refused", path=path, owner_uid=st.st_uid,
+                              mode=oct(stat.S_IMODE(st.st_mode)))
+        if st.st_size > ROLLBACK_MAX_BYTES:
+            raise ConfigError("rollback file too large", path=path, bytes=st.st_size,
+                              max_bytes=ROLLBACK_MAX_BYTES)
+        return os.read(fd, ROLLBACK_MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def check_target(fs: HostFS, target) -> None:
+    """A rollback target must be one of the kernel's tunables under fs.root (ConfigError)."""
+    if (not isinstance(target, str) or "\0" in target or not target.startswith("/")
+            or os.path.normpath(target) != target or target.startswith("//")):
+        raise ConfigError("rollback target is not a normalised absolute path: refused",
+                          target=target)
+    if not target.startswith(TARGET_PREFIXES):
+        raise ConfigError("rollback target is not a kernel tunable: refused", target=target,
+                          allowed=list(TARGET_PREFIXES))
+    root = os.path.realpath(fs.root)
+    real = os.path.realpath(fs.path(target))
+    if os.path.commonpath([root, real]) != root:
+        raise ConfigError("rollback target escapes --root: refused", target=target,
+                          resolves_to=real, root=root)
+    rel = "/" + os.path.relpath(real, root)
+    if not rel.startswith(TARGET_PREFIXES):
+        raise ConfigError("rollback target resolves outside the kernel tunables: refused",
+                          target=target, resolves_to=real)
+
+
+def load_rollback(path: str, fs: HostFS | None = None) -> dict:
+    """The rollback document at path, checked (with fs: every target against its root)."""
+    raw = _read_rollback_bytes(path)
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("rollback file is not JSON", path=path, reason=str(exc))
     if not isinstance(doc, dict) or doc.get("format") != ROLLBACK_FORMAT:
         raise ConfigError("not a tickpath rollback file", path=path)
     if doc.get("version") != ROLLBACK_VERSION:
         raise ConfigError("unsupported rollback file version", path=path,
                           version=doc.get("version"), supported=ROLLBACK_VERSION)
+    if not isinstance(doc.get("entries", []), list):
+        raise ConfigError("malformed rollback file", path=path, entries=doc.get("entries"))
     for e in doc.get("entries", []):
         if not isinstance(e, dict) or e.get("kind") not in ("file", "nic_feature",
                                                               "nic_coalesce"):
             raise ConfigError("malformed rollback entry", path=path, entry=e)
+        if fs is not None and e["kind"] == "file":
+            check_target(fs, e.get("target"))
     return doc
 
 
 def rollback(path: str, fs: HostFS, nic_ops=None, euid: int | None = None) -> RollbackReport:
     _check_privilege(euid, "host rollback")
-    doc = load_rollback(path)
+    doc = load_rollback(path, fs)   # every target checked before the first write
     tgt = _Target(fs, nic_ops)
     report = RollbackReport()
     for e in reversed(doc["entries"]):  # why: undo in reverse order of apply

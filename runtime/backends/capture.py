@@ -18,9 +18,19 @@ written with the slot's bytes and a larger original length: readers see a snaple
 
 Ring record (bytes): 0 recv_ns i64 | 8 captured length i32 | 12 original length i32 |
 16 payload[slot_bytes rounded up to 8].
+
+Failures (issue 19): the file is written with os.write on its descriptor once per drained
+batch (no Python-side buffer), so a SIGKILL loses at most what the ring held — one writer
+interval (idle_sleep_s). A write error (disk full...) is surfaced at once: CAPTURE_ERRORS
+counts it, the file is truncated back to its last whole record, and the error is published
+to the hot path through an atomic flag: with on_error="degrade" (the default) the poll stops
+capturing and counts each frame CAPTURE_DROPPED while the runtime goes on; with "stop" the
+poll returns -EIO, which ends the loop with a backend error. close() then does not raise
+again (the error is in stats()), so the runtime's stats are still written.
 """
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -35,12 +45,17 @@ from tickpath.runtime.backends.registry import FRAMES
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed.pcap import LINKTYPE_ETHERNET
 from tickpath.runtime.ipc.ring import Ring, available, publish, read_slot, release, try_claim
+from tickpath.runtime.sys.intrinsics import load_acquire, store_release
 
 REC_META_BYTES = 16
 HDR_BYTES = 42                  # Ethernet 14 + IPv4 20 + UDP 8
 FORMATS = ("pcap", "pcapng")
 _FMT_PCAP, _FMT_PCAPNG = 0, 1
 _WRITE_BATCH_BYTES = 1 << 20
+ON_ERROR = ("degrade", "stop")
+# error flag slots (int64, written by the writer thread, read by the hot path)
+E_ERRNO = 0           # errno of the writer's failure; 0 = none
+E_STOP = 1            # 1: a failure stops the loop (-EIO); 0: capture degrades to off
 
 
 def record_bytes(slot_bytes: int) -> int:
@@ -80,10 +95,16 @@ def make_capture_poll(inner_poll):
     # not cached: a closure over a dispatcher is keyed by its per-process uuid
     @njit(nogil=True)
     def capture_poll(state, payload, lengths, recv_ns):
-        inner_state, hdr, meta, rec, counters = state
+        inner_state, hdr, meta, rec, counters, err = state
+        failed = load_acquire(err, E_ERRNO) != 0
+        if failed and err[E_STOP] != 0:
+            return -errno.EIO   # the writer failed and the configuration says stop
         n = inner_poll(inner_state, payload, lengths, recv_ns)
         if n > 0:
-            capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters)
+            if failed:
+                counters[C.CAPTURE_DROPPED] += n   # degraded: received, not captured
+            else:
+                capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters)
         return n
 
     _POLLS[inner_poll] = capture_poll
@@ -172,8 +193,17 @@ class CaptureWriter:
 
     def __init__(self, path: str, slot_bytes: int, fmt: str | None = None, ring_records: int = 8192,
                  dst_ip: str = "127.0.0.1", dst_port: int = 26400, src_ip: str = "198.18.0.1",
-                 src_port: int = 40000, idle_sleep_s: float = 0.0005):
+                 src_port: int = 40000, idle_sleep_s: float = 0.0005, on_error: str = "degrade",
+                 counters: np.ndarray | None = None):
         self.path = os.fspath(path)
+        if on_error not in ON_ERROR:
+            raise ConfigError("value not allowed", key="capture.on_error", value=on_error,
+                              allowed=list(ON_ERROR))
+        self.counters = counters if counters is not None else C.new_counters()
+        self.err = np.zeros(2, dtype=np.int64)
+        self.err[E_STOP] = on_error == "stop"
+        store_release_flag(self.err, E_ERRNO, 0)   # compiled (or loaded) now, not when failing
+        self.lost_records = 0
         fmt = fmt or ("pcapng" if self.path.endswith(".pcapng") else "pcap")
         if fmt not in FORMATS:
             raise ConfigError("capture format must be pcap or pcapng", format=fmt)
@@ -181,6 +211,7 @@ class CaptureWriter:
             raise ConfigError("capture slot size out of range", slot_bytes=slot_bytes, max_bytes=65535 - HDR_BYTES)
         self.fmt = fmt
         self.ring = Ring.create(ring_records, np.dtype((np.void, record_bytes(slot_bytes))), policy="drop-newest")
+        release_now(self.ring.hdr, 0)               # likewise
         raw = self.ring.data.view(np.uint8).reshape(ring_records, record_bytes(slot_bytes))
         self.rec = raw
         self.meta = raw.view(np.int64)
@@ -192,11 +223,18 @@ class CaptureWriter:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         try:
-            self.file = open(self.path, "wb")
+            # a new file, never through a symlink; no Python buffer between the ring and the disk
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, 0o644)
+            self.good_bytes = 0   # file offset after the last whole record
+            self._write_all(self._file_header(slot_bytes))
+            self.good_bytes = os.lseek(self.fd, 0, os.SEEK_CUR)
         except OSError as exc:
+            if getattr(self, "fd", None) is not None:
+                os.close(self.fd)
             self.ring.close()
-            raise ConfigError("cannot create capture file", path=self.path, reason=exc.strerror) from exc
-        self.file.write(self._file_header(slot_bytes))
+            raise ConfigError("cannot create capture file", key="capture.path", path=self.path,
+                              reason=exc.strerror) from exc
         self.thread = threading.Thread(target=self._main, name="tickpath-capture", daemon=True)
         self.thread.start()
 
@@ -209,15 +247,36 @@ class CaptureWriter:
         idb = struct.pack("<II", 1, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
         return shb + idb
 
+    def _write_all(self, data) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]   # a short write goes on where it stopped
+
     def _drain_once(self) -> int:
         fmt = _FMT_PCAPNG if self.fmt == "pcapng" else _FMT_PCAP
         k, used = drain_records(self.ring.hdr, self.meta, self.rec, fmt, self.template,
                                 self.csum_base, self.out)
         if used:
-            self.file.write(memoryview(self.out)[:used])
+            try:
+                self._write_all(memoryview(self.out)[:used])
+            except OSError:
+                self.lost_records += k
+                raise
+            self.good_bytes += used
             self.written_records += k
             self.written_bytes += used
         return k
+
+    def _fail(self, exc: BaseException) -> None:
+        """Surface a writer failure at once (module docstring) and keep the file readable."""
+        self.error = exc
+        try:   # a partial record at the end would make readers refuse the whole file
+            os.ftruncate(self.fd, self.good_bytes)
+        except OSError:
+            pass
+        self.counters[C.CAPTURE_ERRORS] += 1    # only this thread writes the slot
+        code = getattr(exc, "errno", None) or errno.EIO
+        store_release_flag(self.err, E_ERRNO, code)
 
     def _main(self):
         try:
@@ -226,30 +285,49 @@ class CaptureWriter:
                     if self._stop.is_set() and available_now(self.ring.hdr) == 0:
                         break
                     time.sleep(self.idle_sleep_s)
-            self.file.flush()
-        except BaseException as exc:  # noqa: BLE001 - reported by close()/stats(); the hot path is unaffected
-            self.error = exc
+        except BaseException as exc:  # noqa: BLE001 - surfaced through counters and the flag
+            self._fail(exc)
+            # records still in the ring (and any the poll adds before it sees the flag) are
+            # dropped, counted in stats; the ring never fills up behind a dead writer
+            while not (self._stop.is_set() and available_now(self.ring.hdr) == 0):
+                n = int(available_now(self.ring.hdr))
+                if n:
+                    release_now(self.ring.hdr, n)
+                    self.lost_records += n
+                else:
+                    time.sleep(self.idle_sleep_s)
 
     def close(self) -> None:
-        """Drain what the ring holds, flush and close the file (idempotent)."""
+        """Drain what the ring holds and close the file (idempotent). A writer failure was
+        surfaced when it happened (counter, flag, stats()): it is not raised again here, so
+        the runtime's stats are still written."""
         if self.thread is not None:
             self._stop.set()
             self.thread.join()
             self.thread = None
-            self.file.close()
+            os.close(self.fd)
             self.ring.close()
-        if self.error is not None:
-            raise ConfigError("capture writer failed", path=self.path, reason=str(self.error))
 
     def stats(self) -> dict:
         return {"path": self.path, "format": self.fmt, "written_records": self.written_records,
-                "written_bytes": self.written_bytes,
+                "written_bytes": self.written_bytes, "lost_records": self.lost_records,
+                "on_error": "stop" if self.err[E_STOP] else "degrade",
                 "error": None if self.error is None else str(self.error)}
 
 
 @njit(nogil=True, cache=True)
 def available_now(hdr):
     return available(hdr)
+
+
+@njit(nogil=True, cache=True)
+def release_now(hdr, n):
+    release(hdr, n)
+
+
+@njit(nogil=True, cache=True)
+def store_release_flag(arr, i, v):
+    store_release(arr, i, v)
 
 
 class CaptureBackend:
@@ -260,7 +338,8 @@ class CaptureBackend:
     kind = FRAMES
 
     def __init__(self, inner, path: str, slot_bytes: int, fmt: str | None = None,
-                 ring_records: int = 8192, dst_ip: str | None = None, dst_port: int | None = None):
+                 ring_records: int = 8192, dst_ip: str | None = None, dst_port: int | None = None,
+                 on_error: str = "degrade"):
         if getattr(inner, "kind", None) != FRAMES:
             raise ConfigError("capture wraps frame backends only", backend=type(inner).__name__)
         if ring_records < 2 or ring_records & (ring_records - 1):
@@ -269,6 +348,10 @@ class CaptureBackend:
         self.poll = make_capture_poll(inner.poll)
         self.path, self.slot_bytes, self.fmt, self.ring_records = path, slot_bytes, fmt, ring_records
         self.dst_ip, self.dst_port = dst_ip, dst_port
+        if on_error not in ON_ERROR:
+            raise ConfigError("value not allowed", key="capture.on_error", value=on_error,
+                              allowed=list(ON_ERROR))
+        self.on_error = on_error
         self.writer: CaptureWriter | None = None
         self.state = None
         self.counters = getattr(inner, "counters", None)
@@ -283,12 +366,13 @@ class CaptureBackend:
         port = self.dst_port if self.dst_port is not None else int(getattr(self.inner, "port", 0) or 0)
         try:
             self.writer = CaptureWriter(self.path, slot_bytes, self.fmt, self.ring_records,
-                                        dst_ip=addr, dst_port=port)
+                                        dst_ip=addr, dst_port=port, on_error=self.on_error,
+                                        counters=self.counters)
         except BaseException:
             self.inner.close()   # nothing half-open left behind
             raise
         w = self.writer
-        self.state = (self.inner.state, w.ring.hdr, w.meta, w.rec, self.counters)
+        self.state = (self.inner.state, w.ring.hdr, w.meta, w.rec, self.counters, w.err)
         return self
 
     def __getattr__(self, name):

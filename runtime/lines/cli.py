@@ -10,16 +10,18 @@ import signal
 import sys
 
 from tickpath.runtime.ipc import livestats
-from tickpath.runtime.core.errors import ResourceError
+from tickpath.runtime.core.errors import ResourceError, TickpathError
 
 
 def _cmd_stats(args) -> int:
-    pids = [args.pid] if args.pid else livestats.running()
+    uid = os.geteuid() if args.uid is None else args.uid
+    pids = [args.pid] if args.pid else livestats.running(uid=uid)
     if not pids:
-        raise ResourceError("no running tickpath instance publishes stats", shm_dir=livestats.SHM_DIR)
+        raise ResourceError("no running tickpath instance publishes stats",
+                            directory=livestats.dir_for(uid))
     if args.pid:   # say plainly that the instance is gone, not "file not found"
-        path = livestats.path_for(args.pid)
-        if not os.path.exists(path):
+        path = livestats.path_for(args.pid, uid=uid)
+        if not os.path.lexists(path):
             raise ResourceError("no running tickpath instance with this pid publishes stats",
                                 pid=args.pid, path=path)
         if not livestats._alive(args.pid):
@@ -27,7 +29,13 @@ def _cmd_stats(args) -> int:
                                 pid=args.pid, path=path)
     out = {}
     for pid in pids:
-        snap = livestats.read(livestats.path_for(pid))
+        try:
+            snap = livestats.read(livestats.path_for(pid, uid=uid), uid=uid)
+        except TickpathError as exc:
+            if args.pid:
+                raise
+            out[pid] = {"pid": pid, "error": str(exc)}   # one bad file does not end the listing
+            continue
         if not args.all:
             snap["counters"] = {k: v for k, v in snap["counters"].items() if v}
         out[pid] = snap
@@ -59,6 +67,7 @@ def add_subcommands(sub) -> None:
     s = sub.add_parser("stats", help="live counters of a running tickpath instance")
     s.add_argument("--pid", type=int, help="the instance (default: every running one)")
     s.add_argument("--all", action="store_true", help="include zero counters")
+    s.add_argument("--uid", type=int, help="the instances of this user (default: yours)")
     s.set_defaults(func=_cmd_stats)
     s = sub.add_parser("soak", help="A/B lines with loss + retransmission, every message checked")
     s.add_argument("--minutes", type=float, default=0.0, help="run length (overrides --messages)")
