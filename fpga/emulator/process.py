@@ -95,6 +95,33 @@ def _mkfifo(path: str) -> None:
     os.mkfifo(path, 0o660)
 
 
+def create_regfile(path: str) -> mmap.mmap:
+    """The register file at `path`, new and mapped. Made O_EXCL|O_NOFOLLOW under a unique
+    temporary name in the same directory, then renamed over `path`: a symlink planted at
+    `path` is replaced, never followed (issue 19); in a sticky shared directory a node another
+    user planted cannot be replaced and the rename fails (reported, nothing written)."""
+    d, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(d, f".{name}.{os.getpid()}.{time.time_ns()}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o660)
+    try:
+        os.ftruncate(fd, rm.REGFILE_BYTES)
+        regmap = mmap.mmap(fd, rm.REGFILE_BYTES)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            regmap.close()
+            raise
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(fd)
+    return regmap
+
+
 class Emulator:
     def __init__(self, params: EmulatorParams):
         params.validate()
@@ -116,10 +143,7 @@ class Emulator:
     def _setup(self) -> None:
         p = self.p
         try:
-            fd = os.open(self.user_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o660)
-            os.ftruncate(fd, rm.REGFILE_BYTES)
-            self.regmap = mmap.mmap(fd, rm.REGFILE_BYTES)
-            os.close(fd)
+            self.regmap = create_regfile(self.user_path)
             _mkfifo(self.c2h_path)
             self._created.append(self.c2h_path)
             self.c2h_fd = os.open(self.c2h_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
