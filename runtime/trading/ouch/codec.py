@@ -45,7 +45,7 @@ def _symbol(buf, off, symbol_u64):
         buf[off + k] = np.uint8((s >> np.uint64(8 * k)) & np.uint64(0xFF))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def encode_enter(buf, off, uref, side, qty, symbol_u64, price, tif, clordid):
     """Framed 'O' at buf[off:off+50]; returns 50."""
     _header(buf, off, L.O_LEN)
@@ -66,7 +66,7 @@ def encode_enter(buf, off, uref, side, qty, symbol_u64, price, tif, clordid):
     return L.O_WIRE
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def encode_replace(buf, off, orig_uref, uref, qty, price, tif):
     """Framed 'U' at buf[off:off+43]; ClOrdID left blank; returns 43."""
     _header(buf, off, L.U_LEN)
@@ -85,7 +85,7 @@ def encode_replace(buf, off, orig_uref, uref, qty, price, tif):
     return L.U_WIRE
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def encode_cancel(buf, off, uref, qty):
     """Framed 'X' at buf[off:off+12]; qty = the new intended size (0 = all); returns 12."""
     _header(buf, off, L.X_LEN)
@@ -96,7 +96,7 @@ def encode_cancel(buf, off, uref, qty):
     return L.X_WIRE
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def encode_modify(buf, off, uref, side, qty):
     """Framed 'M' at buf[off:off+13]; returns 13."""
     _header(buf, off, L.M_LEN)

@@ -64,7 +64,7 @@ def _fail(st, reason):
     store_release(st.ctl, L.C_STATE, L.STATE_FAILING)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _flush(st, now_ns):
     """Send what is queued. Returns bytes still queued, or -1 on a socket error."""
     ctl = st.ctl
@@ -97,7 +97,7 @@ def _flush(st, now_ns):
     return t - h
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _room(st, need):
     """Offset in tx where `need` bytes can be written (compacting if that helps), or -1."""
     ctl = st.ctl
@@ -117,7 +117,7 @@ def _room(st, need):
     return t - h
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _commit(st, nbytes, now_ns):
     """The packet written at the tail joins the queue; send now. OK_SENT / OK_QUEUED / error."""
     ctl = st.ctl
