@@ -84,7 +84,12 @@ def read_state_file(path: str) -> tuple[str, int] | None:
 
 def write_state_file(path: str, session: str, last_seq: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o600)      # never through a planted file or symlink
+    except FileExistsError:                  # our own leftover from a crash: remove, retry once
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o600)
     try:
         os.write(fd, f"{session} {last_seq}\n".encode("ascii"))
         os.fsync(fd)
