@@ -28,7 +28,7 @@ class AuditWriter(NamedTuple):
     ctl: np.ndarray     # int64[N_WCTL]: W_NEXT_SEQ, W_DROPPED
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _put(aw, kind, code, t_ns, t2_ns, price, ref, seq2, uref, aux, qty, reason, locate, side, flag):
     seq = aw.ctl[L.W_NEXT_SEQ]
     aw.ctl[L.W_NEXT_SEQ] = seq + 1       # a refused record still takes its number: a visible gap
