@@ -11,6 +11,17 @@ walk, and orders rest a few ticks from it. Every E/X/D/U/C references a live ord
 generator tracks live orders and picks recently added ones far more often than old ones
 (most orders are touched soon after being added). Order references and match numbers rise.
 
+Knobs (`generate`'s keyword arguments; the defaults make the flow every test was written
+against, draw for draw): depth -- `levels_per_side` and `depth` ("near": a geometric number
+of ticks from the mid, most at the touch; "uniform": any of the levels equally); instrument
+count (1 .. 26^4; popularity stays Zipf-like); order lifetime -- `cancels` ("recent": the
+touched order is a recently added one; "random": any live order equally); the message
+`mix` (probabilities of add, delete, partial cancel, replace, execution; trades take the
+rest); `max_live_orders` (the live set the generator tracks: deep books need more); and
+`drain_from`: from that flow message on, every message deletes a random live order (a book
+thinning out, as at the close), then, once no order is left, non-displayed trades.
+FLOWS names the shallow, deep and wide flows the benchmarks report side by side.
+
 `pack_mold` greedily packs the messages into MoldUDP64 packets (payload and message count
 limits) and records, for each message, where its 6-byte timestamp lies in the packet
 buffer: the load generator stamps its scheduled send time there (`stamp_timestamps`) just
@@ -28,7 +39,9 @@ from tickpath.runtime.core.errors import ConfigError
 
 TICK_PRICE4 = 100                      # one cent in Price(4) units
 MARKET_OPEN_NS = 34_200 * 1_000_000_000  # 09:30:00 since midnight
-MAX_LIVE_ORDERS = 1 << 16
+MAX_LIVE_ORDERS = 1 << 16             # default live-set size the generator tracks
+MAX_LIVE_ORDERS_LIMIT = 1 << 24
+DEFAULT_MIX = (0.44, 0.30, 0.06, 0.09, 0.08)   # add, delete, cancel, replace, exec; P = rest
 
 # action draw thresholds (cumulative probabilities) when orders are live
 _P_ADD = 0.44
@@ -108,14 +121,18 @@ def _symbol(buf, o, symbols, loc):
 
 @njit(nogil=True, cache=True)
 def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns,
-          mean_gap_ns, recent_orders):
+          mean_gap_ns, recent_orders, cum_mix, levels_per_side, depth_uniform,
+          random_cancels, max_live, drain_from):
     """Write n order-flow messages from buf[o:]; offsets/types already sized."""
     np.random.seed(seed)
-    live_ref = np.zeros(MAX_LIVE_ORDERS, dtype=np.int64)
-    live_loc = np.zeros(MAX_LIVE_ORDERS, dtype=np.int64)
-    live_side = np.zeros(MAX_LIVE_ORDERS, dtype=np.int64)
-    live_shares = np.zeros(MAX_LIVE_ORDERS, dtype=np.int64)
-    live_price = np.zeros(MAX_LIVE_ORDERS, dtype=np.int64)
+    _P_ADD, _P_DELETE, _P_CANCEL, _P_REPLACE, _P_EXEC = (cum_mix[0], cum_mix[1], cum_mix[2],
+                                                          cum_mix[3], cum_mix[4])
+    MAX_LIVE_ORDERS = max_live
+    live_ref = np.zeros(max_live, dtype=np.int64)
+    live_loc = np.zeros(max_live, dtype=np.int64)
+    live_side = np.zeros(max_live, dtype=np.int64)
+    live_shares = np.zeros(max_live, dtype=np.int64)
+    live_price = np.zeros(max_live, dtype=np.int64)
     n_live = 0
     next_ref = 1
     next_match = 1
@@ -132,7 +149,14 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
             u = _P_ADD                       # book full: delete instead
         # a recent live order (tail-biased): most orders die young
         j = n_live - 1 - min(np.int64(np.random.exponential(recent_orders)), n_live - 1)
-        if u < _P_ADD:
+        if random_cancels and n_live > 0:
+            j = np.random.randint(0, n_live)
+        draining = 0 <= drain_from <= k and n_live > 0
+        if draining:                         # thinning: delete a random live order
+            j = np.random.randint(0, n_live)
+        elif 0 <= drain_from <= k:
+            u = 2.0                          # drained: trades only (they touch no book)
+        if u < _P_ADD and not draining:
             loc = np.searchsorted(cum_weight, np.random.random() * cum_weight[-1]) + 1
             step = np.random.random()
             if step < 0.05:
@@ -140,7 +164,10 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
             elif step < 0.10 and mid[loc - 1] > 2 * TICK_PRICE4:
                 mid[loc - 1] -= TICK_PRICE4
             side = ord("B") if np.random.random() < 0.5 else ord("S")
-            away = 1 + min(np.random.geometric(0.35), 20)
+            if depth_uniform:
+                away = 1 + np.random.randint(0, levels_per_side)
+            else:
+                away = 1 + min(np.random.geometric(0.35), levels_per_side)
             price = mid[loc - 1] - away * TICK_PRICE4 if side == ord("B") else \
                 mid[loc - 1] + away * TICK_PRICE4
             price = max(price, TICK_PRICE4)
@@ -168,7 +195,7 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
             live_price[n_live] = price
             n_live += 1
             next_ref += 1
-        elif u < _P_DELETE or (u < _P_CANCEL and live_shares[j] < 2):
+        elif u < _P_DELETE or (u < _P_CANCEL and live_shares[j] < 2) or draining:
             t = ord("D")
             _header(buf, o, t, live_loc[j], ts)
             _put(buf, o + 11, live_ref[j], 8)
@@ -246,6 +273,16 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
     return o
 
 
+# the flows benchmarks report side by side: generate(seed, n, **FLOWS[name])
+FLOWS = {
+    "shallow": dict(n_instruments=300, levels_per_side=5, depth="near"),
+    "deep": dict(n_instruments=1000, levels_per_side=50, depth="uniform",
+                 max_live_orders=1 << 18),
+    "wide": dict(n_instruments=10_000, levels_per_side=20, depth="near",
+                 max_live_orders=1 << 18),
+}
+
+
 def _symbols(n_instruments: int) -> np.ndarray:
     """Distinct 4-letter symbols (AAAA, AAAB, ...), space padded to 8 bytes."""
     out = np.full((n_instruments, 8), ord(" "), dtype=np.uint8)
@@ -257,10 +294,45 @@ def _symbols(n_instruments: int) -> np.ndarray:
     return out
 
 
+def _check_knobs(levels_per_side, depth, cancels, mix, max_live_orders, drain_from):
+    """The knobs as _flow takes them; ConfigError naming the bad one."""
+    if isinstance(levels_per_side, bool) or not isinstance(levels_per_side, (int, np.integer)) \
+            or not 1 <= levels_per_side <= 100_000:
+        raise ConfigError("levels_per_side out of range", key="levels_per_side",
+                          value=levels_per_side, allowed="1..100000")
+    if depth not in ("near", "uniform"):
+        raise ConfigError("depth must be near or uniform", key="depth", value=depth)
+    if cancels not in ("recent", "random"):
+        raise ConfigError("cancels must be recent or random", key="cancels", value=cancels)
+    p = np.asarray(mix, dtype=np.float64)
+    if p.shape != (5,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() > 1 + 1e-9 \
+            or p[0] <= 0:
+        raise ConfigError("mix takes 5 probabilities (add, delete, cancel, replace, exec), "
+                          "add > 0, sum <= 1 (trades take the rest)", key="mix", value=mix)
+    if isinstance(max_live_orders, bool) or not isinstance(max_live_orders, (int, np.integer)) \
+            or not 1 <= max_live_orders <= MAX_LIVE_ORDERS_LIMIT:
+        raise ConfigError("max_live_orders out of range", key="max_live_orders",
+                          value=max_live_orders, allowed=f"1..{MAX_LIVE_ORDERS_LIMIT}")
+    if drain_from is not None and (isinstance(drain_from, bool) or drain_from < 0):
+        raise ConfigError("drain_from must be a flow message index >= 0", key="drain_from",
+                          value=drain_from)
+    cum = np.cumsum(p)
+    if mix == DEFAULT_MIX:
+        cum = np.array([0.44, 0.44 + 0.30, 0.44 + 0.30 + 0.06, 0.44 + 0.30 + 0.06 + 0.09,
+                        0.44 + 0.30 + 0.06 + 0.09 + 0.08])   # the historical sums, bit for bit
+    return (cum, int(levels_per_side), depth == "uniform", cancels == "random",
+            int(max_live_orders), -1 if drain_from is None else int(drain_from))
+
+
 def generate(seed: int, n_messages: int, n_instruments: int, *,
              mean_gap_ns: float = 1_000.0, recent_orders: float = 32.0,
-             start_ns: int = MARKET_OPEN_NS) -> Market:
-    """`n_messages` ITCH messages in all (preamble included) over `n_instruments`."""
+             start_ns: int = MARKET_OPEN_NS, levels_per_side: int = 20, depth: str = "near",
+             cancels: str = "recent", mix=DEFAULT_MIX, max_live_orders: int = MAX_LIVE_ORDERS,
+             drain_from: int | None = None) -> Market:
+    """`n_messages` ITCH messages in all (preamble included) over `n_instruments`; the
+    keyword knobs are described in the module docstring."""
+    knobs = _check_knobs(levels_per_side, depth, cancels, tuple(mix), max_live_orders,
+                         drain_from)
     if not 1 <= n_instruments <= 26 ** 4:
         raise ConfigError("n_instruments out of range", n_instruments=n_instruments,
                           max_instruments=26 ** 4)
@@ -301,7 +373,7 @@ def generate(seed: int, n_messages: int, n_instruments: int, *,
     offsets[n_pre] = o
     flow_seed = int(rng.integers(0, 2 ** 31 - 1))
     end = _flow(flow_seed, n_flow, o, buf, offsets, types, symbols, cum_weight,
-                ref_prices.copy(), start_ns, float(mean_gap_ns), float(recent_orders))
+                ref_prices.copy(), start_ns, float(mean_gap_ns), float(recent_orders), *knobs)
     return Market(buf=buf[:end].copy(), offsets=offsets, types=types,
                   symbols=tuple(bytes(s) for s in symbols), ref_prices=ref_prices, seed=seed)
 

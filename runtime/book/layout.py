@@ -1,8 +1,9 @@
-"""Where the bytes of the order books are (layout apart from algorithm; see book.py).
+"""Where the bytes of the order books are (layout apart from algorithm; see levels.py and
+orderbook.py).
 
 All books of one pipeline live in one `Books` namedtuple of preallocated numpy arrays, sized
 once from configuration, so numba passes it around as a plain tuple and nothing is
-allocated per event. Two structures:
+allocated per event. Three structures:
 
 Order table: open addressing with linear probing and backward-shift deletion (no
 tombstones, so probe chains never rot over a trading day). `max_orders` (a power of two)
@@ -17,27 +18,32 @@ delete scans to the end of its run, and full blocks make runs at least a block l
 plain Fibonacci hashing -- made every add a cache miss).
 One slot is 32 bytes, two per cache line:
 
-    byte 0        8          16         24      28    30   31   32
-         +--------+----------+----------+-------+-----+----+----+
-         |  ref   | level_id |  shares  | price | loc |side|used|
-         |  u64   |   i64    |   i64    |  u32  | u16 | u8 | u8 |
-         +--------+----------+----------+-------+-----+----+----+
+    byte 0        8          16      20    22   23   24      25        32
+         +--------+----------+-------+-----+----+----+-------+---------+
+         |  ref   |  shares  | price | loc |side|used|counted|   pad   |
+         |  u64   |   i64    |  u32  | u16 | u8 | u8 |  u8   |         |
+         +--------+----------+-------+-----+----+----+-------+---------+
 
     ref       ITCH order reference number (the key)
-    level_id  id of the price level that counts this order's shares; 0 = counted nowhere
-              (its level was refused or evicted when the side had no room, see book.py)
     shares    remaining shares
     price     ITCH Price(4), 4 implied decimals
     loc       stock locate
     side      BID=0 / ASK=1
     used      1 = slot holds a live order
+    counted   1 = its shares are in its price level; 0 = its level was refused for capacity
+              (that book is then marked unreliable; the order never touches a level)
 
-Price levels, per locate and side, in arrays shaped (n_locates, 2, max_levels_per_side):
-`lvl_price`, `lvl_shares` (total), `lvl_count` (orders), `lvl_id` (unique per level ever
-created, from `state[NEXT_LEVEL_ID]`), with `n_levels[loc, side]` in use. Each side is sorted
-worst-first, so the BEST level is at index n-1: best bid/ask are one read, depth is the
-reversed slice [n-1::-1], and the common case -- activity at the top of the book -- shifts
-only the few levels above the one touched when a level appears or disappears.
+Price levels: one arena `levels` of 16-byte records (price u32, orders u32, shares i64)
+shared by every book. Each side of each locate owns one contiguous region of it,
+`side_off[loc, side]` .. + `side_cap[loc, side]`, holding its `n_levels[loc, side]` levels
+sorted worst-first, so the BEST level is at index n-1: best bid/ask are one read, and the
+common case -- activity near the top -- shifts only the few levels above the one touched.
+Regions have power-of-two capacities (LEVEL_REGION_MIN << class); a full region moves to
+one twice its size, an emptied one is freed. Freed regions go on a free list per class
+(the link is kept in the region's first record), new ones are cut from the arena's top.
+Bounds, all from configuration: `max_levels_per_side` levels on one side of one book, and
+`max_levels_total` records in the arena; a level refused by either marks its book
+unreliable (see below). No allocation is ever driven by input.
 
 Last trade per locate: `last_trade[loc] = (price, shares, ts_exch)`.
 
@@ -62,24 +68,33 @@ ASK = 1
 ORDER_DTYPE = np.dtype(
     [
         ("ref", "<u8"),
-        ("level_id", "<i8"),
         ("shares", "<i8"),
         ("price", "<u4"),
         ("locate", "<u2"),
         ("side", "u1"),
         ("used", "u1"),
+        ("counted", "u1"),
+        ("pad", "u1", (7,)),
     ],
     align=True,
 )
 assert ORDER_DTYPE.itemsize == 32, ORDER_DTYPE.itemsize
 
+LEVEL_DTYPE = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<i8")], align=True)
+assert LEVEL_DTYPE.itemsize == 16, LEVEL_DTYPE.itemsize
+
 # state slots (one int64 array; mutable scalars must live in an array for numba)
 N_LIVE = 0          # live orders in the table
 MAX_ORDERS = 1      # live-order capacity (config)
 HASH_SHIFT = 2      # 64 - log2(number of blocks), for the multiplicative block hash
-NEXT_LEVEL_ID = 3   # next level id to hand out (ids start at 1; 0 = "no level")
+ARENA_TOP = 3       # first never-used record of the level arena
 HASH_BLOCK_BITS = 4 # log2(consecutive refs kept in consecutive slots)
+MAX_SIDE_LEVELS = 5 # levels one side of one book may hold (config)
 N_STATE = 8
+
+LEVEL_REGION_MIN = 8       # records in the smallest region (class 0)
+N_REGION_CLASSES = 16      # classes 0..15: 8 .. 262144 records
+NO_REGION = -1
 
 # last_trade columns
 LT_PRICE = 0
@@ -87,16 +102,17 @@ LT_SHARES = 1
 LT_TS_EXCH = 2
 
 # unreliable[loc] bits: why that book may be wrong (kept until clear_books)
-REASON_LEVELS = 1             # a price level was refused or evicted for capacity
+REASON_LEVELS = 1             # a price level was refused: a side or the arena was full
 REASON_ORDERS = 2             # an add was refused because the order table was full
 
 MAX_LOCATES = 1 << 16         # the locate field is u16
 MAX_ORDERS_LIMIT = 1 << 30    # 2^31 slots * 32 B = 64 GiB: beyond any real day
-MAX_LEVELS_LIMIT = 1 << 16
+MAX_LEVELS_LIMIT = LEVEL_REGION_MIN << (N_REGION_CLASSES - 1)
+MAX_LEVELS_TOTAL_LIMIT = 1 << 30   # 16 GiB of level records
 
 Books = namedtuple(
     "Books",
-    ["orders", "state", "lvl_price", "lvl_shares", "lvl_count", "lvl_id", "n_levels",
+    ["orders", "state", "levels", "side_off", "side_cap", "n_levels", "free_head",
      "last_trade", "unreliable"],
 )
 
@@ -111,29 +127,44 @@ def _check_int(name: str, value, lo: int, hi: int) -> int:
     return v
 
 
-def validate_book_config(n_locates, max_orders, max_levels_per_side) -> tuple[int, int, int]:
-    """Check the three sizes; ConfigError (key=value) naming the bad one and its range."""
+def default_levels_total(n_locates: int, max_orders: int) -> int:
+    """Arena records when not configured: a level holds >= 1 live order, regions are >= half
+    full once past the smallest class, and every side may hold a smallest region."""
+    return 2 * max_orders + 2 * LEVEL_REGION_MIN * n_locates
+
+
+def validate_book_config(n_locates, max_orders, max_levels_per_side,
+                         max_levels_total=None) -> tuple[int, int, int, int]:
+    """Check the sizes; ConfigError (key=value) naming the bad one and its range."""
     n_loc = _check_int("n_locates", n_locates, 1, MAX_LOCATES)
     n_ord = _check_int("max_orders", max_orders, 1, MAX_ORDERS_LIMIT)
     if n_ord & (n_ord - 1):
         raise ConfigError("max_orders must be a power of two", name="max_orders", value=n_ord,
                           allowed=f"1, 2, 4, ... {MAX_ORDERS_LIMIT}")
     n_lvl = _check_int("max_levels_per_side", max_levels_per_side, 1, MAX_LEVELS_LIMIT)
-    return n_loc, n_ord, n_lvl
+    if max_levels_total is None:
+        max_levels_total = min(default_levels_total(n_loc, n_ord), MAX_LEVELS_TOTAL_LIMIT)
+    n_tot = _check_int("max_levels_total", max_levels_total, LEVEL_REGION_MIN,
+                       MAX_LEVELS_TOTAL_LIMIT)
+    return n_loc, n_ord, n_lvl, n_tot
 
 
-def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int) -> int:
+def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int,
+                max_levels_total=None) -> int:
     """Memory the books will take, for sizing before allocating."""
-    n_loc, n_ord, n_lvl = validate_book_config(n_locates, max_orders, max_levels_per_side)
-    per_level = 4 + 8 + 4 + 8
-    return (2 * n_ord * ORDER_DTYPE.itemsize + n_loc * 2 * n_lvl * per_level
-            + n_loc * (2 * 4 + 3 * 8 + 1) + N_STATE * 8)
+    n_loc, n_ord, _n_lvl, n_tot = validate_book_config(n_locates, max_orders,
+                                                       max_levels_per_side, max_levels_total)
+    return (2 * n_ord * ORDER_DTYPE.itemsize + n_tot * LEVEL_DTYPE.itemsize
+            + n_loc * (2 * (8 + 8 + 4) + 3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
 
 
-def new_books(n_locates: int, max_orders: int, max_levels_per_side: int) -> Books:
-    """Preallocate books for locates [0, n_locates), max_orders live orders (a power of two)
-    and max_levels_per_side price levels per side of each locate."""
-    n_loc, n_ord, n_lvl = validate_book_config(n_locates, max_orders, max_levels_per_side)
+def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
+              max_levels_total: int | None = None) -> Books:
+    """Preallocate books for locates [0, n_locates), max_orders live orders (a power of two),
+    at most max_levels_per_side price levels on one side of one book, and an arena of
+    max_levels_total level records shared by all books (default: default_levels_total)."""
+    n_loc, n_ord, n_lvl, n_tot = validate_book_config(n_locates, max_orders,
+                                                      max_levels_per_side, max_levels_total)
     n_slots = 2 * n_ord  # load factor <= 0.5 keeps linear probes short
     state = np.zeros(N_STATE, dtype=np.int64)
     state[MAX_ORDERS] = n_ord
@@ -141,26 +172,37 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int) -> Book
     block_bits = min(4, slot_bits - 1)  # >= 1 block bit left, so the shift stays < 64
     state[HASH_BLOCK_BITS] = block_bits
     state[HASH_SHIFT] = 64 - (slot_bits - block_bits)
-    state[NEXT_LEVEL_ID] = 1
-    shape = (n_loc, 2, n_lvl)
+    state[MAX_SIDE_LEVELS] = n_lvl
     return Books(
         orders=np.zeros(n_slots, dtype=ORDER_DTYPE),
         state=state,
-        lvl_price=np.zeros(shape, dtype=np.uint32),
-        lvl_shares=np.zeros(shape, dtype=np.int64),
-        lvl_count=np.zeros(shape, dtype=np.int32),
-        lvl_id=np.zeros(shape, dtype=np.int64),
+        levels=np.zeros(n_tot, dtype=LEVEL_DTYPE),
+        side_off=np.full((n_loc, 2), NO_REGION, dtype=np.int64),
+        side_cap=np.zeros((n_loc, 2), dtype=np.int64),
         n_levels=np.zeros((n_loc, 2), dtype=np.int32),
+        free_head=np.full(N_REGION_CLASSES, NO_REGION, dtype=np.int64),
         last_trade=np.zeros((n_loc, 3), dtype=np.int64),
         unreliable=np.zeros(n_loc, dtype=np.uint8),
     )
 
 
 def clear_books(books: Books) -> None:
-    """Empty every book in place (start of day), keeping the memory."""
+    """Empty every book in place (start of day), keeping the memory and the bounds."""
     books.orders[:] = 0
     books.state[N_LIVE] = 0
-    books.state[NEXT_LEVEL_ID] = 1
-    for arr in (books.lvl_price, books.lvl_shares, books.lvl_count, books.lvl_id,
-                books.n_levels, books.last_trade, books.unreliable):
+    books.state[ARENA_TOP] = 0
+    books.side_off[:] = NO_REGION
+    books.free_head[:] = NO_REGION
+    for arr in (books.levels, books.side_cap, books.n_levels, books.last_trade,
+                books.unreliable):
         arr[:] = 0
+
+
+def unreliable_report(books: Books) -> dict:
+    """{locate: [reasons]} of every book marked unreliable (slow path: logs and summaries)."""
+    out = {}
+    for loc in np.flatnonzero(books.unreliable):
+        bits = int(books.unreliable[loc])
+        out[int(loc)] = [name for bit, name in ((REASON_LEVELS, "levels_full"),
+                                                (REASON_ORDERS, "orders_full")) if bits & bit]
+    return out

@@ -5,12 +5,15 @@ ignored) to the preallocated `Books` of book_layout.py and returns the locate it
 -1. It never raises and never allocates: every refusal is a counter.
 
 Design. Orders live in an open-addressing table keyed by ITCH order ref: a block hash
-(consecutive refs in consecutive slots, blocks scattered by Fibonacci hashing), linear probing, backward-shift deletion (Knuth 6.4 algorithm R) instead
-of tombstones, so a day of adds and deletes never lengthens probe chains, and the table is
-at most half full. Each side of each locate keeps aggregated price levels (price, total
-shares, order count) sorted worst-first, best at index n-1 (best bid/ask is one read, depth
-a reversed slice, and level changes at the top shift only the levels above). Levels are
-found by a linear scan from the best end: flow concentrates near the top of the book.
+(consecutive refs in consecutive slots, blocks scattered by Fibonacci hashing), linear
+probing, backward-shift deletion (Knuth 6.4 algorithm R) instead of tombstones, so a day of
+adds and deletes never lengthens probe chains, and the table is at most half full. Each side
+of each locate keeps every one of its aggregated price levels (price, total shares, order
+count), sorted worst-first in its own region of a shared arena (levels.py): best bid/ask is
+one read, depth a reversed slice, a level is found by a short scan from the best end or a
+binary search below it, and level changes at the top shift only the levels above. There is
+no depth cap that can make the top wrong: levels are refused only at configured memory
+bounds, and then the book is marked unreliable (book_ok False) instead.
 
 Policies (each counted in runtime/counters.py):
 * unknown order ref (E C X D U)           -> BOOK_UNKNOWN_ORDER, nothing changes
@@ -18,13 +21,12 @@ Policies (each counted in runtime/counters.py):
 * add with a duplicate ref, a side other than 'B'/'S', or 0 shares -> BOOK_BAD_ADD, refused
 * locate >= n_locates (any book message)    -> BOOK_BAD_LOCATE, ignored
 * E/C/X for more shares than remain        -> BOOK_OVERFILL, clamped to what remains
-* a new price level on a side already holding max_levels_per_side levels -> BOOK_LEVELS_FULL:
-  if the new price is better than the worst level, the worst level's aggregate is evicted
-  (the top of the book stays right); otherwise the new level is refused. The orders are
-  still kept in the order table; each order remembers the id of the level counting it, and
-  levels get fresh ids, so later E/C/X/D/U of an uncounted order update only the table and
-  never corrupt a level created later at the same price. Depth beyond capacity is lost:
-  size max_levels_per_side for the deepest book you need.
+* a new price level refused for capacity (its side holds max_levels_per_side levels, or
+  the level arena has no room)                -> BOOK_LEVELS_FULL, and the book is marked
+  unreliable (book_ok False until clear_books). The order is still kept in the order table,
+  flagged uncounted, so its later E/C/X/D/U update only the table and never a level created
+  later at the same price.
+* add refused because the order table is full also marks that book unreliable.
 * U: the old order is deleted, the new ref is added with the old order's side and locate;
   the new add can itself be refused (and counted) as above.
 * BOOK_ADDS counts orders entering the table: A, F and the new order of U.
@@ -64,13 +66,15 @@ from tickpath.runtime.book.layout import (
     LT_TS_EXCH,
     MAX_ORDERS,
     N_LIVE,
-    NEXT_LEVEL_ID,
     REASON_LEVELS,
     REASON_ORDERS,
     Books,
     clear_books,
     new_books,
 )
+from tickpath.runtime.book.levels import insert as _level_insert
+from tickpath.runtime.book.levels import remove as _level_remove
+from tickpath.runtime.book.levels import scan as _scan_side
 
 __all__ = [
     "ASK",
@@ -88,10 +92,13 @@ __all__ = [
     "find_order",
     "imbalance",
     "last_trade",
+    "level_at",
     "microprice",
     "mid_price",
     "n_live_orders",
     "new_books",
+    "shares_at",
+    "top_level",
 ]
 
 _FIB = np.uint64(11400714819323198485)  # 2^64 / golden ratio: spreads sequential refs
@@ -105,9 +112,10 @@ _SIDE_B, _SIDE_S, _NOT_PRINTABLE = ord("B"), ord("S"), ord("N")
 
 @njit(nogil=True, inline="always")
 def _borrowed(books):
-    return Books(_borrow(books.orders), _borrow(books.state), _borrow(books.lvl_price),
-                 _borrow(books.lvl_shares), _borrow(books.lvl_count), _borrow(books.lvl_id),
-                 _borrow(books.n_levels), _borrow(books.last_trade), _borrow(books.unreliable))
+    return Books(_borrow(books.orders), _borrow(books.state), _borrow(books.levels),
+                 _borrow(books.side_off), _borrow(books.side_cap), _borrow(books.n_levels),
+                 _borrow(books.free_head), _borrow(books.last_trade),
+                 _borrow(books.unreliable))
 
 
 # ---------------------------------------------------------------- order table (hash)
@@ -150,11 +158,11 @@ def _remove_slot(books, i):
             src = orders[j]
             dst = orders[i]
             dst.ref = src.ref
-            dst.level_id = src.level_id
             dst.shares = src.shares
             dst.price = src.price
             dst.locate = src.locate
             dst.side = src.side
+            dst.counted = src.counted
             i = j
     orders[i].used = 0
     books.state[N_LIVE] -= 1
@@ -163,72 +171,39 @@ def _remove_slot(books, i):
 # ---------------------------------------------------------------- price levels
 
 @njit(nogil=True, inline="always")
-def _better(side, a, b):
-    return a > b if side == BID else a < b
-
-
-@njit(nogil=True, inline="always")
-def _move_level(books, loc, side, dst, src):
-    books.lvl_price[loc, side, dst] = books.lvl_price[loc, side, src]
-    books.lvl_shares[loc, side, dst] = books.lvl_shares[loc, side, src]
-    books.lvl_count[loc, side, dst] = books.lvl_count[loc, side, src]
-    books.lvl_id[loc, side, dst] = books.lvl_id[loc, side, src]
-
-
-@njit(nogil=True, inline="always")
 def _scan(books, loc, side, price):
     """Index of the first level from the best end that is not better than price (or -1)."""
-    px = books.lvl_price
-    i = books.n_levels[loc, side] - 1
-    while i >= 0 and _better(side, px[loc, side, i], price):
-        i -= 1
-    return i
+    return _scan_side(books, books.side_off[loc, side], np.int64(books.n_levels[loc, side]),
+                      side, np.int64(price))
 
 
 @njit(nogil=True, inline="always")
 def _level_for_add(books, loc, side, price, counters):
-    """Index of the level at price, created if needed; -1 if refused for capacity."""
+    """Arena index of the level at price, created if needed; -1 if refused for capacity."""
     i = _scan(books, loc, side, price)
-    if i >= 0 and books.lvl_price[loc, side, i] == price:
-        return i
-    n = books.n_levels[loc, side]
-    pos = i + 1  # levels pos..n-1 are better and stay above the new one
-    if n < books.lvl_price.shape[2]:
-        for k in range(n, pos, -1):
-            _move_level(books, loc, side, k, k - 1)
-        books.n_levels[loc, side] = n + 1
-    else:
+    base = books.side_off[loc, side]
+    if i >= 0 and books.levels[base + i].price == price:
+        return base + i
+    j = _level_insert(books, loc, side, i + 1, price)
+    if j < 0:
         counters[C.BOOK_LEVELS_FULL] += 1
-        books.unreliable[loc] |= REASON_LEVELS  # depth is gone: a thinning book would lie
-        if pos == 0:
-            return -1  # worse than every level held: refuse it
-        for k in range(pos - 1):  # evict the worst level (index 0)
-            _move_level(books, loc, side, k, k + 1)
-        pos -= 1
-    books.lvl_price[loc, side, pos] = price
-    books.lvl_shares[loc, side, pos] = 0
-    books.lvl_count[loc, side, pos] = 0
-    books.lvl_id[loc, side, pos] = books.state[NEXT_LEVEL_ID]
-    books.state[NEXT_LEVEL_ID] += 1
-    return pos
+        books.unreliable[loc] |= REASON_LEVELS  # a level is missing: the book may lie
+    return j
 
 
 @njit(nogil=True, inline="always")
-def _level_reduce(books, loc, side, price, level_id, shares, order_gone):
-    """Take shares (and the order, if gone) off the level counting it, if it still exists."""
-    if level_id == 0:
-        return
+def _level_reduce(books, loc, side, price, shares, order_gone):
+    """Take shares (and the order, if gone) off the level at price."""
     i = _scan(books, loc, side, price)
-    if i < 0 or books.lvl_price[loc, side, i] != price or books.lvl_id[loc, side, i] != level_id:
-        return  # that level was evicted: the order is counted nowhere
-    books.lvl_shares[loc, side, i] -= shares
+    base = books.side_off[loc, side]
+    if i < 0 or books.levels[base + i].price != price:
+        return  # cannot happen for a counted order: its level lives while it does
+    lv = books.levels[base + i]
+    lv.shares -= shares
     if order_gone:
-        books.lvl_count[loc, side, i] -= 1
-        if books.lvl_count[loc, side, i] <= 0:
-            n = books.n_levels[loc, side]
-            for k in range(i, n - 1):
-                _move_level(books, loc, side, k, k + 1)
-            books.n_levels[loc, side] = n - 1
+        lv.orders -= 1
+        if lv.orders == 0:
+            _level_remove(books, loc, side, i)
 
 
 # ---------------------------------------------------------------- messages
@@ -249,14 +224,13 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
     j = -j - 1
     shares = np.int64(min(shares_u64, _MAX_SHARES))
     li = _level_for_add(books, loc, side, price, counters)
-    level_id = np.int64(0)
     if li >= 0:
-        books.lvl_shares[loc, side, li] += shares
-        books.lvl_count[loc, side, li] += 1
-        level_id = books.lvl_id[loc, side, li]
+        lv = books.levels[li]
+        lv.shares += shares
+        lv.orders += 1
     o = books.orders[j]
     o.ref = ref
-    o.level_id = level_id
+    o.counted = 1 if li >= 0 else 0
     o.shares = shares
     o.price = price
     o.locate = loc
@@ -277,7 +251,8 @@ def _take(books, j, shares_u64, counters):
         counters[C.BOOK_OVERFILL] += 1
         n = left
     gone = n == left
-    _level_reduce(books, np.int64(o.locate), np.int64(o.side), o.price, o.level_id, n, gone)
+    if o.counted:
+        _level_reduce(books, np.int64(o.locate), np.int64(o.side), o.price, n, gone)
     if gone:
         _remove_slot(books, j)
     else:
@@ -287,8 +262,8 @@ def _take(books, j, shares_u64, counters):
 @njit(nogil=True, inline="always")
 def _delete(books, j):
     o = books.orders[j]
-    _level_reduce(books, np.int64(o.locate), np.int64(o.side), o.price, o.level_id, o.shares,
-                  True)
+    if o.counted:
+        _level_reduce(books, np.int64(o.locate), np.int64(o.side), o.price, o.shares, True)
     _remove_slot(books, j)
 
 
@@ -410,8 +385,42 @@ def _top(books, loc, side):
     books = _borrowed(books)
     if _bad_loc(books, loc) or books.n_levels[loc, side] == 0:
         return np.int64(0), np.int64(0)
-    k = books.n_levels[loc, side] - 1
-    return np.int64(books.lvl_price[loc, side, k]), books.lvl_shares[loc, side, k]
+    lv = books.levels[books.side_off[loc, side] + books.n_levels[loc, side] - 1]
+    return np.int64(lv.price), lv.shares
+
+
+@njit(nogil=True, inline="always")
+def top_level(books, loc, side):
+    """(price, shares, orders) of the best level of one side; (0, 0, 0) when it is empty."""
+    books = _borrowed(books)
+    if _bad_loc(books, loc) or side < 0 or side > 1 or books.n_levels[loc, side] == 0:
+        return np.int64(0), np.int64(0), np.int64(0)
+    lv = books.levels[books.side_off[loc, side] + books.n_levels[loc, side] - 1]
+    return np.int64(lv.price), lv.shares, np.int64(lv.orders)
+
+
+@njit(nogil=True, inline="always")
+def level_at(books, loc, side, k):
+    """(price, shares, orders) of the k-th best level of one side (k = 0: the best);
+    (0, 0, 0) past the last level. The way to walk a side without reading the arena."""
+    books = _borrowed(books)
+    if _bad_loc(books, loc) or side < 0 or side > 1 or k < 0 or k >= books.n_levels[loc, side]:
+        return np.int64(0), np.int64(0), np.int64(0)
+    lv = books.levels[books.side_off[loc, side] + books.n_levels[loc, side] - 1 - k]
+    return np.int64(lv.price), lv.shares, np.int64(lv.orders)
+
+
+@njit(nogil=True, inline="always")
+def shares_at(books, loc, side, price):
+    """Total shares resting at price on one side (0 when there is no such level)."""
+    books = _borrowed(books)
+    if _bad_loc(books, loc) or side < 0 or side > 1:
+        return np.int64(0)
+    i = _scan(books, loc, side, price)
+    if i < 0:
+        return np.int64(0)
+    lv = books.levels[books.side_off[loc, side] + i]
+    return lv.shares if np.int64(lv.price) == price else np.int64(0)
 
 
 @njit(nogil=True, inline="always")
@@ -434,11 +443,12 @@ def depth_into(books, loc, side, out):
         return 0
     books = _borrowed(books)
     n = min(np.int64(books.n_levels[loc, side]), np.int64(out.shape[0]))
-    top = books.n_levels[loc, side] - 1
+    top = books.side_off[loc, side] + books.n_levels[loc, side] - 1
     for k in range(n):
-        out[k, 0] = books.lvl_price[loc, side, top - k]
-        out[k, 1] = books.lvl_shares[loc, side, top - k]
-        out[k, 2] = books.lvl_count[loc, side, top - k]
+        lv = books.levels[top - k]
+        out[k, 0] = lv.price
+        out[k, 1] = lv.shares
+        out[k, 2] = lv.orders
     return n
 
 
@@ -505,4 +515,4 @@ def find_order(books, ref):
         return False, np.int64(-1), np.int64(-1), np.int64(0), np.int64(0), False
     o = books.orders[j]
     return (True, np.int64(o.locate), np.int64(o.side), np.int64(o.price), o.shares,
-            o.level_id != 0)
+            o.counted != 0)

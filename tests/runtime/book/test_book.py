@@ -18,6 +18,7 @@ from tickpath.runtime.book.orderbook import (
     best_bid,
     book_apply,
     book_apply_all,
+    book_ok,
     book_prefetch,
     clear_books,
     depth,
@@ -85,8 +86,8 @@ def test_bad_config_names_value_and_range(args, name):
 
 def test_sizes_and_bytes():
     b = new_books(5, 16, 7)
-    assert b.orders.shape == (32,) and b.lvl_price.shape == (5, 2, 7)
-    assert table_bytes(5, 16, 7) >= b.orders.nbytes + 4 * b.lvl_price.nbytes
+    assert b.orders.shape == (32,) and b.n_levels.shape == (5, 2)
+    assert table_bytes(5, 16, 7) >= sum(a.nbytes for a in b)
 
 
 # ---------------------------------------------------------------- adds and levels
@@ -271,40 +272,39 @@ def test_order_table_full_then_room_again():
     assert n_live_orders(f.books) == 4 and f.c(C.BOOK_FULL) == 1
 
 
-def test_levels_full_evicts_worst_or_refuses():
+def test_levels_full_refuses_and_marks_the_book():
     f = Feed(max_levels=3)
     for r, px in [(1, 100), (2, 101), (3, 102)]:
         f("A", r, "B", 10, px)
-    assert f("A", 4, "B", 5, 99) == LOC                     # worse than all: refused level
-    assert f.c(C.BOOK_LEVELS_FULL) == 1
+    assert book_ok(f.books, LOC)
+    assert f("A", 4, "B", 5, 99) == LOC                     # a fourth level: refused
+    assert f.c(C.BOOK_LEVELS_FULL) == 1 and not book_ok(f.books, LOC)
     assert find_order(f.books, 4)[5] is False                # kept, but counted nowhere
-    assert f("A", 5, "B", 7, 103) == LOC                    # better: evicts 100
+    assert f("A", 5, "B", 7, 103) == LOC                    # better: refused too (no eviction)
     assert f.c(C.BOOK_LEVELS_FULL) == 2
-    assert f.levels(BID) == [(103, 7, 1), (102, 10, 1), (101, 10, 1)]
+    assert f.levels(BID) == [(102, 10, 1), (101, 10, 1), (100, 10, 1)]
     assert f("A", 6, "B", 3, 101) == LOC                    # existing level: no refusal
     assert f.c(C.BOOK_LEVELS_FULL) == 2
-    # orders of the evicted/refused levels stay consistent: a level re-created at their
-    # price is not corrupted by their later executions, cancels and deletes
-    f("D", 5)
-    f("D", 3)
-    assert f("A", 7, "B", 20, 100) == LOC                   # new level at 100
-    f("X", 1, shares=4)
-    f("E", 1, shares=2)
-    f("D", 4)
-    assert f.levels(BID) == [(101, 13, 2), (100, 20, 1)]
+    # orders of refused levels stay consistent: a level created later at their price is
+    # not corrupted by their later executions, cancels and deletes
     f("D", 1)
-    assert f.levels(BID) == [(101, 13, 2), (100, 20, 1)]
-    assert n_live_orders(f.books) == 3
+    assert f("A", 7, "B", 20, 99) == LOC                    # new level at 99 (room again)
+    f("X", 4, shares=4)
+    f("E", 4, shares=1)
+    assert f.levels(BID) == [(102, 10, 1), (101, 13, 2), (99, 20, 1)]
+    f("D", 4)
+    f("D", 5)
+    assert f.levels(BID) == [(102, 10, 1), (101, 13, 2), (99, 20, 1)]
+    assert n_live_orders(f.books) == 4 and not book_ok(f.books, LOC)
 
 
 def test_levels_full_on_ask_side():
     f = Feed(max_levels=2)
     f("A", 1, "S", 10, 200)
     f("A", 2, "S", 10, 201)
-    f("A", 3, "S", 10, 199)   # better ask: evicts 201
-    f("A", 4, "S", 10, 202)   # worse: refused
-    assert f.levels(ASK) == [(199, 10, 1), (200, 10, 1)]
-    assert f.c(C.BOOK_LEVELS_FULL) == 2
+    f("A", 3, "S", 10, 199)   # a third level: refused
+    assert f.levels(ASK) == [(200, 10, 1), (201, 10, 1)]
+    assert f.c(C.BOOK_LEVELS_FULL) == 1 and not book_ok(f.books, LOC)
 
 
 def test_event_index_out_of_range():
@@ -533,10 +533,12 @@ def test_matches_reference_book(ops, max_orders):
                               st.integers(1, 60), st.integers(0, 30), st.booleans()),
                     min_size=1, max_size=150))
 def test_tiny_capacities_stay_consistent(ops):
-    """8 table slots, 3 levels per side, refs drawn from a pool of 24 so hash homes collide:
-    refusals, evictions and backward shifts are common. Every live order must stay findable,
-    and the levels must equal the sums of the orders that remember being counted in them."""
+    """8 table slots, 3 levels per side, an arena of 16 level records (two regions), refs
+    drawn from a pool of 24 so hash homes collide: refusals and backward shifts are common.
+    Every live order must stay findable, and the levels must equal the sums of the orders
+    counted in them."""
     f = Feed(n_locates=1, max_orders=4, max_levels=3)
+    f.books = new_books(1, 4, 3, 16)
     pool = range(1, 25)
     for kind, ref, ref2, shares, tick, flip in ops:
         if kind < 4:
@@ -547,13 +549,14 @@ def test_tiny_capacities_stay_consistent(ops):
         used = f.books.orders[f.books.orders["used"] == 1]
         assert len(used) == n_live_orders(f.books) == len(live) <= 4
         assert sorted(used["ref"].tolist()) == live
+        if f.c(C.BOOK_LEVELS_FULL) or f.c(C.BOOK_FULL):
+            assert not book_ok(f.books, 0)
         for sd in (BID, ASK):
-            n = int(f.books.n_levels[0, sd])
-            ids = f.books.lvl_id[0, sd, :n]
-            px = f.books.lvl_price[0, sd, :n].astype(np.int64)
-            assert np.all(np.diff(px) < 0) if sd == ASK else np.all(np.diff(px) > 0)
-            for k in range(n):
-                mine = used[used["level_id"] == ids[k]]
-                assert len(mine) == f.books.lvl_count[0, sd, k] > 0
-                assert int(mine["shares"].sum()) == f.books.lvl_shares[0, sd, k]
-                assert np.all(mine["price"] == px[k]) and np.all(mine["side"] == sd)
+            lv = depth(f.books, 0, sd, 10)
+            px = lv[:, 0]
+            assert np.all(np.diff(px) > 0) if sd == ASK else np.all(np.diff(px) < 0)
+            counted = used[(used["counted"] == 1) & (used["side"] == sd)]
+            assert sorted(set(counted["price"].tolist())) == sorted(px.tolist())
+            for p, sh, n in lv.tolist():
+                mine = counted[counted["price"] == p]
+                assert len(mine) == n > 0 and int(mine["shares"].sum()) == sh
