@@ -36,6 +36,7 @@ import socket
 import struct
 import threading
 import time
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -84,6 +85,16 @@ def capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters):
         publish(hdr, 1)
 
 
+class CaptureState(NamedTuple):
+    """The wrapper poll's state, by name (numba types the tuple; no run-time cost)."""
+    inner: Any            # the inner backend's poll state
+    hdr: np.ndarray       # the capture ring's header (runtime/ipc/ring.py)
+    meta: np.ndarray      # the ring's records as int64 (recv_ns, lengths)
+    rec: np.ndarray       # the ring's records as bytes
+    counters: np.ndarray  # the runtime's counters (CAPTURE_DROPPED)
+    err: np.ndarray       # E_* slots: the writer's failure, published to the poll
+
+
 _POLLS: dict = {}
 
 
@@ -95,16 +106,17 @@ def make_capture_poll(inner_poll):
     # not cached: a closure over a dispatcher is keyed by its per-process uuid
     @njit(nogil=True)
     def capture_poll(state, payload, lengths, recv_ns):
-        inner_state, hdr, meta, rec, counters, err = state
+        err = state.err
         failed = load_acquire(err, E_ERRNO) != 0
         if failed and err[E_STOP] != 0:
             return -errno.EIO   # the writer failed and the configuration says stop
-        n = inner_poll(inner_state, payload, lengths, recv_ns)
+        n = inner_poll(state.inner, payload, lengths, recv_ns)
         if n > 0:
             if failed:
-                counters[C.CAPTURE_DROPPED] += n   # degraded: received, not captured
+                state.counters[C.CAPTURE_DROPPED] += n   # degraded: received, not captured
             else:
-                capture_frames(hdr, meta, rec, payload, lengths, recv_ns, n, counters)
+                capture_frames(state.hdr, state.meta, state.rec, payload, lengths, recv_ns, n,
+                               state.counters)
         return n
 
     _POLLS[inner_poll] = capture_poll
@@ -372,7 +384,7 @@ class CaptureBackend:
             self.inner.close()   # nothing half-open left behind
             raise
         w = self.writer
-        self.state = (self.inner.state, w.ring.hdr, w.meta, w.rec, self.counters, w.err)
+        self.state = CaptureState(self.inner.state, w.ring.hdr, w.meta, w.rec, self.counters, w.err)
         return self
 
     def __getattr__(self, name):

@@ -17,6 +17,7 @@ merged into stats().
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -39,6 +40,25 @@ N_PARAMS = 10
 # int64 live-state slots
 S_BURST_LEFT, S_SEEN, S_HELD = range(3)
 _NEVER = np.int64(1) << 62
+MAX_HOLD_FRAMES = 1 << 20        # frames the pool may hold (bounded memory; the config says so)
+MAX_POOL_BYTES = 1 << 30
+
+
+class FaultState(NamedTuple):
+    """The wrapper poll's state, by name (numba types the tuple; no run-time cost)."""
+    inner: Any               # the inner backend's poll state
+    params: np.ndarray       # float64[N_PARAMS], P_* slots
+    live: np.ndarray         # int64, S_* slots
+    rng: np.ndarray          # uint64[1], xorshift64* state
+    counters: np.ndarray     # int64[N_FAULT_COUNTERS], F_* slots
+    stage: np.ndarray        # uint8[n_slots, slot_bytes]: what the inner backend received
+    stage_len: np.ndarray
+    stage_ns: np.ndarray
+    pool: np.ndarray         # uint8[hold, slot_bytes]: frames held (reorder, delay, overflow)
+    pool_len: np.ndarray     # -2: free slot
+    pool_ns: np.ndarray
+    due_seen: np.ndarray     # released once this many frames were seen...
+    due_ns: np.ndarray       # ...or at this time
 
 
 @dataclass(frozen=True)
@@ -64,12 +84,13 @@ class FaultConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ConfigError("fault rate must be a probability", key=f"faults.{name}",
                                   value=v, allowed="0..1")
-        for name, lo in (("burst_len", 1), ("reorder_window", 1), ("reorder_timeout_ns", 0),
-                         ("delay_ns", 0), ("hold_frames", 1), ("seed", 0)):
+        for name, lo, hi in (("burst_len", 1, 1 << 32), ("reorder_window", 1, 1 << 32),
+                             ("reorder_timeout_ns", 0, 1 << 62), ("delay_ns", 0, 1 << 62),
+                             ("hold_frames", 1, MAX_HOLD_FRAMES), ("seed", 0, (1 << 64) - 1)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError("fault setting out of range", key=f"faults.{name}", value=v,
-                                  allowed=f"integer >= {lo}")
+                                  allowed=f"integer {lo}..{hi}")
         if self.delay_rate > 0 and self.delay_ns == 0:
             raise ConfigError("faults.delay_rate needs faults.delay_ns > 0",
                               delay_rate=self.delay_rate, delay_ns=self.delay_ns)
@@ -207,12 +228,15 @@ def make_fault_poll(inner_poll):
     # new index entry in every process)
     @njit(nogil=True)
     def fault_poll(state, payload, lengths, recv_ns):
-        inner_state, p, st, rng, fc, stage, slen, sns, pool, plen, pns, due_seen, due_ns = state
+        p, st, rng, fc = state.params, state.live, state.rng, state.counters
+        stage, slen, sns = state.stage, state.stage_len, state.stage_ns
+        pool, plen, pns, due_seen, due_ns = (state.pool, state.pool_len, state.pool_ns,
+                                             state.due_seen, state.due_ns)
         now = realtime_ns()
         out = release_due(st, fc, pool, plen, pns, due_seen, due_ns, payload, lengths, recv_ns, now)
         if out > 0 or plen.shape[0] - st[S_HELD] < 2 * stage.shape[0]:
             return out                       # due frames first; the inner feed waits a cycle
-        m = inner_poll(inner_state, stage, slen, sns)
+        m = inner_poll(state.inner, stage, slen, sns)
         if m < 0:
             return m
         return apply_faults(p, st, rng, fc, stage, slen, sns, m, pool, plen, pns, due_seen,
@@ -237,6 +261,10 @@ class FaultBackend:
         self.inner, self.faults = inner, faults
         self.poll = make_fault_poll(inner.poll)
         hold = max(faults.hold_frames, 0) + 2 * n_slots     # room for one whole batch to spill
+        if hold * slot_bytes > MAX_POOL_BYTES:
+            raise ConfigError("fault hold pool too large", key="faults.hold_frames",
+                              value=faults.hold_frames, pool_bytes=hold * slot_bytes,
+                              max_bytes=MAX_POOL_BYTES)
         self.params = np.zeros(N_PARAMS, dtype=np.float64)
         f = faults
         self.params[:] = (f.drop_rate, f.burst_rate, f.burst_len, f.duplicate_rate, f.reorder_rate,
@@ -266,9 +294,10 @@ class FaultBackend:
             args = (self.stage, *args[1:])
         self.inner.open(*args, counters=counters, **kw)
         self.counters = getattr(self.inner, "counters", counters)
-        self.state = (self.inner.state, self.params, self.live, self.rng, self.fault_counters,
-                      self.stage, self.stage_len, self.stage_ns, self.pool, self.pool_len,
-                      self.pool_ns, self.due_seen, self.due_ns)
+        self.state = FaultState(self.inner.state, self.params, self.live, self.rng,
+                                self.fault_counters, self.stage, self.stage_len, self.stage_ns,
+                                self.pool, self.pool_len, self.pool_ns, self.due_seen,
+                                self.due_ns)
         return self
 
     def __getattr__(self, name):

@@ -10,6 +10,9 @@ buffers.frame_bytes/frames/ring_capacity/hugepages) are part of this schema.
 from __future__ import annotations
 
 import copy
+import ipaddress
+import os
+import re
 import tomllib
 from typing import Any
 
@@ -22,6 +25,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "port": ((int,), 26400),
         "session": ((str,), ""),             # "" = adopt the first packet's session
         "first_seq": ((int,), 1),            # 1: a late join is a gap; 0: adopt the first seq
+        "max_gap_msgs": ((int,), 1 << 20),   # a larger jump is not believed on one packet; 0 = off
+        "reset_packets": ((int,), 3),        # consistent far-ahead packets in a row = session reset
     },
     "nic": {
         "interface": ((str,), ""),           # multicast join / AF_XDP interface; "" = any
@@ -133,7 +138,9 @@ def _pos(cfg, section, key, lo=1, hi=None):
 def validate(cfg: dict) -> dict:
     """Range and consistency checks; returns cfg (normalised)."""
     _pos(cfg, "feed", "port", 0, 65535)
-    _pos(cfg, "feed", "first_seq", 0)
+    _pos(cfg, "feed", "first_seq", 0, (1 << 62) - 1)
+    _pos(cfg, "feed", "max_gap_msgs", 0, (1 << 62) - 1)
+    _pos(cfg, "feed", "reset_packets", 1, 1000)
     _pos(cfg, "buffers", "frames", 1, 1024)
     _pos(cfg, "buffers", "frame_bytes", 64, 65536)
     _pos(cfg, "buffers", "ring_capacity", 0)
@@ -174,13 +181,81 @@ def validate(cfg: dict) -> dict:
         raise ConfigError("capture ring must be a power of two >= 2", key="capture.ring_records", value=rr)
     _pos(cfg, "lines", "b_port", 0, 65535)
     srv = cfg["recovery"]["server"]
-    if srv and (srv.count(":") != 1 or not srv.rsplit(":", 1)[1].isdigit()):
-        raise ConfigError("recovery.server must be host:port", key="recovery.server", value=srv)
+    # ASCII digits only: str.isdigit() takes "²", which int() then refuses with a traceback
+    if srv and (srv.count(":") != 1 or not re.fullmatch(r"[0-9]{1,5}", srv.rsplit(":", 1)[1])
+                or not 1 <= int(srv.rsplit(":", 1)[1]) <= 65535):
+        raise ConfigError("recovery.server must be IPv4:port with a port 1..65535",
+                          key="recovery.server", value=srv)
+    if srv:
+        try:
+            ipaddress.IPv4Address(srv.rsplit(":", 1)[0])
+        except ValueError as exc:
+            raise ConfigError("recovery.server must be IPv4:port", key="recovery.server",
+                              value=srv) from exc
+    _bounds(cfg)
     _check_backend_tables(cfg["backend"])
     if cfg["backend"]["kind"] not in ("kernel", "afxdp", "fpga", "fpga-emu"):
         raise ConfigError("unknown backend", key="backend.kind", value=cfg["backend"]["kind"],
                           allowed=["kernel", "afxdp", "fpga", "fpga-emu"])
     return cfg
+
+
+# (section, key, lo, hi): integers the OS or numba takes as C ints, and sizes with a ceiling
+_INT_BOUNDS = (
+    ("backend", "busy_poll_us", 0, (1 << 31) - 1), ("backend", "rcvbuf_bytes", 0, (1 << 31) - 1),
+    ("buffers", "ring_capacity", 0, 1 << 30), ("book", "max_orders", 2, 1 << 30),
+    ("capture", "ring_records", 2, 1 << 24), ("lines", "reorder_capacity", 1, 1 << 24),
+    ("lines", "slot_bytes", 8, 65535), ("lines", "wait_ns", 0, 60_000_000_000),
+    ("lines", "stale_ns", 1_000_000, 3_600_000_000_000),
+    ("recovery", "timeout_ns", 100_000, 60_000_000_000), ("recovery", "retries", 0, 100),
+    ("recovery", "deadline_ns", 1_000_000, 3_600_000_000_000),
+    ("recovery", "max_outstanding", 1, 4096), ("recovery", "max_request_msgs", 1, 0xFFFE),
+    ("idle", "spins", 0, 1 << 31), ("idle", "yields", 0, 1 << 31),
+    ("idle", "max_park_ns", 0, 1_000_000_000), ("run", "warmup_seq", 0, (1 << 62) - 1),
+)
+
+
+def physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 1 << 40
+
+
+def memory_asked(cfg: dict) -> dict[str, int]:
+    """Bytes the large preallocations of cfg take, by the keys that size them (estimates
+    from the record sizes; small arrays left out)."""
+    fb = cfg["buffers"]["frame_bytes"]
+    out = {"buffers.ring_capacity": cfg["buffers"]["ring_capacity"] * 64,
+           "book.max_orders": cfg["book"]["max_orders"] * 2 * 64,   # hashed slots, ~64 B each
+           "buffers.frames x buffers.frame_bytes": cfg["buffers"]["frames"] * fb * 4}
+    if cfg["capture"]["path"]:
+        out["capture.ring_records"] = cfg["capture"]["ring_records"] * (16 + fb)
+    if cfg["lines"]["enabled"]:
+        out["lines.reorder_capacity x lines.slot_bytes"] = (
+            cfg["lines"]["reorder_capacity"] * (cfg["lines"]["slot_bytes"] + 32))
+    f = cfg["faults"]
+    if any(f[k] for k in ("drop_rate", "burst_rate", "duplicate_rate", "reorder_rate",
+                          "truncate_rate", "delay_rate")):
+        out["faults.hold_frames"] = (f["hold_frames"] + 2 * cfg["buffers"]["frames"]) * fb
+    return out
+
+
+def _bounds(cfg: dict) -> None:
+    """Integer ranges, and what memory a configuration may ask for: no more than the
+    machine has (a clear error at load, not a MemoryError or ENOMEM at start)."""
+    for section, key, lo, hi in _INT_BOUNDS:
+        _pos(cfg, section, key, lo, hi)
+    asked = memory_asked(cfg)
+    have = physical_memory_bytes()
+    for key, n in asked.items():
+        if n > have:
+            raise ConfigError("configuration asks for more memory than the machine has",
+                              key=key, asked_bytes=n, machine_bytes=have)
+    if sum(asked.values()) > have:
+        raise ConfigError("configuration asks for more memory than the machine has, in all",
+                          asked_bytes=sum(asked.values()), machine_bytes=have,
+                          largest=max(asked, key=asked.get))
 
 
 def _check_backend_tables(backend: dict) -> None:

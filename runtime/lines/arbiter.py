@@ -9,9 +9,20 @@ B may pack differently. For each message numbered s (next = the next one to deli
   `capacity` ahead forces the window on: what is missing below it is delivered as a gap and
   counted REORDER_OVERFLOW (bounded memory wins over waiting; never skipped silently).
 A message (or a line heartbeat announcing a higher number) beyond the highest number seen
-opens a *hole* [hi+1, s) in a small table. runtime/recovery.py ages holes: after the
-arbitration wait a hole is "missing on both lines" and requested from the retransmission
-server; at the deadline the head hole is delivered as an explicit gap event.
+opens a *hole* [hi+1, s) in a small table (rows of at most max_request_msgs). A full table
+does not grow a row: the rest is kept as one *untracked* range (HOLES_UNTRACKED), reopened
+as rows free up, and given up at the deadline like a hole. runtime/recovery.py ages holes:
+after the arbitration wait a hole is "missing on both lines" and requested from the
+retransmission server; at the deadline the head hole is delivered as an explicit gap event.
+
+Gap window (P_MAX_GAP, 0 = none): a line packet more than the window beyond the highest
+number known is not believed on one datagram's word (a spoofed or damaged number would
+otherwise open a hole the size of 2^40): it is dropped and counted SEQ_SUSPECT. When
+P_RESET_PACKETS such packets in a row on one line each continue where the previous ended,
+it is a session reset: what is held goes out, what is missing below becomes gaps, one
+staged gap with aux GAP_AUX_RESET covers the jump (SEQ_RESETS), and the numbering goes on
+from there. Every walk over a gap is bounded by the reorder capacity, not by its size:
+nothing can be held more than `capacity` beyond next, so one range covers the rest.
 
 Delivery goes through a staging area: runs of consecutive messages from one source are
 re-framed as MoldUDP64 packets (seq, count, length-prefixed messages), gaps as rows with
@@ -21,13 +32,20 @@ Counters: ARB_FIRST_A/B and RECOVERED count delivered messages by the source tha
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.feed import moldudp64 as M
 from tickpath.runtime.sys.byteorder import load_be16, load_be64
-from tickpath.runtime.feed.decoder import MAX_SEQ
+from tickpath.runtime.feed.decoder import (
+    DEFAULT_MAX_GAP_MSGS,
+    DEFAULT_RESET_PACKETS,
+    GAP_AUX_RESET,
+    MAX_SEQ,
+)
 from tickpath.runtime.core.errors import ConfigError
 
 SRC_A, SRC_B, SRC_R, SRC_GAP = 0, 1, 2, 3
@@ -45,7 +63,12 @@ S_LAST_RX_B = 8
 S_STALE = 9           # 1 while both lines are silent past the heartbeat timeout
 S_START_NS = 10       # monotonic ns of the first maintenance pass
 S_ENDED = 11          # an end-of-session packet arrived
-N_STATE = 16
+S_SUSPECT_NEXT = 12   # + SRC_A/SRC_B: where that line's next far-ahead packet must start
+S_SUSPECT_RUN = 14    # + SRC_A/SRC_B: far-ahead packets in a row on that line
+S_UNTRACKED_FIRST = 16  # missing range the full hole table could not take (end 0: none)
+S_UNTRACKED_END = 17
+S_UNTRACKED_NS = 18   # when its first part was detected (its deadline runs from here)
+N_STATE = 24
 
 # params slots (int64)
 P_CAPACITY = 0        # reorder buffer slots
@@ -53,6 +76,8 @@ P_SLOT_BYTES = 1      # longest message a slot holds
 P_WAIT_NS = 2         # arbitration wait: how long a hole may wait for the other line
 P_STALE_NS = 3        # heartbeat timeout: both lines silent this long = stale feed
 P_MAX_STAGE_MSGS = 4  # most messages in one staged packet (the event batch bounds it)
+P_MAX_GAP = 5         # gap window in messages (0: believe any jump)
+P_RESET_PACKETS = 6   # consistent far-ahead packets in a row that make a session reset
 N_PARAMS = 8
 
 # hole table columns
@@ -65,21 +90,39 @@ _DUP_SLOT = (C.ARB_DUP_A, C.ARB_DUP_B, C.RETRANS_DUPLICATES)
 _FIRST_SLOT = (C.ARB_FIRST_A, C.ARB_FIRST_B, C.RECOVERED)
 
 
+class ArbState(NamedTuple):
+    """The arrays one arbitrated feed works on (numba types the tuple; no run-time cost)."""
+    state: np.ndarray     # int64[N_STATE], S_* slots
+    params: np.ndarray    # int64[N_PARAMS], P_* slots
+    session: np.ndarray   # uint8[10]
+    rb_seq: np.ndarray    # reorder buffer, slot s % capacity: seq held (-1 empty)
+    rb_len: np.ndarray
+    rb_src: np.ndarray
+    rb_recv: np.ndarray
+    rb_data: np.ndarray   # uint8[capacity, slot_bytes]
+    holes: np.ndarray     # int64[max_holes, H_COLS]
+    st_buf: np.ndarray    # staging bytes (re-framed MoldUDP64 packets)
+    st_meta: np.ndarray   # int64[6, rows]: src, seq, count, offset (gap: aux), length, recv_ns
+
+
 class Arbiter:
     """Preallocated state for one arbitrated feed (setup params checked here)."""
 
     def __init__(self, capacity: int = 1 << 16, slot_bytes: int = 64, wait_ns: int = 200_000,
                  stale_ns: int = 2_000_000_000, max_holes: int = 64, stage_bytes: int = 1 << 18,
                  stage_rows: int = 4096, max_stage_msgs: int = 1023, session: bytes | None = None,
-                 first_seq: int = M.FIRST_SEQ):
+                 first_seq: int = M.FIRST_SEQ, max_gap_msgs: int = DEFAULT_MAX_GAP_MSGS,
+                 reset_packets: int = DEFAULT_RESET_PACKETS):
         checks = (("capacity", capacity, 1, 1 << 24), ("slot_bytes", slot_bytes, 8, M.MAX_MESSAGE_BYTES),
                   ("wait_ns", wait_ns, 0, 60_000_000_000), ("stale_ns", stale_ns, 1_000_000, 3_600_000_000_000),
                   ("max_holes", max_holes, 1, 1 << 16), ("stage_rows", stage_rows, 2, 1 << 20),
                   ("max_stage_msgs", max_stage_msgs, 1, M.MAX_MESSAGES_PER_PACKET),
-                  ("first_seq", first_seq, 0, MAX_SEQ))
+                  ("first_seq", first_seq, 0, MAX_SEQ), ("max_gap_msgs", max_gap_msgs, 0, MAX_SEQ),
+                  ("reset_packets", reset_packets, 1, 1000))
         for name, v, lo, hi in checks:
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ConfigError("arbiter setting out of range", key=name, value=v, allowed=f"{lo}..{hi}")
+                raise ConfigError("arbiter setting out of range", key=f"lines.{name}", value=v,
+                                  allowed=f"{lo}..{hi}")
         if stage_bytes < _HDR + 2 + M.MAX_MESSAGE_BYTES:   # any message must fit one staged packet
             raise ConfigError("stage_bytes cannot hold the longest MoldUDP64 message",
                               stage_bytes=stage_bytes, min_bytes=_HDR + 2 + M.MAX_MESSAGE_BYTES)
@@ -88,8 +131,9 @@ class Arbiter:
         self.state[S_HI] = first_seq - 1
         self.state[S_OPEN] = -1
         self.params = np.zeros(N_PARAMS, dtype=np.int64)
-        self.params[[P_CAPACITY, P_SLOT_BYTES, P_WAIT_NS, P_STALE_NS, P_MAX_STAGE_MSGS]] = (
-            capacity, slot_bytes, wait_ns, stale_ns, max_stage_msgs)
+        self.params[[P_CAPACITY, P_SLOT_BYTES, P_WAIT_NS, P_STALE_NS, P_MAX_STAGE_MSGS,
+                     P_MAX_GAP, P_RESET_PACKETS]] = (
+            capacity, slot_bytes, wait_ns, stale_ns, max_stage_msgs, max_gap_msgs, reset_packets)
         self.session = np.zeros(_SESS, dtype=np.uint8)
         if session:
             self.session[:] = np.frombuffer(M.session_bytes(session), dtype=np.uint8)
@@ -104,9 +148,10 @@ class Arbiter:
         self.st_meta = np.zeros((6, stage_rows), dtype=np.int64)   # src seq count off len recv
 
     @property
-    def arrays(self):
-        return (self.state, self.params, self.session, self.rb_seq, self.rb_len, self.rb_src,
-                self.rb_recv, self.rb_data, self.holes, self.st_buf, self.st_meta)
+    def arrays(self) -> ArbState:
+        return ArbState(self.state, self.params, self.session, self.rb_seq, self.rb_len,
+                        self.rb_src, self.rb_recv, self.rb_data, self.holes, self.st_buf,
+                        self.st_meta)
 
     def held(self) -> int:
         """Messages waiting in the reorder buffer (slow path, for stats)."""
@@ -118,6 +163,8 @@ class Arbiter:
                 (("line_a_idle_ns", S_LAST_RX_A), ("line_b_idle_ns", S_LAST_RX_B))}
         return {"next_seq": int(st[S_NEXT]), "highest_seq": int(st[S_HI]), "held": self.held(),
                 "open_holes": int(st[S_N_HOLES]), "stale": bool(st[S_STALE]),
+                "untracked": int(st[S_UNTRACKED_END] - max(st[S_UNTRACKED_FIRST], st[S_NEXT]))
+                if st[S_UNTRACKED_END] > st[S_NEXT] else 0,
                 "ended": bool(st[S_ENDED]), **idle}
 
 
@@ -127,10 +174,10 @@ class Arbiter:
 @njit(nogil=True)
 def flush(arb, deliver, sink):
     """Hand every staged row to the sink; returns the rows handed on."""
-    st = arb[0]
+    st = arb.state
     n = st[S_STAGE_N]
     if n > 0:
-        deliver(sink, arb[9], arb[10], n)
+        deliver(sink, arb.st_buf, arb.st_meta, n)
         st[S_STAGE_N] = 0
         st[S_STAGE_BYTES] = 0
         st[S_OPEN] = -1
@@ -140,7 +187,7 @@ def flush(arb, deliver, sink):
 @njit(nogil=True)
 def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
     """Append message s (p[o:o+ln], the caller checked the bounds) to the staging area."""
-    st, params, session, st_buf, meta = arb[0], arb[1], arb[2], arb[9], arb[10]
+    st, params, session, st_buf, meta = arb.state, arb.params, arb.session, arb.st_buf, arb.st_meta
     counters[_FIRST_SLOT[src]] += 1
     r = st[S_OPEN]
     if r >= 0 and (meta[0, r] != src or meta[1, r] + meta[2, r] != s or meta[5, r] != recv_ns
@@ -180,9 +227,10 @@ def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
 
 
 @njit(nogil=True)
-def stage_gap(arb, first, count, now_ns, deliver, sink):
-    """Stage an explicit gap [first, first+count): the sink turns it into a gap event."""
-    st, meta = arb[0], arb[10]
+def stage_gap(arb, first, count, now_ns, aux, deliver, sink):
+    """Stage an explicit gap [first, first+count): the sink turns it into a gap event
+    (aux 0, or GAP_AUX_RESET for a session reset; kept in the row's offset column)."""
+    st, meta = arb.state, arb.st_meta
     if st[S_STAGE_N] >= meta.shape[1]:
         flush(arb, deliver, sink)
     r = st[S_STAGE_N]
@@ -191,7 +239,7 @@ def stage_gap(arb, first, count, now_ns, deliver, sink):
     meta[0, r] = SRC_GAP
     meta[1, r] = first
     meta[2, r] = count
-    meta[3, r] = 0
+    meta[3, r] = aux
     meta[4, r] = 0
     meta[5, r] = now_ns
 
@@ -201,15 +249,16 @@ def stage_gap(arb, first, count, now_ns, deliver, sink):
 @njit(nogil=True)
 def drain(arb, counters, deliver, sink):
     """Deliver held messages while they are in order; returns how many."""
-    st, params, rb_seq, rb_len, rb_src, rb_recv, rb_data = arb[0], arb[1], arb[3], arb[4], arb[5], arb[6], arb[7]
-    cap = params[P_CAPACITY]
+    st, rb_seq = arb.state, arb.rb_seq
+    cap = arb.params[P_CAPACITY]
     n = 0
     while True:
         s = st[S_NEXT]
         k = s % cap
         if rb_seq[k] != s:
             return n
-        _stage_msg(arb, rb_src[k], s, rb_data[k], 0, rb_len[k], rb_recv[k], counters, deliver, sink)
+        _stage_msg(arb, arb.rb_src[k], s, arb.rb_data[k], 0, arb.rb_len[k], arb.rb_recv[k],
+                   counters, deliver, sink)
         rb_seq[k] = -1
         st[S_NEXT] = s + 1
         n += 1
@@ -218,18 +267,23 @@ def drain(arb, counters, deliver, sink):
 @njit(nogil=True)
 def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
     """Move next up to `target`: held messages are delivered, missing runs become gaps
-    (counted UNRECOVERABLE, and REORDER_OVERFLOW when `overflow`)."""
-    st, params, rb_seq = arb[0], arb[1], arb[3]
-    cap = params[P_CAPACITY]
+    (counted UNRECOVERABLE, and REORDER_OVERFLOW when `overflow`). O(capacity), not
+    O(target - next): nothing is held at or beyond next + capacity (accept_message keeps
+    it so), so past that one gap covers the rest however far target is."""
+    st, rb_seq = arb.state, arb.rb_seq
+    cap = arb.params[P_CAPACITY]
     while st[S_NEXT] < target:
         s = st[S_NEXT]
         if rb_seq[s % cap] == s:
             drain(arb, counters, deliver, sink)
             continue
+        lim = min(target, s + cap)
         e = s + 1
-        while e < target and rb_seq[e % cap] != e:
+        while e < lim and rb_seq[e % cap] != e:
             e += 1
-        stage_gap(arb, s, e - s, now_ns, deliver, sink)
+        if e == lim:
+            e = target   # nothing held in [s, target): one range, not a walk
+        stage_gap(arb, s, e - s, now_ns, 0, deliver, sink)
         counters[C.UNRECOVERABLE] += e - s
         counters[C.UNRECOVERABLE_GAPS] += 1
         if overflow:
@@ -239,39 +293,53 @@ def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
 
 
 @njit(nogil=True, cache=True)
-def note_seen(arb, s, now_ns, max_request_msgs):
-    """Everything below s was sent (a message s arrived, or a heartbeat announced s as the
-    next): holes open for [highest seen + 1, s)."""
-    st, holes = arb[0], arb[8]
-    hi = st[S_HI]
-    if s - 1 <= hi:
-        return
-    first = hi + 1
-    st[S_HI] = s - 1
-    if first < st[S_NEXT]:
-        first = st[S_NEXT]
-    while first < s:
-        cnt = min(s - first, max_request_msgs)
+def open_holes(arb, first, end, detected_ns, max_request_msgs, counters, count_overflow):
+    """Holes for [first, end) in rows of at most max_request_msgs. A full table takes no
+    more: the rest joins the untracked range (counted HOLES_UNTRACKED when count_overflow);
+    returns where the rows stopped (end when all fit)."""
+    st, holes = arb.state, arb.holes
+    while first < end:
         nh = st[S_N_HOLES]
         if nh >= holes.shape[0]:
-            # table full: the last hole grows to cover the rest (over-asking, never losing)
-            holes[nh - 1, H_COUNT] = s - holes[nh - 1, H_FIRST]
-            return
+            if count_overflow:
+                counters[C.HOLES_UNTRACKED] += end - first
+            if st[S_UNTRACKED_END] == 0:
+                st[S_UNTRACKED_FIRST] = first
+                st[S_UNTRACKED_END] = end
+                st[S_UNTRACKED_NS] = detected_ns
+            else:   # one union range: over-covering is safe (held numbers are skipped)
+                st[S_UNTRACKED_FIRST] = min(st[S_UNTRACKED_FIRST], first)
+                st[S_UNTRACKED_END] = max(st[S_UNTRACKED_END], end)
+                st[S_UNTRACKED_NS] = min(st[S_UNTRACKED_NS], detected_ns)
+            return first
+        cnt = min(end - first, max_request_msgs)
         for c in range(holes.shape[1]):
             holes[nh, c] = 0   # a reused row: no state from the hole it held before
         holes[nh, H_FIRST] = first
         holes[nh, H_COUNT] = cnt
-        holes[nh, H_DETECTED_NS] = now_ns
-        holes[nh, H_SENT_NS] = 0
-        holes[nh, H_TRIES] = 0
+        holes[nh, H_DETECTED_NS] = detected_ns
         st[S_N_HOLES] = nh + 1
         first += cnt
+    return end
+
+
+@njit(nogil=True, cache=True)
+def note_seen(arb, s, now_ns, max_request_msgs, counters):
+    """Everything below s was sent (a message s arrived, or a heartbeat announced s as the
+    next): holes open for [highest seen + 1, s)."""
+    st = arb.state
+    hi = st[S_HI]
+    if s - 1 <= hi:
+        return
+    first = max(hi + 1, st[S_NEXT])
+    st[S_HI] = s - 1
+    open_holes(arb, first, s, now_ns, max_request_msgs, counters, True)
 
 
 @njit(nogil=True, cache=True)
 def hole_asked(arb, s):
     """True when s lies in a hole already requested from the retransmission server."""
-    st, holes = arb[0], arb[8]
+    st, holes = arb.state, arb.holes
     for h in range(st[S_N_HOLES]):
         if holes[h, H_TRIES] > 0 and holes[h, H_FIRST] <= s < holes[h, H_FIRST] + holes[h, H_COUNT]:
             return True
@@ -282,7 +350,7 @@ def hole_asked(arb, s):
 def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, counters,
                    deliver, sink):
     """Arbitrate one message s = p[o:o+ln] from src (bounds checked by the caller)."""
-    st, params, rb_seq, rb_len, rb_src, rb_recv, rb_data = arb[0], arb[1], arb[3], arb[4], arb[5], arb[6], arb[7]
+    st, params, rb_seq = arb.state, arb.params, arb.rb_seq
     cap = params[P_CAPACITY]
     nxt = st[S_NEXT]
     if s < nxt or rb_seq[s % cap] == s:
@@ -292,7 +360,7 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
         counters[C.RETRANS_UNASKED] += 1
         return
     if s - nxt >= cap:
-        note_seen(arb, s, now_ns, max_request_msgs)
+        note_seen(arb, s, now_ns, max_request_msgs, counters)
         advance_to(arb, s - cap + 1, now_ns, counters, True, deliver, sink)
         nxt = st[S_NEXT]   # the window may have moved up to s itself
     if s == nxt:
@@ -304,14 +372,15 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
         return
     if ln > params[P_SLOT_BYTES]:
         counters[C.REORDER_OVERFLOW] += 1   # cannot be held: it stays a hole
-        note_seen(arb, s + 1, now_ns, max_request_msgs)
+        note_seen(arb, s + 1, now_ns, max_request_msgs, counters)
         return
-    note_seen(arb, s, now_ns, max_request_msgs)
+    note_seen(arb, s, now_ns, max_request_msgs, counters)
     k = s % cap
     rb_seq[k] = s
-    rb_len[k] = ln
-    rb_src[k] = src
-    rb_recv[k] = recv_ns
+    arb.rb_len[k] = ln
+    arb.rb_src[k] = src
+    arb.rb_recv[k] = recv_ns
+    rb_data = arb.rb_data
     for i in range(ln):
         rb_data[k, i] = p[o + i]
     if st[S_HI] < s:
@@ -319,10 +388,51 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
 
 
 @njit(nogil=True)
+def session_reset(arb, seq, now_ns, counters, deliver, sink):
+    """A confirmed jump to seq: deliver what is held, give up what is missing below the
+    highest number seen, one reset gap up to seq, then number from seq."""
+    st = arb.state
+    counters[C.SEQ_RESETS] += 1
+    advance_to(arb, st[S_HI] + 1, now_ns, counters, False, deliver, sink)
+    if seq > st[S_NEXT]:
+        stage_gap(arb, st[S_NEXT], seq - st[S_NEXT], now_ns, GAP_AUX_RESET, deliver, sink)
+    st[S_NEXT] = seq
+    st[S_HI] = seq - 1
+    st[S_N_HOLES] = 0
+    st[S_UNTRACKED_FIRST] = 0
+    st[S_UNTRACKED_END] = 0
+
+
+@njit(nogil=True, inline="always")
+def _far_ahead(arb, src, seq, count):
+    """The gap-window rule for a line packet; True: drop it (the caller counts it). A run
+    that is now confirmed returns False with the suspect state cleared."""
+    st, params = arb.state, arb.params
+    window = params[P_MAX_GAP]
+    known = max(st[S_HI], st[S_NEXT] - 1)    # the highest number the feed has shown
+    if window <= 0 or seq - known - 1 <= window:
+        st[S_SUSPECT_RUN + src] = 0   # the line is in step: a suspect run must be unbroken
+        return False
+    run = st[S_SUSPECT_RUN + src]
+    if run > 0 and seq == st[S_SUSPECT_NEXT + src]:
+        run += 1
+    else:
+        run = 1
+    st[S_SUSPECT_NEXT + src] = seq + (0 if count == M.HEARTBEAT_COUNT or
+                                      count == M.END_OF_SESSION_COUNT else count)
+    if run < params[P_RESET_PACKETS]:
+        st[S_SUSPECT_RUN + src] = run
+        return True
+    st[S_SUSPECT_RUN + SRC_A] = 0
+    st[S_SUSPECT_RUN + SRC_B] = 0
+    return False
+
+
+@njit(nogil=True)
 def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, counters,
                   deliver, sink):
     """One MoldUDP64 packet p[0:n_bytes] from a line (SRC_A/B) or the server (SRC_R)."""
-    st, session = arb[0], arb[2]
+    st, session = arb.state, arb.session
     line = src != SRC_R
     if n_bytes < _HDR or n_bytes > p.shape[0]:
         counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
@@ -343,12 +453,17 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
     if seq < 1 or seq > MAX_SEQ:
         counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
         return 0
-    if line:
-        st[S_LAST_RX_A if src == SRC_A else S_LAST_RX_B] = now_ns
-        st[S_STALE] = 0
     if st[S_NEXT] == 0:
         st[S_NEXT] = seq
         st[S_HI] = seq - 1
+    if line:
+        if _far_ahead(arb, src, seq, count):
+            counters[C.SEQ_SUSPECT] += 1   # not believed on one packet's word (see above)
+            return 0
+        if arb.params[P_MAX_GAP] > 0 and seq - max(st[S_HI], st[S_NEXT] - 1) - 1 > arb.params[P_MAX_GAP]:
+            session_reset(arb, seq, now_ns, counters, deliver, sink)
+        st[S_LAST_RX_A if src == SRC_A else S_LAST_RX_B] = now_ns
+        st[S_STALE] = 0
     if count == M.HEARTBEAT_COUNT or count == M.END_OF_SESSION_COUNT:
         if line:
             if count == M.HEARTBEAT_COUNT:
@@ -356,7 +471,7 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
             else:
                 counters[C.END_OF_SESSION] += 1
                 st[S_ENDED] = 1
-            note_seen(arb, seq, now_ns, max_request_msgs)   # seq = the next to be sent
+            note_seen(arb, seq, now_ns, max_request_msgs, counters)   # seq = the next to be sent
         return 1
     pos = _HDR
     for j in range(count):

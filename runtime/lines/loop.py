@@ -6,12 +6,15 @@ poll function like runtime/loop.py (whose ctrl slots and idle strategies it shar
 `deliver_to_pipeline` is the arbiter's sink: staged packets are decoded in place
 (decode_buffer, no slice), events from line B get FLAG_LINE_B and from the server
 FLAG_RETRANSMIT; staged gaps become gap events (msg_type 0, FLAG_GAP, seq = first missing,
-shares = count) written here, counted GAPS/GAP_MESSAGES like the decoder's, with the
+shares = count, aux = GAP_AUX_RESET for a session reset) written here, counted GAPS/GAP_MESSAGES like the decoder's, with the
 decoder's next sequence moved past them. Events go to process_events whenever the batch
 might not hold the next staged packet, so a long drain never overflows it.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 from numba import njit
 
 from tickpath.runtime.core import counters as C
@@ -21,8 +24,16 @@ from tickpath.runtime.core.event import EVENT_VERSION, FLAG_GAP, FLAG_LINE_B, FL
 from tickpath.runtime.engine.idle import idle
 from tickpath.runtime.sys.intrinsics import load_acquire, monotonic_ns, store_release
 from tickpath.runtime.engine.loop import EXIT_CODE, ITERATIONS, RUNNING, STOP
-from tickpath.runtime.engine.pipeline import process_events
+from tickpath.runtime.engine.pipeline import PipeState, process_events
 from tickpath.runtime.lines.recovery import R_MAX_REQUEST_MSGS, maintain
+
+
+class PipelineSink(NamedTuple):
+    """Where deliver_to_pipeline puts the arbitrated stream."""
+    mold: np.ndarray      # the decoder's stream state (runtime/feed/decoder.py)
+    session: np.ndarray
+    events: np.ndarray    # the event batch
+    pipe: PipeState       # Pipeline.arrays (runtime/engine/pipeline.py)
 
 
 @njit(nogil=True, cache=True)
@@ -33,7 +44,7 @@ def no_poll(state, payload, lengths, recv_ns):
 
 @njit(nogil=True, cache=True)
 def deliver_to_pipeline(sink, st_buf, meta, n):
-    mold, session, events, pipe = sink
+    mold, session, events, pipe = sink.mold, sink.session, sink.events, sink.pipe
     counters = pipe.counters
     cap = events.shape[0]
     ev = 0
@@ -60,7 +71,7 @@ def deliver_to_pipeline(sink, st_buf, meta, n):
             e.msg_type = 0
             e.side = 0
             e.version = EVENT_VERSION
-            e.aux = 0
+            e.aux = meta[3, r]   # a gap row keeps its aux in the offset column
             e.flags = FLAG_GAP
             counters[C.GAPS] += 1
             counters[C.GAP_MESSAGES] += cnt
@@ -86,7 +97,7 @@ def deliver_to_pipeline(sink, st_buf, meta, n):
 def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters):
     """One pass; returns frames received (work) or -errno from a backend."""
     now = monotonic_ns()
-    max_req = rec[0][R_MAX_REQUEST_MSGS]
+    max_req = rec.params[R_MAX_REQUEST_MSGS]
     na = poll_a(st_a, fa[0], fa[1], fa[2])
     if na < 0:
         return na
@@ -109,7 +120,7 @@ def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink
 def run_ab(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, ctrl,
            idle_params, idle_state):
     store_release(ctrl, RUNNING, 1)
-    counters = sink[3].counters
+    counters = sink.pipe.counters
     while load_acquire(ctrl, STOP) == 0:
         n = ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters)
         ctrl[ITERATIONS] += 1

@@ -21,7 +21,8 @@ from tickpath.runtime.core.errors import BackendError, ConfigError
 from tickpath.runtime.ipc.livestats import LiveStats
 from tickpath.runtime.engine.pipeline import P_PUBLISH, prefault
 from tickpath.runtime.engine.loop import STOP
-from tickpath.runtime.lines.loop import no_poll, run_ab
+from tickpath.runtime.feed.decoder import set_gap_policy
+from tickpath.runtime.lines.loop import PipelineSink, no_poll, run_ab
 from tickpath.runtime.lines.recovery import make_recovery
 from tickpath.runtime.ipc.ring import available, read_slot, release
 from tickpath.runtime.engine.runner import Runtime
@@ -111,10 +112,14 @@ class RuntimeAB(ConsumerMixin, Runtime):
             self.rsock = SocketBackend(address=rc["bind_address"], port=0)
         self.frames_r = (np.zeros((8, max(slot_bytes, 2048)), np.uint8), np.zeros(8, np.int32),
                          np.zeros(8, np.int64))
+        fd = cfg["feed"]
         self.arbiter = Arbiter(capacity=ln["reorder_capacity"], slot_bytes=ln["slot_bytes"],
                                wait_ns=ln["wait_ns"], stale_ns=ln["stale_ns"],
                                max_stage_msgs=max(1, min(0xFFFE, len(self.events) - 1)),
-                               session=cfg["feed"]["session"] or None, first_seq=cfg["feed"]["first_seq"])
+                               session=fd["session"] or None, first_seq=fd["first_seq"],
+                               max_gap_msgs=fd["max_gap_msgs"], reset_packets=fd["reset_packets"])
+        # the arbiter applies the gap window; the decoder behind it sees its gap rows
+        set_gap_policy(self.mold, 0, fd["reset_packets"])
         self.rec = make_recovery(None, -1, rc["timeout_ns"], rc["retries"], rc["deadline_ns"],
                                  rc["max_outstanding"], rc["max_request_msgs"], ln["wait_ns"])
         prefault(*self.arbiter.arrays, *self.frames_b, *self.frames_r)
@@ -124,6 +129,11 @@ class RuntimeAB(ConsumerMixin, Runtime):
         self.line_b.open(self.frames_b[0])
         if self.server is not None:
             self.rsock.open(self.frames_r[0])
+            try:   # answers only from the server's address and port: the kernel drops the rest
+                self.rsock.sock.connect(self.server)
+            except OSError as exc:
+                raise ConfigError("cannot reach the retransmission server", key="recovery.server",
+                                  value=self.cfg["recovery"]["server"], error=exc.strerror) from exc
             rc, ln = self.cfg["recovery"], self.cfg["lines"]
             self.rec = make_recovery(self.server, self.rsock.sock.fileno(), rc["timeout_ns"],
                                      rc["retries"], rc["deadline_ns"], rc["max_outstanding"],
@@ -132,7 +142,7 @@ class RuntimeAB(ConsumerMixin, Runtime):
 
     def _run(self):
         fa = (self.payload, self.lengths, self.recv_ns)
-        sink = (self.mold, self.session, self.events, self.pipe.arrays)
+        sink = PipelineSink(self.mold, self.session, self.events, self.pipe.arrays)
         b = self.line_b
         if self.server is not None:
             poll_r, st_r = self.rsock.poll, self.rsock.state
@@ -169,7 +179,11 @@ class RuntimeAB(ConsumerMixin, Runtime):
 
 
 def make_runtime(cfg: dict, on_error=None):
-    """RuntimeAB for [lines] enabled = true, else the single-line Runtime."""
+    """RuntimeAB for [lines] enabled = true, else the single-line Runtime (its decoder
+    given the [feed] gap window)."""
     if cfg.get("lines", {}).get("enabled"):
         return RuntimeAB(cfg, on_error)
-    return Runtime(cfg, on_error)
+    rt = Runtime(cfg, on_error)
+    fd = cfg["feed"]
+    set_gap_policy(rt.mold, fd.get("max_gap_msgs", 1 << 20), fd.get("reset_packets", 3))
+    return rt
