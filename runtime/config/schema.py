@@ -85,6 +85,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "path": ((str,), ""),
         "format": ((str,), "auto"),          # auto (by extension) | pcap | pcapng
         "ring_records": ((int,), 8192),
+        "on_error": ((str,), "degrade"),     # a writer error: degrade (capture off) | stop the run
     },
     "lines": {                               # A/B arbitration (runtime/arbiter.py)
         "enabled": ((bool,), False),         # [feed] is line A; line B below
@@ -176,6 +177,9 @@ def validate(cfg: dict) -> dict:
     if cap["format"] not in ("auto", "pcap", "pcapng"):
         raise ConfigError("value not allowed", key="capture.format", value=cap["format"],
                           allowed=["auto", "pcap", "pcapng"])
+    if cap["on_error"] not in ("degrade", "stop"):
+        raise ConfigError("value not allowed", key="capture.on_error", value=cap["on_error"],
+                          allowed=["degrade", "stop"])
     rr = cap["ring_records"]
     if rr < 2 or rr & (rr - 1):
         raise ConfigError("capture ring must be a power of two >= 2", key="capture.ring_records", value=rr)

@@ -180,10 +180,14 @@ class RuntimeAB(ConsumerMixin, Runtime):
 
 def make_runtime(cfg: dict, on_error=None):
     """RuntimeAB for [lines] enabled = true, else the single-line Runtime (its decoder
-    given the [feed] gap window)."""
+    given the [feed] gap window); either way a capture gets its [capture] on_error policy."""
     if cfg.get("lines", {}).get("enabled"):
-        return RuntimeAB(cfg, on_error)
-    rt = Runtime(cfg, on_error)
-    fd = cfg["feed"]
-    set_gap_policy(rt.mold, fd.get("max_gap_msgs", 1 << 20), fd.get("reset_packets", 3))
+        rt = RuntimeAB(cfg, on_error)
+    else:
+        rt = Runtime(cfg, on_error)
+        fd = cfg["feed"]
+        set_gap_policy(rt.mold, fd.get("max_gap_msgs", 1 << 20), fd.get("reset_packets", 3))
+    from tickpath.runtime.backends.capture import CaptureBackend
+    if isinstance(rt.backend, CaptureBackend):   # the writer is made at open(): set it before
+        rt.backend.on_error = cfg.get("capture", {}).get("on_error", "degrade")
     return rt

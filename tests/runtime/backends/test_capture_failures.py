@@ -155,3 +155,19 @@ time.sleep(600)
 def test_unknown_on_error_policy_is_refused_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="capture.on_error"):
         CaptureBackend(SocketBackend(port=0), str(tmp_path / "x.pcap"), 2048, on_error="ignore")
+
+
+@pytest.mark.parametrize("policy", ["degrade", "stop"])
+def test_capture_on_error_reaches_the_capture_from_the_config(tmp_path, policy):
+    from tickpath.runtime.config import schema as config
+    from tickpath.runtime.lines.runner import make_runtime
+    cfg = config.merge({"feed": {"port": 0}, "buffers": {"hugepages": "off"},
+                        "book": {"instruments": 4, "max_orders": 1 << 10},
+                        "capture": {"path": str(tmp_path / "c.pcap"), "on_error": policy}})
+    rt = make_runtime(cfg)
+    try:
+        assert isinstance(rt.backend, CaptureBackend) and rt.backend.on_error == policy
+    finally:
+        rt.close()
+    with pytest.raises(ConfigError, match="capture.on_error"):
+        config.merge({"capture": {"on_error": "ignore"}})
