@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from tickpath.runtime.engine import latency
+from tickpath.runtime.book.orderbook import book_ok as _book_ok
 from tickpath.runtime.book.orderbook import mid_price
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
@@ -48,16 +49,6 @@ from tickpath.runtime.trading.orders import (
     order_slot,
 )
 from tickpath.runtime.trading.positions import net_pnl, pos_mark
-
-try:   # the book's reliability flag (runtime/book, another part's); absent in older books
-    from tickpath.runtime.book.orderbook import book_ok as _book_ok
-    BOOK_OK_AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the book version
-    BOOK_OK_AVAILABLE = False
-
-    @njit(nogil=True, cache=True)
-    def _book_ok(books, loc):
-        return True
 
 _R = ord("R")
 

@@ -158,10 +158,19 @@ def _source_of(obj, modname: str) -> bytes:
 
 
 def _core_sources() -> bytes:
+    """A hash of every source the generated code inlines or calls: numba's cache checks only
+    the generated file's own timestamp, so a change anywhere below must give a new file."""
     here = os.path.dirname(__file__)
+    rt = os.path.dirname(here)
+    pkg = os.path.dirname(rt)
+    paths = [os.path.join(here, n) for n in _CORE_FILES]
+    for d in (os.path.join(rt, "book"), os.path.join(here, "ouch"), os.path.join(here, "audit"),
+              os.path.join(rt, "engine"), os.path.join(rt, "feed"), os.path.join(rt, "ipc"),
+              os.path.join(rt, "sys"), os.path.join(pkg, "kernels", "stream")):
+        if os.path.isdir(d):
+            paths += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".py"))
     h = hashlib.sha256()
-    for name in _CORE_FILES:
-        p = os.path.join(here, name)
+    for p in paths:
         if os.path.exists(p):
             with open(p, "rb") as f:
                 h.update(f.read())
