@@ -208,13 +208,32 @@ def test_reconnect_mid_stream_applies_everything_exactly_once(venue, tmp_path):
         assert sorted(int(r["uref"]) for r in fills) == list(range(1, n_fills + 1))   # FIFO
         taker_fills = collect(taker, lambda rs: len(kinds(rs, "E")) >= n_fills)
         assert sorted(int(r["ref"]) for r in kinds(taker_fills, "E")) == sorted(int(r["ref"]) for r in fills)
+
+        # bytes already received but not yet applied when the client drops the connection:
+        # asked for again by number, applied once
+        extra = 5
+        sell(1 + n_fills, extra)
+        time.sleep(0.3)
+        one = np.zeros(2, R.RESPONSE_DTYPE)               # room for one record per poll
+        deadline = time.monotonic() + 5
+        while maker.state.ctl[L.C_RX_FILL] == 0 and time.monotonic() < deadline:
+            applied.extend(one[:ouch_poll(maker.state, one, now())].copy())
+        assert maker.state.ctl[L.C_RX_FILL] > 0
+        maker.reconnect(timeout_s=10)
+        applied = collect(maker, lambda rs: len(kinds(rs, "E")) >= n_fills + extra, keep=applied)
+        time.sleep(0.2)
+        applied = collect(maker, lambda rs: False, timeout=0.3, keep=applied)
+        assert [int(r["seq"]) for r in applied] == list(range(1, len(applied) + 1))
+        fills = kinds(applied, "E")
+        assert len(fills) == len({int(r["ref"]) for r in fills}) == n_fills + extra
+        assert maker.stats()["tx_discarded_bytes"] == 0
         last = maker.last_seq
         maker.close()
 
         # a new process resumes from the state file: nothing replayed, only what is new
         maker2 = client(addr, "U4", state_path=state)
         try:
-            sell(1 + n_fills, 1)
+            sell(1 + n_fills + extra, 1)
             new = collect(maker2, lambda rs: kinds(rs, "E"))
             assert [(int(r["seq"]), chr(r["kind"])) for r in new] == [(last + 1, "E")]
             assert maker2.stats()["duplicates"] == 0
