@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 import struct
 import threading
 import time
@@ -238,9 +239,10 @@ class CaptureWriter:
             # a new file, never through a symlink; no Python buffer between the ring and the disk
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                               | os.O_CLOEXEC, 0o644)
+            header = self._file_header(slot_bytes)
             self.good_bytes = 0   # file offset after the last whole record
-            self._write_all(self._file_header(slot_bytes))
-            self.good_bytes = os.lseek(self.fd, 0, os.SEEK_CUR)
+            self._write_all(header)
+            self.good_bytes = len(header)   # (counted, not lseek: the path may be a FIFO)
         except OSError as exc:
             if getattr(self, "fd", None) is not None:
                 os.close(self.fd)
@@ -283,7 +285,8 @@ class CaptureWriter:
         """Surface a writer failure at once (module docstring) and keep the file readable."""
         self.error = exc
         try:   # a partial record at the end would make readers refuse the whole file
-            os.ftruncate(self.fd, self.good_bytes)
+            if stat.S_ISREG(os.fstat(self.fd).st_mode):
+                os.ftruncate(self.fd, self.good_bytes)
         except OSError:
             pass
         self.counters[C.CAPTURE_ERRORS] += 1    # only this thread writes the slot
