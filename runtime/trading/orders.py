@@ -149,7 +149,7 @@ def _reopen(tctx, j):
     """A cancel or replace of j was refused: back to the state it had."""
     o = tctx.orders[j]
     if o.state == T.PENDING_CANCEL or o.state == T.PENDING_REPLACE:
-        o.state = T.PARTIAL if o.filled > 0 else T.LIVE
+        o.state = o.prev if o.prev == T.LIVE or o.prev == T.PARTIAL else T.LIVE
 
 
 @njit(nogil=True, cache=True)
