@@ -127,6 +127,9 @@ class OuchClient:
     # -- connection --------------------------------------------------------------------
     def connect(self, timeout_s: float = 5.0) -> "OuchClient":
         """Connect and log in (blocking). Raises OuchConnectError / OuchLoginError / OuchTimeout."""
+        if self.sock is not None:
+            raise OuchError("OUCH client already connected (reconnect() drops and logs in again)",
+                            host=self.host, port=self.port, user=self.user)
         deadline = time.monotonic() + timeout_s
         login = login_packet(self.user, self.password, self.session, self._want_seq,
                              self.heartbeat_timeout_ms)

@@ -148,6 +148,29 @@ def _applen_at(t):
     return 0
 
 
+@njit(nogil=True, cache=True, inline="always")
+def blank(out, i, seq, recv_ns):
+    """out[i] zeroed but for its sequence number and receive time (ring slots are reused)."""
+    r = out[i]
+    r.price = 0
+    r.ref = 0
+    r.venue_ts = 0
+    r.recv_ns = recv_ns
+    r.seq = seq
+    r.uref = 0
+    r.orig_uref = 0
+    r.qty = 0
+    r.reason = 0
+    r.kind = 0
+    r.side = 0
+    r.liquidity = 0
+    r.reason_code = 0
+    r.state = 0
+    r.tif = 0
+    for k in range(4):
+        r.pad[k] = 0
+
+
 # decode results
 DEC_OK = 0
 DEC_OVERSIZE = 1        # decoded; bytes beyond the layout (+ appendage) ignored
@@ -163,20 +186,7 @@ def decode_into(msg, off, n, out, i, seq, recv_ns):
     written as RESP_UNDECODED with the reason and the raw type byte). The caller checked
     that [off, off+n) lies inside msg."""
     r = out[i]
-    r.price = 0
-    r.ref = 0
-    r.venue_ts = 0
-    r.recv_ns = recv_ns
-    r.seq = seq
-    r.uref = 0
-    r.orig_uref = 0
-    r.qty = 0
-    r.reason = 0
-    r.side = 0
-    r.liquidity = 0
-    r.reason_code = 0
-    r.state = 0
-    r.tif = 0
+    blank(out, i, seq, recv_ns)
     if n < 1:
         r.kind = R.RESP_UNDECODED
         r.reason = L.BAD_TRUNCATED

@@ -14,9 +14,11 @@ raise, allocate or block:
   already applied, sends a heartbeat after 1 s of silence and declares the venue dead after
   the heartbeat timeout. A lost session yields one RESP_SESSION_LOST record.
 
-`now_ns` is any one clock the caller keeps (CLOCK_REALTIME by the project's contract):
-only intervals are taken from it. recv_ns and the sent time (ctl[C_SENT_NS]) are read
-from CLOCK_REALTIME right after the syscall returns, for tick-to-trade.
+`now_ns` is CLOCK_REALTIME (the project's contract; the client stamps the session's start
+with it): heartbeat and timeout intervals are taken from it. recv_ns and the sent time
+(ctl[C_SENT_NS]) are read from CLOCK_REALTIME right after the syscall returns, for
+tick-to-trade; with OK_QUEUED the stamp is that of the send() that took part (or none)
+of the order, the rest following on the next call, poll or flush.
 Threads: one hot thread calls these; the Python side only reconnects while the state is
 not STATE_UP (it reads C_STATE with an acquire load).
 """
@@ -218,22 +220,10 @@ def ouch_connected(st):
 def _lost(st, responses, n, reason, recv_ns):
     """Write the RESP_SESSION_LOST record at responses[n], mark the session down."""
     ctl = st.ctl
+    codec.blank(responses, n, ctl[L.C_NEXT_SEQ] - 1, recv_ns)   # seq: the last one received
     r = responses[n]
     r.kind = R.RESP_SESSION_LOST
     r.reason = reason
-    r.recv_ns = recv_ns
-    r.seq = ctl[L.C_NEXT_SEQ] - 1     # the last sequenced number received
-    r.venue_ts = 0
-    r.price = 0
-    r.ref = 0
-    r.uref = 0
-    r.orig_uref = 0
-    r.qty = 0
-    r.side = 0
-    r.liquidity = 0
-    r.reason_code = 0
-    r.state = 0
-    r.tif = 0
     ctl[L.C_LOST_REASON] = reason
     st.counters[L.K_SESSIONS_LOST] += 1
     store_release(ctl, L.C_STATE, L.STATE_DOWN)
@@ -243,8 +233,8 @@ def _lost(st, responses, n, reason, recv_ns):
 @njit(nogil=True, cache=True)
 def _gap(st, responses, n, recv_ns):
     ctl = st.ctl
+    codec.blank(responses, n, ctl[L.C_NEXT_SEQ], recv_ns)      # seq: the first one after the gap
     r = responses[n]
-    codec.decode_into(st.rx, 0, 0, responses, n, ctl[L.C_NEXT_SEQ], recv_ns)  # zeroes the record
     r.kind = R.RESP_UNDECODED
     r.reason = L.BAD_SEQ_GAP
     r.qty = ctl[L.C_GAP_PENDING]
@@ -257,8 +247,11 @@ def _gap(st, responses, n, recv_ns):
 def ouch_poll(st, responses, now_ns):
     """Flush, read once, decode every complete sequenced message into responses[0:n].
 
-    Returns n (>= 0). A lost session (EOF, socket error, server silent past the timeout,
-    'Z', broken framing) writes one RESP_SESSION_LOST record as the last of the n."""
+    Returns n (>= 0); len(responses) must be >= 2 (one slot is kept for a loss record).
+    A lost session (EOF, socket error, server silent past the timeout, 'Z', broken framing)
+    writes one RESP_SESSION_LOST record as the last of the n; after it the state is down
+    until client.reconnect(). Messages left unframed because responses was full stay in
+    rx for the next call."""
     ctl = st.ctl
     k = st.counters
     state = load_acquire(ctl, L.C_STATE)
