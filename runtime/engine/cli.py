@@ -18,10 +18,11 @@ def _progress_bar(enabled: bool, label: str):
 
 
 def _cmd_replay(args) -> int:
-    from tickpath.runtime.engine.replay import Replayer
+    from tickpath.runtime.engine.replay import Replayer, warn
     r = Replayer(args.file, pace=args.pace, speed=args.speed, udp_port=args.port,
                  session=args.session or None, instruments=args.instruments,
-                 max_orders=args.max_orders, events_out=args.events_out)
+                 max_orders=args.max_orders, max_levels=args.max_levels,
+                 events_out=args.events_out, bbo=args.bbo)
     prev = signal.signal(signal.SIGINT, lambda *_: r.request_stop())
     bar, cb = _progress_bar(not args.no_progress and sys.stderr.isatty(), f"replay {args.file}")
     try:
@@ -32,6 +33,7 @@ def _cmd_replay(args) -> int:
             summary = r.run()
     finally:
         signal.signal(signal.SIGINT, prev)
+    warn(summary)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -41,9 +43,8 @@ def _cmd_replay(args) -> int:
         print(f"events sha256 {summary['events_sha256']}")
         for k, v in summary["counters"].items():
             print(f"  {k:24s} {v:,}")
-        tail = summary["itch_file"].get("truncated_tail_bytes", 0)
-        if tail:
-            print(f"  warning: the file ends inside a message ({tail} bytes not decoded)")
+        if "bbo" in summary:
+            print(f"top of book: {summary['bbo']['rows']:,} rows -> {summary['bbo']['path']}")
     return 0
 
 
@@ -66,14 +67,22 @@ def _cmd_publish(args) -> int:
 
 def add_subcommands(sub) -> None:
     s = sub.add_parser("replay", help="run a pcap/pcapng capture or a NASDAQ ITCH 5.0 file through the pipeline")
-    s.add_argument("file", help="capture (.pcap/.pcapng) or ITCH 5.0 binary file (gzip or raw)")
+    s.add_argument("file", help="capture (.pcap/.pcapng) or ITCH 5.0 binary file (gzip or raw); "
+                   "a pipe or '-' (standard input) works too")
     s.add_argument("--pace", choices=("max", "recorded"), default="max")
-    s.add_argument("--speed", type=float, default=1.0, help="recorded pace: this many times faster")
+    s.add_argument("--speed", type=float, default=1.0,
+                   help="recorded pace: this many times faster (0.001 .. 1e6)")
     s.add_argument("--port", type=int, default=0, help="capture: only this UDP port (0 = any)")
     s.add_argument("--session", default="", help="MoldUDP64 session to accept ('' = the first seen)")
     s.add_argument("--instruments", type=int, default=8192, help="locate codes 0..N-1 get books")
     s.add_argument("--max-orders", type=int, default=1 << 22)
+    s.add_argument("--max-levels", type=int, default=4096,
+                   help="price levels one side of one book may hold; a book past it is "
+                        "marked unreliable (warned), never silently wrong")
     s.add_argument("--events-out", metavar="PATH", help="write the event records (64 B each)")
+    s.add_argument("--bbo", metavar="PATH",
+                   help="write every top-of-book change: CSV, or Parquet for *.parquet "
+                        "(pyarrow: the parquet extra)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_cmd_replay)

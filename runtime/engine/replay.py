@@ -3,54 +3,97 @@ pipeline as the live runtime (decoder → books → indicators), as fast as poss
 recorded pace.
 
 Deterministic: a packet's receive time is the one recorded in the capture (for an ITCH file,
-the ITCH timestamp of its first message), the MoldUDP64 state and the books start empty, so
-the same file always gives the same event records, byte for byte (`events_sha256` in the
-summary; `events_out` writes them). Only the latency histogram depends on the wall clock.
+each message's own ITCH timestamp), the MoldUDP64 state and the books start empty, so the
+same file always gives the same event records, byte for byte (`events_sha256` in the
+summary; `events_out` writes them). Latency is not recorded: a file has no send times.
 
-Sources yield batches of MoldUDP64 packets stored back to back (buf, offsets, lengths,
-recv_ns). A capture is read whole (runtime/pcap.py) and its UDP payloads located by a numba
-walk over the frames; an ITCH file streams in blocks (bench/itchfile.py), so a whole trading
-day replays in bounded memory. Frames that are not IPv4/UDP (or not for `udp_port`) are
-counted FRAMES_NOT_FEED, frames cut short by the capture's snaplen FRAMES_DROPPED.
+Input (replay_input.py): the path is opened once and sniffed from the same stream, so pipes
+and FIFOs replay whole; a file that is neither pcap, pcapng nor ITCH is refused. A capture is
+read whole (runtime/feed/pcap.py; a damaged tail is read up to its last whole record, with a
+warning) and its UDP payloads located by a numba walk over the frames; frames that are not
+IPv4/UDP (or not for `udp_port`) are counted FRAMES_NOT_FEED, frames cut short by the
+snaplen FRAMES_DROPPED. An ITCH file streams in blocks (runtime/feed/itchfile.py), and its
+messages are decoded straight from the block buffer (no MoldUDP64 packets in between), so a
+whole trading day replays in bounded memory at the pipeline's own speed.
+
+Where the time goes, and what was done about it (bench/RESULTS.md has the figures): the
+event digest (sha256, 64 bytes an event) runs on a worker thread over one of two event
+buffers while the jitted loop fills the other (hashlib and the loop both release the GIL);
+per-block work is one jitted call per 64 k messages; nothing is packed, copied or allocated
+per message.
+
+Recorded pace: message (or packet) k is released at start + (t_k - t_0) / speed, in integer
+nanoseconds that cannot overflow (scaled_offset_ns; speed within SPEED_MIN..SPEED_MAX).
+`--bbo PATH` writes every top-of-book change (runtime/book/bbo.py, runtime/engine/bbo_out.py).
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
-import struct
-import time
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
+from tickpath.kernels import stream as S
+from tickpath.runtime.book.bbo import BBO_DTYPE, bbo_note, new_tops
+from tickpath.runtime.book.layout import unreliable_report
+from tickpath.runtime.book.orderbook import (
+    book_apply,
+    book_prefetch,
+    imbalance,
+    last_trade,
+    microprice,
+    mid_price,
+)
 from tickpath.runtime.core import counters as C
-from tickpath.runtime.feed import pcap
-from tickpath.runtime.feed.decoder import decode_packet, max_events_per_packet, new_mold_state
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
-from tickpath.runtime.sys.intrinsics import realtime_ns
+from tickpath.runtime.engine import pipeline as P
 from tickpath.runtime.engine.pipeline import Pipeline, process_events
+from tickpath.runtime.engine.replay_input import open_input
+from tickpath.runtime.feed import pcap
+from tickpath.runtime.feed.decoder import decode_packet, max_events_per_packet, new_mold_state
+from tickpath.runtime.feed.itchfile import ItchFile, decode_messages
+from tickpath.runtime.sys.byteorder import load_be48
+from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.sys.libc import libc_usleep
 
 PACE_MAX = 0
 PACE_RECORDED = 1
+SPEED_MIN = 1e-3               # 1000x slower than recorded
+SPEED_MAX = 1e6                # a day in under 0.1 s: "as fast as possible" is --pace max
+SPEED_UNITS = 1_000_000        # speed is kept as an integer number of millionths
+BATCH_EVENTS = 1 << 16         # events per jitted call (and per digest block)
 BATCH_PACKETS = 512
 _KIND_ETH = 0
 _KIND_IP = 1
+_R = ord("R")
+_E, _C, _P = ord("E"), ord("C"), ord("P")
+_OFFSET_CAP_NS = 1 << 62       # a wait longer than this (146 years) is saturated
+_NO_LATENCY = 1 << 62          # P_LAT_MIN_SEQ: no event is recorded
 
 
 def detect_format(path: str) -> str:
-    """"pcap" (classic or pcapng, by magic) or "itch" (anything else: gzip or raw ITCH)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as exc:
-        raise ConfigError("cannot read replay file", path=path, reason=exc.strerror) from exc
-    if len(head) == 4:
-        for endian in "<>":
-            if struct.unpack(endian + "I", head)[0] in (0xA1B2C3D4, 0xA1B23C4D, 0x0A0D0D0A):
-                return "pcap"
-    return "itch"
+    """"pcap" or "itch" by content (ConfigError for anything else); opens the file once."""
+    inp = open_input(path)
+    inp.close()
+    return inp.format
+
+
+@njit(nogil=True, cache=True)
+def scaled_offset_ns(elapsed_ns, speed_units):
+    """elapsed_ns / (speed_units / 1e6) in integer ns, saturated at 2^62: no product can
+    overflow (speed_units <= 1e12, so the remainder times 1e6 stays below 1e18)."""
+    if elapsed_ns <= 0 or speed_units <= 0:
+        return np.int64(0)
+    q = elapsed_ns // speed_units
+    r = elapsed_ns % speed_units
+    if q >= _OFFSET_CAP_NS // SPEED_UNITS:
+        return np.int64(_OFFSET_CAP_NS)
+    return q * SPEED_UNITS + (r * SPEED_UNITS) // speed_units
 
 
 @njit(nogil=True, cache=True)
@@ -117,34 +160,168 @@ def _wait_until(t_ns, stop):
             libc_usleep(100)
 
 
+@njit(nogil=True, inline="always")
+def _paced(pace, t_ns, stop):
+    """Wait for the recorded time t_ns (pace = [mode, wall_start_ns, first_t_ns, speed
+    units]); False if stopped. At max pace: True at once."""
+    if pace[0] != PACE_RECORDED:
+        return True
+    return _wait_until(pace[1] + scaled_offset_ns(t_ns - pace[2], pace[3]), stop)
+
+
 @njit(nogil=True, cache=True)
-def replay_packets(buf, offsets, lengths, recv_ns, n, mold, session, events, pipe, sink,
-                   pace, stop):
-    """Decode and process packets [0, n) of a batch; copies each batch of events into sink
-    (sized by the caller for the batch's worst case). pace = [mode, wall_start_ns,
-    first_recv_ns, speed * 1e6]. Returns events written into sink, or -1 if stopped."""
+def _process_bbo(pipe, events, n, tops, rows, k, symbols):
+    """process_events' per-event work (books, then the indicators of the book touched; no
+    latency, no out ring: replay uses neither) with a top-of-book row after each change.
+    Returns the row count. Keep the indicator block in step with pipeline.process_events
+    (tests/runtime/engine/test_replay_bbo.py checks both give the same outputs)."""
+    books, ema, rsi, vwap, out, hist, counters, params, rhdr, rdata, stop = pipe
+    n_loc = out.shape[0]
+    for i in range(n):
+        ev = events[i]
+        if ev.msg_type == _R and ev.locate < symbols.shape[0]:
+            symbols[ev.locate] = ev.ref2
+        book_prefetch(books, events, i + 6)
+        loc = book_apply(books, events, i, counters)
+        if loc >= 0 and loc < n_loc:
+            t = ev.msg_type
+            if t == _E or t == _C or t == _P:
+                px4, sh = last_trade(books, loc)
+                px = px4 * 1e-4
+                out[loc, P.OUT_LAST] = px
+                out[loc, P.OUT_EMA] = S.ema_update(ema[loc], px)
+                out[loc, P.OUT_RSI] = S.rsi_update(rsi[loc], px)
+                out[loc, P.OUT_VWAP] = S.vwap_update(vwap[loc], px, np.float64(sh))
+            out[loc, P.OUT_MID] = mid_price(books, loc) * 1e-4
+            out[loc, P.OUT_MICRO] = microprice(books, loc) * 1e-4
+            out[loc, P.OUT_IMBALANCE] = imbalance(books, loc)
+            out[loc, P.OUT_UPDATES] += 1.0
+            k = bbo_note(books, tops, loc, ev, rows, k)
+    return k
+
+
+@njit(nogil=True, cache=True)
+def _process(pipe, events, n, bbo_on, tops, rows, k, symbols):
+    if bbo_on:
+        return _process_bbo(pipe, events, n, tops, rows, k, symbols)
+    process_events(pipe, events, n)
+    return k
+
+
+@njit(nogil=True, cache=True)
+def replay_itch(buf, pos, first, n, first_seq, last_ts, events, pipe, bbo_on, tops, rows,
+                symbols, pace, stop):
+    """Decode messages [first, first + n) of an ITCH block straight from its buffer into
+    events[0:] and run them through the pipeline (n <= events.shape[0]). Returns (events
+    written, top-of-book rows written), or (-1, rows) when stopped."""
+    counters = pipe.counters
+    if pace[0] != PACE_RECORDED:
+        m, _done = decode_messages(buf, pos, first, n, first_seq, last_ts, events, counters)
+        return m, _process(pipe, events, m, bbo_on, tops, rows, 0, symbols)
+    m = 0
+    k = 0
+    for j in range(first, first + n):   # one message at a time, each at its recorded time
+        if stop[0] != 0:
+            return -1, k
+        if j + 1 < pos.shape[0] and pos[j + 1] - pos[j] >= 2 + 11 and pos[j + 1] <= buf.shape[0]:
+            if not _paced(pace, load_be48(buf, pos[j] + 7), stop):
+                return -1, k
+        e, _done = decode_messages(buf, pos, j, 1, first_seq, last_ts, events[m:], counters)
+        k = _process(pipe, events[m:], e, bbo_on, tops, rows[k:], 0, symbols) + k
+        m += e
+    return m, k
+
+
+@njit(nogil=True, cache=True)
+def replay_packets(buf, offsets, lengths, recv_ns, a, b, mold, session, events, pipe,
+                   bbo_on, tops, rows, symbols, pace, stop):
+    """Decode packets [a, b) of a capture into events[0:] and run them through the pipeline;
+    stops before a packet whose worst case would not fit. Returns (events, packets done,
+    rows), or events = -1 when stopped."""
     counters = pipe.counters
     m = 0
-    for i in range(n):
+    k = 0
+    i = a
+    paced = pace[0] == PACE_RECORDED
+    while i < b:
         if stop[0] != 0:
-            return -1
+            return -1, i - a, k
         o = offsets[i]
         ln = lengths[i]
-        if o < 0:
-            continue                         # not a feed frame (already counted)
-        if ln < 0 or o + ln > buf.shape[0]:
-            counters[C.PACKETS] += 1
-            counters[C.MALFORMED_PACKETS] += 1
-            continue
-        if pace[0] == PACE_RECORDED and not _wait_until(
-                pace[1] + ((recv_ns[i] - pace[2]) * 1_000_000) // pace[3], stop):
-            return -1
-        k = decode_packet(buf[o:o + ln], recv_ns[i], mold, session, events, 0, counters)
-        process_events(pipe, events, k)
-        if m + k <= sink.shape[0]:
-            sink[m:m + k] = events[:k]
-            m += k
-    return m
+        if o >= 0:   # negative: not a feed frame (counted by locate_udp)
+            if ln < 0 or o + ln > buf.shape[0]:
+                counters[C.PACKETS] += 1
+                counters[C.MALFORMED_PACKETS] += 1
+            else:
+                if m + 1 + ln // 2 > events.shape[0]:
+                    break                    # its worst case may not fit: the next call
+                if not _paced(pace, recv_ns[i], stop):
+                    return -1, i - a, k
+                e = decode_packet(buf[o:o + ln], recv_ns[i], mold, session, events, m,
+                                  counters)
+                if paced:
+                    k = _process(pipe, events[m:], e - m, bbo_on, tops, rows[k:], 0,
+                                 symbols) + k
+                m = e
+        i += 1
+    if not paced:
+        k = _process(pipe, events, m, bbo_on, tops, rows, 0, symbols)
+    return m, i - a, k
+
+
+def check_speed(speed) -> int:
+    """--speed as integer millionths; ConfigError naming replay.speed outside the range."""
+    try:
+        v = float(speed)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (math.isfinite(v) and SPEED_MIN <= v <= SPEED_MAX):
+        raise ConfigError("speed out of range (a factor of the recorded pace)",
+                          key="replay.speed", value=speed, allowed=f"{SPEED_MIN:g}..{SPEED_MAX:g}")
+    return int(round(v * SPEED_UNITS))
+
+
+class _Digest:
+    """sha256 of the events (and events_out) on a worker thread, over two buffers in turn:
+    the loop fills one while the worker reads the other."""
+
+    def __init__(self, events_out: str | None):
+        self.sha = hashlib.sha256()
+        self.bufs = [np.zeros(BATCH_EVENTS, dtype=EVENT_DTYPE) for _ in range(2)]
+        self.pending = [None, None]
+        self.turn = 0
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="replay-digest")
+        self.out = open(events_out, "wb") if events_out else None
+
+    def next_buffer(self) -> np.ndarray:
+        """The buffer to fill now (waits until the worker is done with it)."""
+        self.turn ^= 1
+        fut = self.pending[self.turn]
+        if fut is not None:
+            fut.result()
+            self.pending[self.turn] = None
+        return self.bufs[self.turn]
+
+    def _consume(self, view) -> None:
+        self.sha.update(view)
+        if self.out is not None:
+            self.out.write(view)
+
+    def submit(self, m: int) -> None:
+        """The current buffer's first m events are complete: digest them (in order)."""
+        if m > 0:
+            # one worker thread: blocks are hashed in the order they were submitted
+            self.pending[self.turn] = self.pool.submit(
+                self._consume, memoryview(self.bufs[self.turn][:m]).cast("B"))
+
+    def finish(self) -> str:
+        for fut in self.pending:
+            if fut is not None:
+                fut.result()
+        self.pool.shutdown()
+        if self.out is not None:
+            self.out.close()
+        return self.sha.hexdigest()
 
 
 class Replayer:
@@ -152,90 +329,137 @@ class Replayer:
 
     def __init__(self, path, *, pace: str = "max", speed: float = 1.0, udp_port: int = 0,
                  session: str | None = None, instruments: int = 8192, max_orders: int = 1 << 20,
-                 max_levels: int = 64, events_out: str | None = None, chunk_bytes: int = 4 << 20):
+                 max_levels: int = 4096, events_out: str | None = None,
+                 chunk_bytes: int = 4 << 20, bbo: str | None = None):
         self.path = os.fspath(path)
         if pace not in ("max", "recorded"):
-            raise ConfigError("pace must be max or recorded", pace=pace)
-        if not speed > 0:
-            raise ConfigError("speed must be a positive factor", speed=speed)
-        if not 0 <= udp_port <= 65535:
-            raise ConfigError("UDP port out of range", udp_port=udp_port)
-        self.format = detect_format(self.path)
+            raise ConfigError("pace must be max or recorded", key="replay.pace", value=pace)
+        self.speed_units = check_speed(speed)
+        if isinstance(udp_port, bool) or not isinstance(udp_port, int) or \
+                not 0 <= udp_port <= 65535:
+            raise ConfigError("UDP port out of range", key="replay.port", value=udp_port,
+                              allowed="0..65535")
         self.pace_mode = PACE_RECORDED if pace == "recorded" else PACE_MAX
-        self.speed, self.udp_port, self.chunk_bytes = float(speed), int(udp_port), chunk_bytes
+        self.udp_port, self.chunk_bytes = int(udp_port), chunk_bytes
         self.pipe = Pipeline(n_locates=instruments, max_orders=max_orders, max_levels=max_levels)
+        self.pipe.params[P.P_LAT_MIN_SEQ] = _NO_LATENCY   # a file has no send times
+        self.input = open_input(self.path)                # last: nothing to leak above
+        self.format = self.input.format
         self.mold, self.session = new_mold_state(session, 1 if self.format == "itch" else 0)
-        self.events = np.zeros(max_events_per_packet(65535), dtype=EVENT_DTYPE)
-        self.sink = np.zeros(BATCH_PACKETS * max_events_per_packet(1472), dtype=EVENT_DTYPE)
         self.pace = np.zeros(4, dtype=np.int64)
         self.stop = np.zeros(1, dtype=np.int64)
         self.events_out = events_out
-        self.digest = hashlib.sha256()
+        self.bbo_path = bbo
+        self.tops = new_tops(instruments)
+        self.rows = np.zeros(BATCH_EVENTS if bbo else 1, dtype=BBO_DTYPE)
+        self.symbols = np.zeros(instruments, dtype=np.uint64)
         self.n_events = 0
         self.itch_stats: dict = {}
+        self.warnings: list[str] = []
 
-    # --- sources: batches of (buf, offsets, lengths, recv_ns) --------------------------------
-    def _pcap_batches(self, progress):
-        cap = pcap.read_capture(self.path)
+    def _start_pace(self, first_t_ns: int) -> None:
+        self.pace[:] = (self.pace_mode, realtime_ns(), first_t_ns, self.speed_units)
+
+    # --- the two sources ---------------------------------------------------------------------
+    def _run_pcap(self, digest, bbo, progress):
+        raw = self.input.stream.read()
+        cap = pcap.parse_capture(self.path, raw, damaged_tail="warn")
+        del raw
+        if cap.damaged_tail:
+            off, left, what = cap.damaged_tail
+            self.warnings.append(f"the capture ends inside a {what} at byte {off}: "
+                                 f"{left} bytes not read ({len(cap)} whole records replayed)")
         n = len(cap)
         off = np.empty(n, dtype=np.int64)
         ln = np.empty(n, dtype=np.int64)
         kind = _KIND_ETH if cap.linktype == pcap.LINKTYPE_ETHERNET else _KIND_IP
         locate_udp(cap.data, cap.offsets, cap.lengths, cap.orig_lengths, kind, self.udp_port,
                    off, ln, self.pipe.counters)
-        for a in range(0, n, BATCH_PACKETS):
-            b = min(n, a + BATCH_PACKETS)
-            yield cap.data, off[a:b], ln[a:b], cap.ts_ns[a:b]
+        if n:
+            self._start_pace(int(cap.ts_ns[0]))
+        a = 0
+        while a < n:
+            sink = digest.next_buffer()
+            m, done, k = replay_packets(cap.data, off, ln, cap.ts_ns, a, min(n, a + BATCH_PACKETS),
+                                        self.mold, self.session, sink, self.pipe.arrays,
+                                        bbo is not None, self.tops, self.rows, self.symbols,
+                                        self.pace, self.stop)
+            if m < 0:
+                return
+            self._emit(digest, m, bbo, k)
+            a += done
             if progress:
-                progress(b, n)
+                progress(a, n)
 
-    def _itch_batches(self, progress):
-        from tickpath.runtime.feed.itchfile import ItchFile, chunk_to_mold
-        f = ItchFile(self.path, chunk_bytes=self.chunk_bytes)
+    def _run_itch(self, digest, bbo, progress):
+        f = ItchFile(self.path, chunk_bytes=self.chunk_bytes, source=self.input)
         self.itch_stats = f.stats
-        last_ts = 0
-        cb = (lambda done: progress(done, f.file_bytes)) if progress else None
+        last_ts = np.zeros(1, dtype=np.int64)
+        cb = (lambda done: progress(done, f.file_bytes or None)) if progress else None
+        started = False
         for chunk in f.chunks(cb):
-            pk, ts = chunk_to_mold(chunk)
-            # packets without a timestamp (none in real files) keep the previous one
-            ts = np.maximum.accumulate(np.where(ts < 0, last_ts, ts))
-            last_ts = int(ts[-1]) if len(ts) else last_ts
-            for a in range(0, pk.n_packets, BATCH_PACKETS):
-                b = min(pk.n_packets, a + BATCH_PACKETS)
-                yield pk.buf, pk.offsets[a:b], pk.lengths[a:b], ts[a:b]
+            if not started:
+                started = True
+                if chunk.n and chunk.pos[1] - chunk.pos[0] >= 13:
+                    o = int(chunk.pos[0]) + 7
+                    self._start_pace(int.from_bytes(chunk.buf[o:o + 6].tobytes(), "big"))
+                else:
+                    self._start_pace(0)
+            for a in range(0, chunk.n, BATCH_EVENTS):
+                sink = digest.next_buffer()
+                m, k = replay_itch(chunk.buf, chunk.pos, a, min(BATCH_EVENTS, chunk.n - a),
+                                   chunk.first_index + 1, last_ts, sink, self.pipe.arrays,
+                                   bbo is not None, self.tops, self.rows, self.symbols,
+                                   self.pace, self.stop)
+                if m < 0:
+                    self._emit(digest, 0, bbo, k)
+                    return
+                self._emit(digest, m, bbo, k)
+
+    def _emit(self, digest, m, bbo, k) -> None:
+        digest.submit(m)
+        self.n_events += m
+        if bbo is not None and k > 0:
+            bbo.write(self.rows[:k], self.symbols)
 
     def run(self, progress=None) -> dict:
-        """Replay the whole file; progress(done, total) after each block. Returns a summary."""
-        src = self._pcap_batches if self.format == "pcap" else self._itch_batches
-        out = open(self.events_out, "wb") if self.events_out else None
+        """Replay the whole input; progress(done, total) after each block. Returns a summary."""
+        import time
+
+        from tickpath.runtime.engine.bbo_out import BboWriter
+        digest = _Digest(self.events_out)
+        bbo = BboWriter(self.bbo_path) if self.bbo_path else None
         t0 = time.perf_counter()
-        first = True
         try:
-            for buf, off, ln, rns in src(progress):
-                if first and len(rns):
-                    self.pace[:] = (self.pace_mode, realtime_ns(), int(rns[0]), int(self.speed * 1e6))
-                    first = False
-                need = len(off) * max_events_per_packet(int(ln.max()) if len(ln) else 0)
-                if need > len(self.sink):   # room for every event of the batch
-                    self.sink = np.zeros(need, dtype=EVENT_DTYPE)
-                m = replay_packets(buf, off, ln, rns, len(off), self.mold, self.session,
-                                   self.events, self.pipe.arrays, self.sink, self.pace, self.stop)
-                if m < 0:
-                    break
-                chunk = self.sink[:m].tobytes()
-                self.digest.update(chunk)
-                self.n_events += m
-                if out is not None:
-                    out.write(chunk)
+            if self.format == "pcap":
+                self._run_pcap(digest, bbo, progress)
+            else:
+                self._run_itch(digest, bbo, progress)
+            sha = digest.finish()
         finally:
-            if out is not None:
-                out.close()
+            self.input.close()
+            if bbo is not None:
+                bbo.close()
         elapsed_s = time.perf_counter() - t0
         c = C.as_dict(self.pipe.counters)
-        return {"file": self.path, "format": self.format, "events": self.n_events,
-                "events_sha256": self.digest.hexdigest(), "elapsed_s": elapsed_s,
-                "messages_per_s": c["messages"] / elapsed_s if elapsed_s > 0 else 0.0,
-                "counters": {k: v for k, v in c.items() if v}, "itch_file": dict(self.itch_stats)}
+        bad = unreliable_report(self.pipe.books)
+        if bad:
+            self.warnings.append(f"{len(bad)} instrument book(s) unreliable (a configured bound "
+                                 f"was reached; their tops were not trustworthy): locates "
+                                 f"{sorted(bad)[:10]}{' ...' if len(bad) > 10 else ''}")
+        tail = self.itch_stats.get("truncated_tail_bytes", 0)
+        if tail:
+            self.warnings.append(f"the file ends inside a message ({tail} bytes not decoded)")
+        summary = {"file": self.path, "format": self.format, "events": self.n_events,
+                   "events_sha256": sha, "elapsed_s": elapsed_s,
+                   "messages_per_s": c["messages"] / elapsed_s if elapsed_s > 0 else 0.0,
+                   "counters": {k: v for k, v in c.items() if v},
+                   "itch_file": dict(self.itch_stats),
+                   "book_unreliable": {str(k): v for k, v in bad.items()},
+                   "warnings": list(self.warnings)}
+        if bbo is not None:
+            summary["bbo"] = {"path": self.bbo_path, "rows": bbo.rows}
+        return summary
 
     def request_stop(self) -> None:
         self.stop[0] = 1
@@ -244,3 +468,9 @@ class Replayer:
 def replay(path, **kw) -> dict:
     """Replay a file (see Replayer for the options); returns the summary."""
     return Replayer(path, **kw).run()
+
+
+def warn(summary: dict, stream=sys.stderr) -> None:
+    """The summary's warnings, one line each (the slow path's log)."""
+    for w in summary.get("warnings", ()):
+        print(f"warning: {w}", file=stream)

@@ -12,6 +12,11 @@ packet is a 20-byte header followed by a run of the file's bytes copied as is
 (`chunk_to_mold`): that is how `tickpath replay` feeds the file to the decoder and how the
 sender publishes it (bench/itchsend.py).
 
+`ItchFile(..., source=...)` reads an already opened stream instead of the path (replay opens
+its input once, so a pipe works: runtime/engine/replay_input.py). `decode_messages` decodes a
+chunk's messages straight from the block buffer into event records -- the same per-message
+decoder as the MoldUDP64 path (runtime/feed/decoder.py), without packing packets first.
+
 Bad input: a last message cut short (the file ends inside it) is counted in
 `truncated_tail_bytes` and reported, never decoded; a corrupt gzip stream is a ConfigError
 naming the file and how far it got.
@@ -19,6 +24,7 @@ naming the file and how far it got.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from dataclasses import dataclass
@@ -27,7 +33,10 @@ import numpy as np
 from numba import njit
 from tickpath.runtime.feed import itch
 from tickpath.runtime.feed import moldudp64 as mold
+from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.feed.decoder import _decode_message  # the decoder's one message step
+from tickpath.runtime.sys.byteorder import load_be48
 
 from tickpath.bench.load.market import MoldPackets
 
@@ -66,28 +75,102 @@ def frame_messages(buf, n_bytes, pos):
     return n, o
 
 
-class ItchFile:
-    """A streaming reader (see module docstring). `stats` fills in as it reads."""
+@njit(nogil=True, cache=True)
+def decode_messages(buf, pos, first, n, first_seq, last_ts, events, counters):
+    """Decode messages [first, first + n) of a chunk (message k at buf[pos[k]:pos[k+1]], its
+    2-byte length first) into events[0:]; message k is sequence number first_seq + k. An
+    event's receive time is its message's own ITCH timestamp (last_ts[0] carries the last
+    one for messages too short to hold one). Returns (events written, messages done): it
+    stops early when events is full. Lengths come from frame_messages, which checked them
+    against the buffer; they are checked again here (numba does not bounds-check)."""
+    ev = 0
+    k = first
+    end = min(first + n, pos.shape[0] - 1)
+    ts = last_ts[0]
+    n_bytes = buf.shape[0]
+    while k < end and ev < events.shape[0]:
+        o = pos[k]
+        length = pos[k + 1] - o - _PREFIX
+        if o < 0 or length <= 0 or pos[k + 1] > n_bytes:
+            counters[C.MALFORMED_MESSAGES] += 1
+        else:
+            if length >= itch.TIMESTAMP_OFFSET + 6:
+                ts = load_be48(buf, o + _PREFIX + itch.TIMESTAMP_OFFSET)
+            ev = _decode_message(buf, o + _PREFIX, length, first_seq + k, ts, events, ev,
+                                 counters)
+        k += 1
+    counters[C.MESSAGES] += k - first
+    counters[C.EVENTS] += ev
+    last_ts[0] = ts
+    return ev, k - first
 
-    def __init__(self, path: str | os.PathLike, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+
+class Prefixed(io.RawIOBase):
+    """head, then the rest of stream: a read-once stream with its first bytes given back
+    (how a format is sniffed from a pipe without losing what the sniff read)."""
+
+    def __init__(self, head: bytes, stream):
+        self._head = memoryview(head)
+        self._stream = stream
+        self.bytes_read = 0      # bytes served so far (progress)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if len(self._head):
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+        else:
+            n = self._stream.readinto(b) or 0
+        self.bytes_read += n
+        return n
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            super().close()
+
+
+class ItchFile:
+    """A streaming reader (see module docstring). `stats` fills in as it reads.
+    source: an opened input (replay_input.Input: .stream, .raw, .gzipped, .file_bytes)
+    read instead of opening path; it is read once and closed at the end."""
+
+    def __init__(self, path: str | os.PathLike, chunk_bytes: int = DEFAULT_CHUNK_BYTES, *,
+                 source=None):
         self.path = os.fspath(path)
         if chunk_bytes < 2 * (MAX_MESSAGE_BYTES + _PREFIX):
             raise ConfigError("chunk_bytes must hold two of the longest messages",
                               chunk_bytes=chunk_bytes, min_bytes=2 * (MAX_MESSAGE_BYTES + _PREFIX))
-        try:
-            self.file_bytes = os.path.getsize(self.path)
-            with open(self.path, "rb") as f:
-                self.gzipped = f.read(2) == GZIP_MAGIC
-        except OSError as exc:
-            raise ConfigError("cannot read ITCH file", path=self.path, reason=exc.strerror) from exc
+        self.source = source
+        if source is not None:
+            self.file_bytes, self.gzipped = source.file_bytes, source.gzipped
+        else:
+            try:
+                self.file_bytes = os.path.getsize(self.path)
+                with open(self.path, "rb") as f:
+                    self.gzipped = f.read(2) == GZIP_MAGIC
+            except OSError as exc:
+                raise ConfigError("cannot read ITCH file", path=self.path,
+                                  reason=exc.strerror) from exc
         self.chunk_bytes = int(chunk_bytes)
         self.stats = {"messages": 0, "bytes": 0, "truncated_tail_bytes": 0, "gzip": self.gzipped}
+
+    def _open(self):
+        """(stream of the content, raw file stream whose position is the progress)."""
+        if self.source is not None:
+            return self.source.stream, self.source.raw
+        raw = open(self.path, "rb")
+        return (gzip.GzipFile(fileobj=raw, mode="rb") if self.gzipped else raw), raw
 
     def chunks(self, progress=None):
         """Yield ItchChunk per block; `progress(file_bytes_read)` is called after each read
         (compressed bytes for a gzip file, so it reaches file_bytes at the end)."""
-        raw = open(self.path, "rb")
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if self.gzipped else raw
+        stream, raw = self._open()
+        where = (lambda: raw.bytes_read) if isinstance(raw, Prefixed) else raw.tell
         buf = np.empty(self.chunk_bytes, dtype=np.uint8)
         pos = np.empty(self.chunk_bytes // 2 + 1, dtype=np.int64)
         view = memoryview(buf)
@@ -95,8 +178,13 @@ class ItchFile:
         index = 0
         try:
             while True:
-                try:
-                    got = stream.readinto(view[have:])
+                got = 0
+                try:   # fill the block: a pipe or gzip hands out less than asked
+                    while have + got < len(buf):
+                        g = stream.readinto(view[have + got:])
+                        if not g:
+                            break
+                        got += g
                 except (OSError, EOFError, zlib.error) as exc:
                     # gzip.BadGzipFile is an OSError; EOFError: the stream ends mid-member
                     raise ConfigError("corrupt gzip stream", path=self.path,
@@ -110,8 +198,8 @@ class ItchFile:
                     self.stats["messages"] = index
                 self.stats["bytes"] += used
                 if progress is not None:
-                    progress(raw.tell())
-                if got == 0:
+                    progress(where())
+                if have < len(buf):   # the stream ended inside this block
                     self.stats["truncated_tail_bytes"] = have - used
                     return
                 # carry the partial message to the front (at most one message long)

@@ -5,7 +5,12 @@ whole file into one numpy byte array plus per-packet offsets, lengths and timest
 so a jitted consumer can walk it without Python objects. Supported link types: Ethernet (1)
 and raw IPv4 (101 LINKTYPE_RAW, 228 LINKTYPE_IPV4). Anything else, a bad magic, or a record
 running past the end of the file is a ConfigError naming the file, the offset and the
-problem - a capture is never read half-way silently.
+problem - a capture is never read half-way silently. Except on request: with
+`damaged_tail="warn"` (what `tickpath replay` uses), a capture whose writer died mid-record
+(a full disk, a kill) is read up to its last whole record, and `Capture.damaged_tail`
+says where the damage starts and how many bytes were left unread, for the caller to warn.
+Values no real capture holds are errors too, never an OverflowError: a record's orig_len
+>= 2^31 (snaplen is at most 256 KiB), a pcapng timestamp beyond int64 nanoseconds.
 
 Formats: classic pcap (tcpdump.org/manpages/pcap-savefile.5): 24-byte file header, magic
 0xa1b2c3d4 (us) or 0xa1b23c4d (ns), either byte order; 16-byte record headers.
@@ -51,6 +56,7 @@ class Capture:
     lengths: np.ndarray       # int32, captured bytes
     orig_lengths: np.ndarray  # int32, bytes on the wire (> lengths when snaplen cut them)
     ts_ns: np.ndarray         # int64, ns since the epoch
+    damaged_tail: tuple = ()  # (offset, bytes unread, what) when read up to a damaged tail
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -71,23 +77,36 @@ def _truncated(path: str, offset: int, what: str, need: int, have: int) -> Confi
                        need_bytes=need, have_bytes=have)
 
 
-def read_capture(path: str | os.PathLike) -> Capture:
-    """Read a classic pcap or pcapng file (detected by its magic)."""
+_MAX_ORIG_LEN = (1 << 31) - 1
+_MAX_TS_NS = (1 << 63) - 1
+_TAIL_MODES = ("error", "warn")
+
+
+def read_capture(path: str | os.PathLike, *, damaged_tail: str = "error") -> Capture:
+    """Read a classic pcap or pcapng file (detected by its magic). damaged_tail="warn":
+    read up to a record cut short at the end (see the module docstring)."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as exc:
         raise ConfigError("cannot read capture", path=path, reason=exc.strerror) from exc
+    return parse_capture(path, raw, damaged_tail=damaged_tail)
+
+
+def parse_capture(path: str, raw: bytes, *, damaged_tail: str = "error") -> Capture:
+    """A capture already read into memory (from a pipe, say); path names it in errors."""
+    if damaged_tail not in _TAIL_MODES:
+        raise ConfigError("damaged_tail must be error or warn", damaged_tail=damaged_tail)
     if len(raw) < 4:
         raise _truncated(path, 0, "file header", 24, len(raw))
     magic_le = struct.unpack_from("<I", raw, 0)[0]
     if magic_le == _NG_SHB:
-        return _read_pcapng(path, raw)
-    return _read_pcap(path, raw)
+        return _read_pcapng(path, raw, damaged_tail == "warn")
+    return _read_pcap(path, raw, damaged_tail == "warn")
 
 
-def _read_pcap(path: str, raw: bytes) -> Capture:
+def _read_pcap(path: str, raw: bytes, tolerate_tail: bool = False) -> Capture:
     if len(raw) < 24:
         raise _truncated(path, 0, "file header", 24, len(raw))
     for endian in ("<", ">"):
@@ -102,27 +121,41 @@ def _read_pcap(path: str, raw: bytes) -> Capture:
     hdr = struct.Struct(endian + "IIII")
     offs, lens, origs, tss = [], [], [], []
     pos = 24
+    tail = ()
     while pos < len(raw):
         if pos + 16 > len(raw):
+            if tolerate_tail:
+                tail = (pos, len(raw) - pos, "record header")
+                break
             raise _truncated(path, pos, "record header", 16, len(raw) - pos)
         sec, frac, incl, orig = hdr.unpack_from(raw, pos)
+        if incl > _MAX_ORIG_LEN or orig > _MAX_ORIG_LEN:
+            raise ConfigError("pcap record length out of range", path=path, offset=pos,
+                              incl_len=incl, orig_len=orig, max_len=_MAX_ORIG_LEN)
         if pos + 16 + incl > len(raw):
+            if tolerate_tail:
+                tail = (pos, len(raw) - pos, "record data")
+                break
             raise _truncated(path, pos, "record data", incl, len(raw) - pos - 16)
         offs.append(pos + 16)
         lens.append(incl)
         origs.append(orig)
         tss.append(sec * 1_000_000_000 + frac * tick_ns)
         pos += 16 + incl
-    return _pack(path, linktype, raw, offs, lens, origs, tss)
+    return _pack(path, linktype, raw, offs, lens, origs, tss, tail)
 
 
-def _read_pcapng(path: str, raw: bytes) -> Capture:
+def _read_pcapng(path: str, raw: bytes, tolerate_tail: bool = False) -> Capture:
     offs, lens, origs, tss = [], [], [], []
     ifaces: list[tuple[int, int, int]] = []   # (linktype, ticks per second, tsoffset)
     endian = "<"
     pos = 0
+    tail = ()
     while pos < len(raw):
         if pos + 12 > len(raw):
+            if tolerate_tail and pos > 0:
+                tail = (pos, len(raw) - pos, "block header")
+                break
             raise _truncated(path, pos, "block header", 12, len(raw) - pos)
         btype = struct.unpack_from(endian + "I", raw, pos)[0]
         if btype == _NG_SHB:
@@ -138,6 +171,9 @@ def _read_pcapng(path: str, raw: bytes) -> Capture:
         if blen < 12 or blen % 4:
             raise ConfigError("pcapng block has a bad length", path=path, offset=pos, block_bytes=blen)
         if pos + blen > len(raw):
+            if tolerate_tail and pos > 0:
+                tail = (pos, len(raw) - pos, "block")
+                break
             raise _truncated(path, pos, "block", blen, len(raw) - pos)
         body = pos + 8
         end = pos + blen - 4
@@ -157,14 +193,25 @@ def _read_pcapng(path: str, raw: bytes) -> Capture:
             if body + 20 + cap > end:
                 raise _truncated(path, pos, "enhanced packet data", cap, end - body - 20)
             linktype, per_s, tsoff = ifaces[iface]
+            if orig > _MAX_ORIG_LEN:
+                raise ConfigError("pcapng packet length out of range", path=path, offset=pos,
+                                  orig_len=orig, max_len=_MAX_ORIG_LEN)
+            ts = _ticks_to_ns((ts_hi << 32) | ts_lo, per_s) + tsoff * 1_000_000_000
+            if not 0 <= ts <= _MAX_TS_NS:
+                raise ConfigError("pcapng timestamp out of range", path=path, offset=pos,
+                                  ticks=(ts_hi << 32) | ts_lo, ticks_per_s=per_s,
+                                  tsoffset_s=tsoff, max_ns=_MAX_TS_NS)
             offs.append(body + 20)
             lens.append(cap)
             origs.append(orig)
-            tss.append(_ticks_to_ns((ts_hi << 32) | ts_lo, per_s) + tsoff * 1_000_000_000)
+            tss.append(ts)
         elif btype == _NG_SPB:
             if not ifaces:
                 raise ConfigError("pcapng simple packet before any interface", path=path, offset=pos)
             orig = struct.unpack_from(endian + "I", raw, body)[0]
+            if orig > _MAX_ORIG_LEN:
+                raise ConfigError("pcapng packet length out of range", path=path, offset=pos,
+                                  orig_len=orig, max_len=_MAX_ORIG_LEN)
             cap = min(orig, end - body - 4)
             offs.append(body + 4)
             lens.append(cap)
@@ -175,7 +222,7 @@ def _read_pcapng(path: str, raw: bytes) -> Capture:
     if len(linktypes) > 1:
         raise ConfigError("pcapng mixes link types", path=path, linktypes=sorted(linktypes))
     linktype = linktypes.pop() if linktypes else LINKTYPE_ETHERNET
-    return _pack(path, linktype, raw, offs, lens, origs, tss)
+    return _pack(path, linktype, raw, offs, lens, origs, tss, tail)
 
 
 def _idb_tsresol(raw: bytes, pos: int, end: int, endian: str) -> tuple[int, int]:
@@ -200,10 +247,10 @@ def _ticks_to_ns(ticks: int, per_s: int) -> int:
     return ticks * 1_000_000_000 // per_s
 
 
-def _pack(path, linktype, raw, offs, lens, origs, tss) -> Capture:
+def _pack(path, linktype, raw, offs, lens, origs, tss, tail=()) -> Capture:
     data = np.frombuffer(raw, dtype=np.uint8).copy()
     return Capture(path, linktype, data, np.asarray(offs, np.int64), np.asarray(lens, np.int32),
-                   np.asarray(origs, np.int32), np.asarray(tss, np.int64))
+                   np.asarray(origs, np.int32), np.asarray(tss, np.int64), tuple(tail))
 
 
 def write_pcap(path, frames, ts_ns, linktype: int = LINKTYPE_ETHERNET, snaplen: int = 65535) -> None:

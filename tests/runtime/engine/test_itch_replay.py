@@ -130,12 +130,22 @@ def test_pcap_with_foreign_link_type_is_refused(tmp_path):
         replay.replay(p)
 
 
-def test_pcap_with_truncated_record_is_refused(tmp_path):
-    p = tmp_path / "t.pcapng"
-    pcap.write_pcapng(p, [pcap.udp_frame(b"x" * 40, 26400)] * 3, [1, 2, 3])
-    p.write_bytes(p.read_bytes()[:-10])
-    with pytest.raises(ConfigError, match="truncated capture"):
-        replay.replay(p)
+def test_pcap_with_truncated_record_is_read_up_to_it_with_a_warning(tmp_path):
+    """A capture whose writer died mid-record: the reader alone refuses it, replay reads the
+    whole records and warns (issue 19: a full disk left such a file)."""
+    from tickpath.bench.load.market import pack_mold
+    pk = pack_mold(generate(4, 300, 5), "S")
+    frames = [pcap.udp_frame(pk.packet(k), 26400) for k in range(pk.n_packets)]
+    for name, write in (("t.pcapng", pcap.write_pcapng), ("t.pcap", pcap.write_pcap)):
+        p = tmp_path / name
+        write(p, frames, list(range(len(frames))))
+        p.write_bytes(p.read_bytes()[:-10])
+        with pytest.raises(ConfigError, match="truncated capture"):
+            pcap.read_capture(p)
+        r = replay.replay(p, instruments=8, max_orders=1 << 12)
+        assert r["counters"]["frames"] == pk.n_packets - 1
+        assert r["counters"]["messages"] == 300 - int(pk.msg_count[-1])
+        assert len(r["warnings"]) == 1 and "not read" in r["warnings"][0], r["warnings"]
 
 
 def test_capture_frames_that_are_not_the_feed_are_counted(tmp_path, market):
