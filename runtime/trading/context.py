@@ -1,13 +1,18 @@
 """TradeCtx: every array of the trading core, by name, allocated once (Python) and handed to the
 jitted step (numba types a NamedTuple like a tuple: names cost nothing at run time).
 
-`new_trade_ctx(n_locates, risk_cfg, strat_state, ...)` builds one from a validated [risk]
-table (risk.validate_risk) and the strategy's state (its `new_state(n_locates, params)`), so
-the live loop, the backtest and the tests make it the same way.
+`new_trade_ctx(n_locates, risk_cfg, ...)` builds one from a validated [risk] table
+(risk.validate_risk), so the live loop, the backtest and the tests make it the same way.
+
+The strategy's own state (its `new_state(n_locates, params)`) is NOT in here: it travels as a
+separate argument. Why: every cached function that takes a TradeCtx gets an entry in numba's
+on-disk index, and that index pickles argument types; a strategy's NamedTuple pickles by
+class reference, so one strategy's state type in the core's index would make every process
+that cannot import that strategy fail to load the core (numba raises on the unpickle).
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,7 +44,6 @@ class TradeCtx(NamedTuple):
     t2t: np.ndarray          # tick-to-trade histogram (runtime/engine/latency.py)
     touched: np.ndarray      # int64[n_locates]: scratch list of locates a batch touched
     audit: AuditWriter       # the audit ring's writer side (st[S_AUDIT_ON] = 0: not written)
-    strat: Any               # the strategy's state (its new_state)
 
 
 def symbol_u64(symbol: str) -> int:
@@ -47,7 +51,7 @@ def symbol_u64(symbol: str) -> int:
     return int.from_bytes(symbol.encode("ascii").ljust(8, b" ")[:8], "little")
 
 
-def new_trade_ctx(n_locates: int, risk_cfg: dict, strat_state, *, order_capacity: int = 1 << 14,
+def new_trade_ctx(n_locates: int, risk_cfg: dict, *, order_capacity: int = 1 << 14,
                   intents_capacity: int = 256, outbox_capacity: int = 1024, timer_ms: int = 0,
                   kill: np.ndarray | None = None, first_uref: int = 1,
                   audit: AuditWriter | None = None) -> TradeCtx:
@@ -84,7 +88,6 @@ def new_trade_ctx(n_locates: int, risk_cfg: dict, strat_state, *, order_capacity
         t2t=latency.new_histogram(),
         touched=np.zeros(n_locates, dtype=np.int64),
         audit=audit,
-        strat=strat_state,
     )
 
 

@@ -1,7 +1,7 @@
 """The transport-independent trading step: the seam the live loop (OUCH) and the backtest
 (a simulated exchange) share. Two calls, both jitted and allocation-free:
 
-    trade_on_events(tctx, pipe, events, n, now_ns) -> n_out
+    trade_on_events(tctx, strat, pipe, events, n, now_ns) -> n_out
         after process_events applied events[0:n] to books and indicators: keep the locate ->
         symbol table ('R' messages), mark positions to the mid, run the breakers, call the
         strategy's on_book once per touched locate (the last event of that locate is the
@@ -10,12 +10,13 @@
         a REPLACE entry carries the NEW uref, its original is `replace_orig(tctx, i)`, and the
         chain-total quantity OUCH wants). A tripped kill switch writes cancels of every open
         order instead. Rejected intents are counted by reason and never reach the outbox.
-    trade_on_responses(tctx, responses, n, now_ns) -> applied
+    trade_on_responses(tctx, strat, responses, n, now_ns) -> applied
         each response (records.RESPONSE_DTYPE) drives the order manager and positions, then the
         strategy's on_order; breakers (reject rate, loss, session lost, sequence gap) trip the
         kill switch. Intents written in on_order wait for the next trade_on_events (which has
         the books the risk gate needs).
 
+`strat` is the strategy's state (context.py says why it is not inside tctx).
 After sending outbox entry i the transport calls `note_sent(tctx, i, sent_ns)` (tick-to-trade
 into tctx.t2t) or `note_send_failed(tctx, i)` (counted; the kill switch trips: an order in an
 unknown state). The strategy's functions are bound by name in a generated module
@@ -269,7 +270,7 @@ def _set_symbol(tctx, loc, sym):
 
 
 @njit(nogil=True, inline="always")
-def events_impl(on_book, on_timer, tctx, pipe, events, n, now_ns):
+def events_impl(on_book, on_timer, tctx, strat, pipe, events, n, now_ns):
     st = tctx.st
     st[T.S_N_OUT] = 0
     books = pipe.books
@@ -304,7 +305,7 @@ def events_impl(on_book, on_timer, tctx, pipe, events, n, now_ns):
             st[T.S_TRIG_SEQ] = ev.seq
             st[T.S_TRIG_RECV_NS] = ev.ts_recv
             tctx.counters[T.C_BOOK_CALLS] += 1
-            on_book(tctx, pipe, loc, now_ns)
+            on_book(tctx, strat, pipe, loc, now_ns)
             drain_intents(tctx, books, now_ns)
         tn = tctx.risk_i[K.RI_TIMER_NS]
         if tn > 0 and now_ns >= st[T.S_NEXT_TIMER_NS]:
@@ -312,7 +313,7 @@ def events_impl(on_book, on_timer, tctx, pipe, events, n, now_ns):
             st[T.S_TRIG_SEQ] = 0
             st[T.S_TRIG_RECV_NS] = 0
             tctx.counters[T.C_TIMER_CALLS] += 1
-            on_timer(tctx, pipe, now_ns)
+            on_timer(tctx, strat, pipe, now_ns)
             drain_intents(tctx, books, now_ns)
     for t in range(nt):
         tctx.loc[tctx.touched[t], T.L_TOUCHED] = 0
@@ -323,7 +324,7 @@ def events_impl(on_book, on_timer, tctx, pipe, events, n, now_ns):
 
 
 @njit(nogil=True, inline="always")
-def responses_impl(on_order, tctx, responses, n, now_ns):
+def responses_impl(on_order, tctx, strat, responses, n, now_ns):
     st = tctx.st
     c = tctx.counters
     n = min(n, responses.shape[0])
@@ -362,7 +363,7 @@ def responses_impl(on_order, tctx, responses, n, now_ns):
             lim = tctx.risk_i[K.RI_MAX_VENUE_REJECTS_PER_S]
             if lim > 0 and K.rate_full(tctx, K.RATE_VENUE_REJECTS, lim + 1, 1_000_000_000, now_ns):
                 trip(tctx, T.K_REJECT_RATE, now_ns)
-        on_order(tctx, r, j, now_ns)
+        on_order(tctx, strat, r, j, now_ns)
     if applied > 0:
         st[T.S_KILL_DONE] = 0
         ml = tctx.risk_f[K.RF_MAX_LOSS]

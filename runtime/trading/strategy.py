@@ -2,10 +2,10 @@
 
 A strategy is a module (or any object with these attributes) providing
     PARAMS      dict of parameter defaults; the config's [strategy.params] may set only these keys
-    new_state(n_locates, params) -> its state (a NamedTuple of numpy arrays), in tctx.strat
-    on_book(tctx, pipe, loc, now_ns)      njit: after a batch touched locate `loc`
-    on_order(tctx, resp, j, now_ns)       njit: after a response was applied (j: order index or -1)
-    on_timer(tctx, pipe, now_ns)          njit: every [trading] timer_ms
+    new_state(n_locates, params) -> its state `strat` (a NamedTuple of numpy arrays)
+    on_book(tctx, strat, pipe, loc, now_ns)    njit: after a batch touched locate `loc`
+    on_order(tctx, strat, resp, j, now_ns)     njit: after a response was applied (j: order index or -1)
+    on_timer(tctx, strat, pipe, now_ns)        njit: every [trading] timer_ms
 acting only through runtime/trading/intents.py. Named in the config as `name = "market_maker"`
 (tickpath.runtime.trading.strategies.<name>) or `"pkg.module:Name"` / `"pkg.module"` for a
 user's own package.
@@ -56,13 +56,13 @@ _on_timer = _S.on_timer
 
 
 @njit(nogil=True, cache=True)
-def trade_on_events(tctx, pipe, events, n, now_ns):
-    return events_impl(_on_book, _on_timer, tctx, pipe, events, n, now_ns)
+def trade_on_events(tctx, strat, pipe, events, n, now_ns):
+    return events_impl(_on_book, _on_timer, tctx, strat, pipe, events, n, now_ns)
 
 
 @njit(nogil=True, cache=True)
-def trade_on_responses(tctx, responses, n, now_ns):
-    return responses_impl(_on_order, tctx, responses, n, now_ns)
+def trade_on_responses(tctx, strat, responses, n, now_ns):
+    return responses_impl(_on_order, tctx, strat, responses, n, now_ns)
 '''
 
 
@@ -130,13 +130,13 @@ class Strategy:
     def trade_on_responses(self):
         return self.step_module.trade_on_responses
 
-    def compile(self, tctx, pipe, events, responses) -> float:
+    def compile(self, tctx, strat, pipe, events, responses) -> float:
         """Compile (or load from cache) the step for these argument types, on throwaway
         state; a strategy that does not compile raises StrategyError naming it. Seconds spent."""
         t0 = time.monotonic()
         try:
-            self.trade_on_events(tctx, pipe, events, 0, 0)
-            self.trade_on_responses(tctx, responses, 0, 0)
+            self.trade_on_events(tctx, strat, pipe, events, 0, 0)
+            self.trade_on_responses(tctx, strat, responses, 0, 0)
         except Exception as exc:
             msg = str(exc).strip().splitlines()
             raise StrategyError("strategy does not compile", strategy=self.spec,

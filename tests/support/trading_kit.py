@@ -33,8 +33,8 @@ class Kit:
         self.risk_cfg = validate_risk(r)
         self.pipe = Pipeline(n_locates=N_LOC, max_orders=1 << 12, max_levels=16)
         self.strategy = load_strategy(strategy, params)
-        self.tctx = new_trade_ctx(N_LOC, self.risk_cfg, self.strategy.new_state(N_LOC),
-                                  order_capacity=order_capacity, timer_ms=timer_ms, audit=audit,
+        self.strat = self.strategy.new_state(N_LOC)
+        self.tctx = new_trade_ctx(N_LOC, self.risk_cfg, order_capacity=order_capacity, timer_ms=timer_ms, audit=audit,
                                   outbox_capacity=outbox_capacity)
         self.events = np.zeros(64, dtype=EVENT_DTYPE)
         self.responses = R.new_responses(64)
@@ -62,7 +62,8 @@ class Kit:
             self._ev(i, t, loc, **kw)
         n = len(evs)
         process_events(self.pipe.arrays, self.events, n)
-        return self.strategy.trade_on_events(self.tctx, self.pipe.arrays, self.events, n, self.now)
+        return self.strategy.trade_on_events(self.tctx, self.strat, self.pipe.arrays, self.events, n,
+                                             self.now)
 
     def listing(self, loc: int, symbol: str) -> int:
         return self.feed([("R", loc, {"ref2": symbol_u64(symbol)})])
@@ -80,11 +81,12 @@ class Kit:
         return self.feed([self.add(loc, "B", 1, 100)])
 
     def step(self, n_events: int = 0) -> int:
-        return self.strategy.trade_on_events(self.tctx, self.pipe.arrays, self.events, n_events, self.now)
+        return self.strategy.trade_on_events(self.tctx, self.strat, self.pipe.arrays, self.events,
+                                             n_events, self.now)
 
     # -- strategy script ----------------------------------------------------------------------
     def intend(self, kind, loc=1, side="B", qty=100, price4=100_000, uref=0, tif=R.TIF_DAY):
-        s = self.tctx.strat
+        s = self.strat
         k = int(s.n[0])
         it = s.script[k]
         it["kind"], it["locate"], it["side"], it["qty"] = kind, loc, ord(side), qty
@@ -116,7 +118,7 @@ class Kit:
     def respond(self, *rs) -> int:
         for i, r in enumerate(rs):
             self.responses[i] = r
-        return self.strategy.trade_on_responses(self.tctx, self.responses, len(rs), self.now)
+        return self.strategy.trade_on_responses(self.tctx, self.strat, self.responses, len(rs), self.now)
 
     def counter(self, name):
         from tickpath.runtime.trading.layout import COUNTER_NAMES

@@ -18,8 +18,7 @@ class ScriptState(NamedTuple):
 
 
 @njit(nogil=True, cache=True)
-def _emit(tctx, now_ns):
-    s = tctx.strat
+def _emit(tctx, s, now_ns):
     for i in range(s.n[0]):
         it = s.script[i]
         if it.kind == R.INTENT_NEW:
@@ -34,20 +33,20 @@ def _emit(tctx, now_ns):
 
 
 @njit(nogil=True, cache=True)
-def _on_book(tctx, pipe, loc, now_ns):
-    tctx.strat.n[1] += 1
-    _emit(tctx, now_ns)
+def _on_book(tctx, s, pipe, loc, now_ns):
+    s.n[1] += 1
+    _emit(tctx, s, now_ns)
 
 
 @njit(nogil=True, cache=True)
-def _on_order(tctx, resp, j, now_ns):
-    tctx.strat.n[2] += 1
+def _on_order(tctx, s, resp, j, now_ns):
+    s.n[2] += 1
 
 
 @njit(nogil=True, cache=True)
-def _on_timer(tctx, pipe, now_ns):
-    tctx.strat.n[3] += 1
-    _emit(tctx, now_ns)
+def _on_timer(tctx, s, pipe, now_ns):
+    s.n[3] += 1
+    _emit(tctx, s, now_ns)
 
 
 def _new_state(n_locates, params):

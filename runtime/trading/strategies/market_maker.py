@@ -108,9 +108,8 @@ def _enabled(tctx, s, loc):
 
 
 @njit(nogil=True, cache=True)
-def _quote(tctx, loc, side, price, want, now_ns):
+def _quote(tctx, s, loc, side, price, want, now_ns):
     """Keep one quote on `side` at `price` (want=False: none)."""
-    s = tctx.strat
     uref = last_uref(tctx, loc, side)
     j = order_slot(tctx, uref)
     live = False
@@ -130,8 +129,7 @@ def _quote(tctx, loc, side, price, want, now_ns):
 
 
 @njit(nogil=True, cache=True)
-def on_book(tctx, pipe, loc, now_ns):
-    s = tctx.strat
+def on_book(tctx, s, pipe, loc, now_ns):
     if not _enabled(tctx, s, loc):
         return
     bp, bs = best_bid(pipe.books, loc)
@@ -162,15 +160,15 @@ def on_book(tctx, pipe, loc, now_ns):
     bid = min(bid, ap - t)  # passive: never cross the opposite best price
     ask = max(ask, bp + t)
     pos = position(tctx, loc)
-    _quote(tctx, loc, R.SIDE_BUY, bid, bid > 0 and pos < s.ip[I_MAXINV], now_ns)
-    _quote(tctx, loc, R.SIDE_SELL, ask, pos > -s.ip[I_MAXINV], now_ns)
+    _quote(tctx, s, loc, R.SIDE_BUY, bid, bid > 0 and pos < s.ip[I_MAXINV], now_ns)
+    _quote(tctx, s, loc, R.SIDE_SELL, ask, pos > -s.ip[I_MAXINV], now_ns)
 
 
 @njit(nogil=True, cache=True)
-def on_order(tctx, resp, j, now_ns):
+def on_order(tctx, s, resp, j, now_ns):
     return              # quotes are found again from the order table on the next book update
 
 
 @njit(nogil=True, cache=True)
-def on_timer(tctx, pipe, now_ns):
+def on_timer(tctx, s, pipe, now_ns):
     return

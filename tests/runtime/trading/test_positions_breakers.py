@@ -122,7 +122,7 @@ def test_kill_switch_cancels_everything_once_and_blocks_new_orders():
     k.respond(*[k.resp("C", u, 100) for u in urefs[1:3]], k.resp("A", urefs[3], 100, MID),
               k.resp("C", urefs[3], 100))
     assert k.tctx.st[T.S_N_OPEN] == 0 and k.step() == 0
-    assert k.tctx.strat.n[0] == 1   # the scripted new order never even reached the gate
+    assert k.strat.n[0] == 1   # the scripted new order never even reached the gate
 
 
 def test_session_lost_cancel_on_reconnect():

@@ -1,0 +1,332 @@
+"""`tickpath trade`: feed -> books -> indicators -> strategy -> risk -> OUCH order entry, on one
+pinned busy-polling thread, plus what runs beside it (kill switch file and SIGUSR1, audit-log
+writer thread, reconnects, the live line, the summary).
+
+The hot loop, generated per (strategy, feed backend) like the step (strategy.py says why):
+
+    while not stopped:
+        frames = poll(); events = decode(frames); process_events(books, indicators)
+        n_out = trade_on_events(...)              # strategy, risk gate, order manager
+        for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, then note_sent
+                                                  # (send() returned: tick-to-trade, audit)
+        n = ouch_poll(responses); trade_on_responses(...)
+        idle(work)
+
+Order of start-up: config -> strategy loaded and the step compiled on throwaway state (a
+strategy that does not compile fails here, before anything connects) -> feed socket, buffers,
+books -> the loop compiled or loaded from cache -> audit log -> kill switch -> OUCH login ->
+loop thread. At the end the kill switch is tripped (reason manual), the open orders are
+cancelled and their answers awaited for `[trading] drain_s`, then the session is logged out.
+A lost session trips the kill switch; the main thread logs in again (`reconnect_attempts`),
+and the loop cancels whatever is still open before anything else (cancel-on-disconnect).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.engine import latency
+from tickpath.runtime.engine.runner import Runtime
+from tickpath.runtime.trading import layout as T
+from tickpath.runtime.trading import records as R
+from tickpath.runtime.trading.context import new_trade_ctx, positions_report, set_symbol, totals
+from tickpath.runtime.trading.killswitch import KillSwitch, trip_array
+from tickpath.runtime.trading.strategy import (
+    STEP_TEMPLATE,
+    StrategyError,
+    _core_sources,
+    _source_of,
+    generate_module,
+    load_strategy,
+)
+
+C_SESSION_EPOCH = 4     # ctrl slot: bumped by the main thread after each successful re-login
+C_SESSION_SEEN = 5      # the loop's copy of it
+
+LOOP_TEMPLATE = STEP_TEMPLATE + '''
+
+from {poll_module} import {poll_name} as _poll
+from tickpath.runtime.engine.idle import idle
+from tickpath.runtime.engine.loop import EXIT_CODE, ITERATIONS, RUNNING, STOP
+from tickpath.runtime.engine.pipeline import process_events
+from tickpath.runtime.feed.decoder import decode_frames
+from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
+from tickpath.runtime.trading import records as _R
+from tickpath.runtime.trading.ouch import layout as _OL
+from tickpath.runtime.trading.ouch.session import ouch_cancel, ouch_enter, ouch_poll, ouch_replace
+from tickpath.runtime.trading.step import (
+    note_send_failed_inline,
+    note_sent_inline,
+    order_slot,
+    session_restored,
+)
+
+
+@njit(nogil=True, inline="always")
+def _send_outbox(tctx, ost, n_out, now_ns):
+    for i in range(n_out):
+        ob = tctx.outbox[i]
+        if ob.kind == _R.INTENT_NEW:
+            rc = ouch_enter(ost, ob.uref, ob.side, ob.qty, tctx.symbols[ob.locate], ob.price, ob.tif,
+                            ob.trigger_seq % 100_000_000_000_000, now_ns)
+        elif ob.kind == _R.INTENT_CANCEL:
+            rc = ouch_cancel(ost, ob.uref, ob.qty, now_ns)
+        else:
+            j = order_slot(tctx, ob.uref)
+            orig = 0 if j < 0 else tctx.orders[j].other
+            rc = ouch_replace(ost, orig, ob.uref, ob.qty, ob.price, ob.tif, now_ns)
+        if rc >= 0:
+            note_sent_inline(tctx, i, ost.ctl[_OL.C_SENT_NS])
+        else:
+            note_send_failed_inline(tctx, i, now_ns)
+
+
+@njit(nogil=True, cache=True)
+def trade_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
+               idle_state, tctx, strat, ost, responses):
+    store_release(ctrl, RUNNING, 1)
+    while load_acquire(ctrl, STOP) == 0:
+        n = _poll(bstate, payload, lengths, recv_ns)
+        m = 0
+        if n > 0:
+            m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
+            process_events(pipe, events, m)
+        ep = load_acquire(ctrl, {epoch})
+        if ep != ctrl[{seen}]:
+            ctrl[{seen}] = ep
+            session_restored(tctx)
+        now = realtime_ns()
+        n_out = events_impl(_on_book, _on_timer, tctx, strat, pipe, events, m, now)
+        _send_outbox(tctx, ost, n_out, now)
+        nr = ouch_poll(ost, responses, now)
+        if nr > 0:
+            responses_impl(_on_order, tctx, strat, responses, nr, realtime_ns())
+        ctrl[ITERATIONS] += 1
+        if n < 0:
+            store_release(ctrl, EXIT_CODE, n)
+            break
+        idle(idle_params, idle_state, max(n, 0) + nr + n_out)
+    store_release(ctrl, RUNNING, 0)
+    return ctrl[EXIT_CODE]
+'''
+
+
+def loop_module(strategy, backend):
+    """The generated module holding this strategy's step and its loop for this backend's poll."""
+    poll = getattr(backend, "poll", None)
+    mod = sys.modules.get(getattr(poll, "__module__", ""), None)
+    name = getattr(poll, "__name__", "")
+    if poll is None or mod is None or getattr(mod, name, None) is not poll:
+        raise ConfigError("tickpath trade needs a frame backend whose poll is a module-level function "
+                          "(kernel, afxdp; not the fault-injection or capture wrappers, nor fpga yet)",
+                          key="backend.kind", poll=repr(poll))
+    text = LOOP_TEMPLATE.format(spec=strategy.spec, module=strategy.module,
+                                attr="".join(f".{a}" for a in strategy.attr.split(".") if a),
+                                poll_module=poll.__module__, poll_name=name,
+                                epoch=C_SESSION_EPOCH, seen=C_SESSION_SEEN)
+    stem = "trade_" + "".join(c if c.isalnum() else "_" for c in strategy.spec)[:32] + "_" + name
+    return generate_module(text, stem, _source_of(strategy.obj, strategy.module) + _core_sources())
+
+
+def default_first_uref(now_ns: int | None = None) -> int:
+    """10 000 x seconds since UTC midnight: rises across restarts within a day (as OUCH wants)
+    as long as fewer than 10 000 urefs per second were used on average."""
+    now = time.clock_gettime_ns(time.CLOCK_REALTIME) if now_ns is None else now_ns
+    return 1 + (now % 86_400_000_000_000) // 100_000
+
+
+def load_ready_symbols(path: str) -> dict[int, str]:
+    """locate -> symbol from a `tickpath venue` ready file (its `refdata` list)."""
+    try:
+        with open(path) as f:
+            ready = json.loads(f.readline())
+        return {int(r["locate"]): str(r["symbol"]) for r in ready["refdata"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError("cannot read the venue ready file", key="venue.ready_file", path=path,
+                          reason=str(exc)) from exc
+
+
+class Trader(Runtime):
+    """One feed, one strategy, one OUCH session, one pinned thread."""
+
+    def __init__(self, cfg: dict, tcfg: dict, kill_base: str = "/dev/shm"):
+        self.tcfg = tcfg
+        sc, tc, vc = tcfg["strategy"], tcfg["trading"], tcfg["venue"]
+        # the strategy first: a broken one fails before any socket exists
+        self.strategy = load_strategy(sc["name"], sc["params"])
+        n_loc = cfg["book"]["instruments"]
+        self._sizes = dict(order_capacity=tc["order_capacity"], intents_capacity=tc["intents"],
+                           outbox_capacity=tc["outbox"], timer_ms=tc["timer_ms"])
+        self.responses = R.new_responses(tc["responses"])
+        self.tctx = None
+        super().__init__(cfg)
+        dry = new_trade_ctx(n_loc, tcfg["risk"], **self._sizes)
+        self.strategy.compile(dry, self.strategy.new_state(n_loc), self.pipe.arrays, self.events,
+                              self.responses)
+        self.loop_mod = loop_module(self.strategy, self.backend)
+        self.audit = None
+        self.kill = KillSwitch(kill_base)
+        first = tc["first_uref"] or default_first_uref()
+        if tc["audit_path"]:
+            from tickpath.runtime.trading.audit.log import AuditLog
+            self.audit = AuditLog(tc["audit_path"], tc["audit_ring_records"], tc["audit_flush_ms"])
+        self.strat = self.strategy.new_state(n_loc)
+        self.tctx = new_trade_ctx(n_loc, tcfg["risk"], kill=self.kill.flags,
+                                  first_uref=first, audit=self.audit.writer if self.audit else None,
+                                  **self._sizes)
+        if vc["ready_file"]:
+            for loc, sym in load_ready_symbols(vc["ready_file"]).items():
+                if 0 < loc < n_loc:
+                    set_symbol(self.tctx, loc, sym)
+        from tickpath.runtime.trading.ouch.client import OuchClient
+        host, port = vc["ouch"].rsplit(":", 1)
+        self.ouch = OuchClient(host, int(port), vc["user"], vc["password"], session=vc["session"],
+                               state_path=vc["state_file"] or None,
+                               heartbeat_timeout_ms=vc["heartbeat_timeout_ms"], busy_poll_us=vc["busy_poll_us"])
+        self.reconnects = 0
+        self.reconnect_failures = 0
+
+    def _run(self):
+        t = self.tctx if self.tctx is not None else None
+        if t is None:
+            return 0
+        return self.loop_mod.trade_loop(self.backend.state, self.payload, self.lengths, self.recv_ns, self.mold,
+                                        self.session, self.events, self.pipe.arrays, self.ctrl,
+                                        self.idle_params, self.idle_state, t, self.strat, self.ouch.state,
+                                        self.responses)
+
+    def warm_up(self):
+        t0 = time.monotonic()
+        super().warm_up()
+        self.loop_s = time.monotonic() - t0
+
+    def start(self, cpu: int | None = None):
+        if self.audit is not None:
+            self.audit.start()
+        self.kill.install_signal()
+        self.ouch.connect(self.tcfg["venue"]["connect_timeout_s"])
+        return super().start(cpu)
+
+    # -- beside the loop ------------------------------------------------------------------
+    def tend(self) -> None:
+        """Called by the main thread: log in again after a lost session (bounded attempts)."""
+        st = self.tctx.st
+        if st[T.S_SESSION_DOWN] == 0 or self.ouch.connected:
+            return
+        if self.reconnect_failures >= self.tcfg["venue"]["reconnect_attempts"]:
+            return
+        try:
+            self.ouch.reconnect(self.tcfg["venue"]["connect_timeout_s"])
+        except Exception as exc:   # counted and reported; the kill switch is already on
+            self.reconnect_failures += 1
+            self.notes.append(f"re-login failed: {exc}")
+            return
+        self.reconnects += 1
+        self.ctrl[C_SESSION_EPOCH] += 1   # the loop sees it and cancels what is still open
+
+    def shutdown(self, drain_s: float) -> None:
+        """Trip the switch (manual), wait for the open orders' cancels to be answered, stop."""
+        trip_array(self.kill.flags, T.K_MANUAL) if not self.kill.tripped else None
+        deadline = time.monotonic() + drain_s
+        while self.running and time.monotonic() < deadline and self.tctx.st[T.S_N_OPEN] > 0:
+            self.tend()
+            time.sleep(0.01)
+        self.stop()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            try:
+                self.ouch.logout()
+            except Exception:  # best effort at exit
+                pass
+            if self.audit is not None:
+                self.audit_stats = self.audit.stop()
+            self.kill.close()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def live_line(self, prev: dict, dt: float) -> tuple[str, dict]:
+        c = T.counters_dict(self.tctx.counters)
+        tot = totals(self.tctx)
+        p99 = latency.percentile(self.tctx.t2t, 99.0)
+        orders = c["new_sent"] + c["replace_sent"]
+        rate = (orders - prev.get("orders", 0)) / dt if dt > 0 else 0.0
+        line = (f"orders/s {rate:7.0f}  fills {c['executions']:6d}  pos {tot['gross_position']:6d}  "
+                f"P&L {tot['net']:+10.2f}  risk rejects {c['risk_rejects']:5d}  "
+                f"t2t p99 {p99 / 1000:7.1f} us  open {tot['open_orders']:3d}"
+                + ("  KILLED " + self.kill.report()["reason"] if self.kill.tripped else ""))
+        return line, {"orders": orders}
+
+    def summary(self) -> dict:
+        t = self.tctx
+        c = T.counters_dict(t.counters)
+        rejects = {n: c[f"reject_{n}"] for n in T.REJECT_NAMES if c[f"reject_{n}"]}
+        out = {
+            "strategy": self.strategy.spec, "params": self.strategy.params,
+            "counters": {k: v for k, v in c.items() if not k.startswith("reject_")},
+            "risk_rejects_by_reason": rejects,
+            "pnl": totals(t), "positions": positions_report(t),
+            "tick_to_trade_ns": latency.summary(t.t2t),
+            "kill_switch": self.kill.report(),
+            "order_entry": self.ouch.stats(),
+            "reconnects": self.reconnects,
+            "feed": self.counters(), "feed_latency_ns": self.latency(),
+            "compile_s": {"step": round(self.strategy.compiled_s, 3), "loop": round(getattr(self, "loop_s", 0), 3)},
+            "notes": self.notes,
+        }
+        if self.audit is not None:
+            out["audit"] = getattr(self, "audit_stats", None) or self.audit.stats()
+        return out
+
+
+def run_trade(cfg: dict, tcfg: dict, json_path: str | None = None, hgrm_path: str | None = None,
+              quiet: bool = False, stop_flag: list | None = None) -> dict:
+    """Build, run until [trading] seconds / [run] seconds / SIGINT, report. Returns the summary."""
+    import signal
+    trader = Trader(cfg, tcfg)
+    stop = stop_flag if stop_flag is not None else [False]
+
+    def _stop(signum, frame):
+        stop[0] = True
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        trader.start()
+        print(json.dumps({"ready": True, "pid": os.getpid(), "kill_file": trader.kill.path,
+                          "first_uref": int(trader.tctx.st[T.S_NEXT_UREF])}), file=sys.stderr, flush=True)
+        secs = tcfg["trading"]["seconds"] or cfg["run"]["seconds"]
+        t_end = time.monotonic() + secs if secs else float("inf")
+        iv = tcfg["trading"]["live_interval_s"]
+        prev, t_last = {}, time.monotonic()
+        while not stop[0] and time.monotonic() < t_end and trader.running:
+            time.sleep(min(0.05, iv))
+            trader.tend()
+            now = time.monotonic()
+            if now - t_last >= iv:
+                line, prev = trader.live_line(prev, now - t_last)
+                t_last = now
+                if not quiet:
+                    print(line, file=sys.stderr, flush=True)
+        trader.shutdown(tcfg["trading"]["drain_s"])
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        trader.close()
+    summary = trader.summary()
+    if hgrm_path:
+        with open(hgrm_path, "w") as f:
+            f.write(latency.hgrm_text(trader.tctx.t2t))
+    text = json.dumps(summary, indent=2, default=str)
+    if json_path:
+        with open(json_path, "w") as f:
+            f.write(text + "\n")
+    print(text, flush=True)
+    return summary
+
+
+__all__ = ["Trader", "run_trade", "StrategyError", "loop_module", "np"]
