@@ -111,7 +111,7 @@ def new_exchange(n_locates: int, *, model: int = MODEL_L3_FIFO, power_n: float =
         rsp=np.zeros(response_capacity, dtype=RESPONSE_DTYPE),
         rsp_t=np.zeros(response_capacity, dtype=np.int64),
         rsp_lat=L.constant(0) if response_latency is None else response_latency,
-        rng=np.array([np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(7)],
+        rng=np.array([(int(seed) * 0x9E3779B97F4A7C15 + 7) % (1 << 64)],
                      dtype=np.uint64),
     )
 
