@@ -7,11 +7,13 @@ by a crash: reported, not an error). `verify(path)` adds the log's own consisten
 * every record's CRC; records in order (seq strictly rising; a jump = records the full
   ring refused, a step back = disorder);
 * the order state machine: every response concerns an order whose decision (or, for a
-  replacement, whose SENT replace) was logged; nothing is sent for an order the risk gate
-  rejected; fills never exceed the order's quantity (for a replaced chain: the replace
-  quantity, which counts earlier executions); after a terminal state (filled, cancelled
-  to zero, rejected, replaced away, accepted dead) only a broken trade or a cancel reject
-  may follow.
+  replacement, whose original's decision) was logged; nothing is sent for an order the
+  risk gate rejected; fills never exceed the order's quantity (for a replaced chain: the
+  replace quantity, which counts earlier executions) nor what is open; a cancel never
+  takes more than is open; after a terminal state (filled, cancelled to zero, rejected,
+  replaced away, accepted dead) only a broken trade or a cancel reject may follow.
+  Quantities in A/U/M are what is outstanding after them (the venue's and OUCH's
+  meaning); C carries the decrement.
 """
 from __future__ import annotations
 
@@ -65,15 +67,19 @@ def read_records(path: str) -> AuditFile:
 
 
 class _Order:
-    __slots__ = ("qty", "executed", "canceled", "accepted", "terminal", "why", "risk_rejected", "sent")
+    """One UserRefNum's life as the log tells it. `limit`: the most the chain may execute
+    (the NEW intent's qty, or a replace's qty, which counts earlier executions); `open`:
+    shares live at the venue (A/U/M quantities are what is outstanding after them)."""
+    __slots__ = ("limit", "open", "chain_executed", "accepted", "terminal", "why", "risk_rejected")
 
-    def __init__(self, qty: int, executed: int = 0):
-        self.qty, self.executed, self.canceled = qty, executed, 0
+    def __init__(self, limit: int, chain_executed: int = 0):
+        self.limit = limit
+        self.open = limit - chain_executed
+        self.chain_executed = chain_executed
         self.accepted = False
         self.terminal = False
         self.why = ""
         self.risk_rejected = False
-        self.sent = False
 
 
 def _ch(v: int) -> str:
@@ -128,16 +134,13 @@ def check(af: AuditFile) -> Verdict:
                 orig = orders.get(int(r["aux"]))
                 if orig is None:
                     problems.append(f"record {i}: replace sent for uref {int(r['aux'])} with no logged decision")
-                orders[uref] = _Order(int(r["qty"]), orig.executed if orig else 0)
-                orders[uref].sent = True
+                orders[uref] = _Order(int(r["qty"]), orig.chain_executed if orig else 0)
                 continue
             o = orders.get(uref)
             if o is None:
                 problems.append(f"record {i}: sent ({_ch(code)}) for uref {uref} with no logged decision")
             elif o.risk_rejected and code == R.INTENT_NEW:
                 problems.append(f"record {i}: uref {uref} sent although the risk gate rejected it")
-            else:
-                o.sent = True
         elif kind == L.KIND_RESPONSE:
             if code in NO_ORDER_KINDS:
                 if code == R.RESP_UNDECODED:
@@ -145,6 +148,7 @@ def check(af: AuditFile) -> Verdict:
                                  f"(reason {int(r['reason'])}, type {_ch(int(r['flag']))})")
                 continue
             name = _ch(code)
+            qty = int(r["qty"])
             if code == R.RESP_REPLACED:
                 orig = orders.get(int(r["aux"]))
                 if orig is None:
@@ -154,10 +158,14 @@ def check(af: AuditFile) -> Verdict:
                     problems.append(f"record {i}: U after uref {int(r['aux'])} was {orig.why}")
                 orig.terminal, orig.why = True, "replaced"
                 new = orders.get(uref)
-                if new is None:
-                    new = orders[uref] = _Order(int(r["qty"]), orig.executed)
-                new.qty, new.accepted = int(r["qty"]), True
-                if int(r["flag"]) == ord("D"):
+                if new is None:      # the replace's SENT record is missing: the chain keeps its limit
+                    new = orders[uref] = _Order(orig.limit, orig.chain_executed)
+                new.chain_executed = orig.chain_executed
+                new.open, new.accepted = qty, True
+                if new.chain_executed + qty > new.limit:
+                    problems.append(f"record {i}: U leaves {qty} open after {new.chain_executed} executed, "
+                                    f"more than the replace's {new.limit}")
+                if int(r["flag"]) == ord("D") or qty == 0:
                     new.terminal, new.why = True, "accepted dead"
                 continue
             o = orders.get(uref)
@@ -172,26 +180,35 @@ def check(af: AuditFile) -> Verdict:
             if code == R.RESP_ACCEPTED:
                 if o.accepted:
                     problems.append(f"record {i}: second accept for uref {uref}")
-                o.accepted, o.qty = True, int(r["qty"])
+                if qty > o.limit - o.chain_executed:
+                    problems.append(f"record {i}: accepted {qty} > the {o.limit} decided for uref {uref}")
+                o.accepted, o.open = True, qty
                 if int(r["flag"]) == ord("D"):
                     o.terminal, o.why = True, "accepted dead"
             elif code == R.RESP_EXECUTED:
                 fills += 1
-                o.executed += int(r["qty"])
-                if o.executed > o.qty:
-                    problems.append(f"record {i}: fills of uref {uref} total {o.executed} > order qty {o.qty}")
-                if o.executed >= o.qty:
+                o.chain_executed += qty
+                if o.chain_executed > o.limit:
+                    problems.append(f"record {i}: fills of uref {uref} total {o.chain_executed} > order qty {o.limit}")
+                elif qty > o.open:
+                    problems.append(f"record {i}: execution of {qty} for uref {uref} with {o.open} open")
+                o.open = max(o.open - qty, 0)
+                if o.open == 0:
                     o.terminal, o.why = True, "filled"
             elif code == R.RESP_CANCELED:
-                o.canceled += int(r["qty"])
-                if o.qty - o.executed - o.canceled <= 0:
+                if qty > o.open:
+                    problems.append(f"record {i}: cancel of {qty} for uref {uref} with {o.open} open")
+                o.open = max(o.open - qty, 0)
+                if o.open == 0:
                     o.terminal, o.why = True, "cancelled"
             elif code == R.RESP_REJECTED:
                 if o.accepted:
                     problems.append(f"record {i}: reject for uref {uref} after it was accepted")
                 o.terminal, o.why = True, "rejected"
             elif code == R.RESP_MODIFIED:
-                o.qty = min(o.qty, o.executed + int(r["qty"]))
+                o.open = qty
+                if qty == 0:
+                    o.terminal, o.why = True, "modified to zero"
     counts["fills"] = fills
     counts["orders"] = len(orders)
     counts["records"] = len(recs)

@@ -211,7 +211,7 @@ def test_verify_accepts_a_consistent_life(tmp_path):
     rows = [dec(1), dict(kind=L.KIND_RISK, code=L.VERDICT_PASS, uref=1, flag=R.INTENT_NEW), sent(1),
             resp("A", 1, 100, flag=ord("L")), resp("E", 1, 30),
             dict(kind=L.KIND_DECISION, code=R.INTENT_REPLACE, uref=1, qty=80), sent(2, 80, R.INTENT_REPLACE, orig=1),
-            resp("U", 2, 80, orig=1, flag=ord("L")), resp("E", 2, 20), resp("C", 2, 30),
+            resp("U", 2, 50, orig=1, flag=ord("L")), resp("E", 2, 20), resp("C", 2, 30),
             resp("I", 2), resp("B", 2),                         # allowed after the terminal cancel
             dec(3, 10), dict(kind=L.KIND_RISK, code=L.VERDICT_REJECT, uref=3, flag=R.INTENT_NEW, reason=4),
             resp("S", 0), dict(kind=L.KIND_RESPONSE, code=R.RESP_SESSION_LOST)]
@@ -234,6 +234,15 @@ def test_verify_accepts_a_consistent_life(tmp_path):
     ([dec(1), dec(1)], "record 1: decision for uref 1, already used"),
     ([dec(1), sent(1), resp("A", 1, 100), resp("U", 2, 100, orig=1), resp("E", 1, 5)],
      "record 4: response E for uref 1 after it was replaced"),
+    ([dec(1), sent(1), resp("A", 1, 100), resp("E", 1, 30),
+      dict(kind=L.KIND_SENT, code=R.INTENT_REPLACE, uref=2, aux=1, qty=80), resp("U", 2, 50, orig=1),
+      resp("E", 2, 50), resp("E", 2, 1)],
+     "record 7: response E for uref 2 after it was filled"),
+    ([dec(1), sent(1), resp("A", 1, 100), resp("E", 1, 30),
+      dict(kind=L.KIND_SENT, code=R.INTENT_REPLACE, uref=2, aux=1, qty=80), resp("U", 2, 60, orig=1)],
+     "record 5: U leaves 60 open after 30 executed, more than the replace's 80"),
+    ([dec(1), sent(1), resp("A", 1, 100), resp("C", 1, 120)],
+     "record 3: cancel of 120 for uref 1 with 100 open"),
 ])
 def test_verify_catches_a_forged_inconsistent_log(tmp_path, rows, problem):
     path = forge(str(tmp_path / "bad.audit"), rows)
