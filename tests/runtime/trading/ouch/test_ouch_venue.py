@@ -264,3 +264,89 @@ def test_venue_killed_mid_run(tmp_path):
         c.close()
     finally:
         stop_venue(proc, sink)
+
+
+def test_order_lives_against_the_venue_make_an_audit_log_that_verifies(venue, tmp_path):
+    """The two halves this module and audit/ provide, as the trading core will join them:
+    each decision, verdict, send and venue response of real order lives (resting, filled,
+    reduced, replaced, IOC, cancelled, one refused by risk) logged through audit_write_*,
+    then `tickpath audit verify` on the file."""
+    from tickpath.runtime.trading.audit import layout as AL
+    from tickpath.runtime.trading.audit.log import AuditLog
+    from tickpath.runtime.trading.audit.reader import read_records, verify
+    from tickpath.runtime.trading.audit.writer import (audit_write_decision,
+                                                      audit_write_response_record,
+                                                      audit_write_risk, audit_write_sent)
+    addr, _ = venue
+    path = str(tmp_path / "trade.audit")
+    log = AuditLog(path, ring_records=1 << 10, flush_interval_ms=5).start()
+    aw = log.writer
+    maker, taker = client(addr, "U6"), client(addr, "U7")
+    resp = np.zeros(64, R.RESPONSE_DTYPE)
+    seen = []
+
+    def pump(cl, want_kinds, logged=True, timeout=10.0):
+        got = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = ouch_poll(cl.state, resp, now())
+            for i in range(n):
+                if logged:
+                    assert audit_write_response_record(aw, resp, i, 1)
+                got.append(chr(resp[i]["kind"]))
+            if all(got.count(k) >= c for k, c in want_kinds.items()):
+                break
+            if n == 0:
+                time.sleep(0.001)
+        seen.extend(got)
+        return got
+
+    def decide_and_send(kind, uref, side, qty, price, tif, orig=0, passed=True, trigger=0):
+        t = now()
+        assert audit_write_decision(aw, t, t - 1000, trigger, kind, orig if kind == R.INTENT_REPLACE else uref,
+                                    1, side, qty, price, tif)
+        assert audit_write_risk(aw, now(), kind, uref, 1, passed, 0 if passed else 7)
+        if not passed:
+            return
+        if kind == R.INTENT_NEW:
+            assert ouch_enter(maker.state, uref, side, qty, AAA, price, tif, uref, now()) == L.OK_SENT
+        elif kind == R.INTENT_REPLACE:
+            assert ouch_replace(maker.state, orig, uref, qty, price, tif, now()) == L.OK_SENT
+        else:
+            assert ouch_cancel(maker.state, uref, qty, now()) == L.OK_SENT
+        assert audit_write_sent(aw, maker.sent_ns, t - 1000, kind, uref, orig, 1, side, qty, price, tif)
+
+    try:
+        pump(maker, {"S": 1})
+        pump(taker, {"S": 1}, logged=False)
+        decide_and_send(R.INTENT_NEW, 1, R.SIDE_BUY, 300, 99 * P, R.TIF_DAY)
+        pump(maker, {"A": 1})
+        assert ouch_enter(taker.state, 1, R.SIDE_SELL, 100, AAA, 98 * P, R.TIF_IOC, 1, now()) >= 0
+        pump(maker, {"E": 1})
+        decide_and_send(R.INTENT_CANCEL, 1, R.SIDE_BUY, 150, 0, 0)                  # reduce: C of 50
+        pump(maker, {"C": 1})
+        decide_and_send(R.INTENT_REPLACE, 2, R.SIDE_BUY, 250, 99 * P + 5000, R.TIF_DAY, orig=1)
+        pump(maker, {"U": 1})
+        assert ouch_enter(taker.state, 2, R.SIDE_SELL, 100, AAA, 99 * P, R.TIF_IOC, 2, now()) >= 0
+        pump(maker, {"E": 2})
+        decide_and_send(R.INTENT_NEW, 3, R.SIDE_SELL, 100, 101 * P, R.TIF_IOC)      # rests nowhere: A, C
+        pump(maker, {"A": 2, "C": 2})
+        decide_and_send(R.INTENT_CANCEL, 2, R.SIDE_BUY, 0, 0, 0)                    # the rest of the chain
+        pump(maker, {"C": 3})
+        decide_and_send(R.INTENT_NEW, 4, R.SIDE_BUY, 10 ** 6, 99 * P, R.TIF_DAY, passed=False)
+    finally:
+        maker.close()
+        taker.close()
+        stats = log.stop()
+    assert seen.count("E") == 2 and seen.count("C") == 3 and seen.count("U") == 1
+    assert stats["records_dropped_ring_full"] == 0 and stats["records_written"] == stats["records_logged"]
+    v = verify(path)
+    assert v.ok, v.problems
+    assert v.counts["fills"] == 2 and v.counts["orders"] == 4 and v.counts["sent"] == 5
+    p = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "audit", "verify", path],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.rstrip().endswith("OK"), p.stdout + p.stderr
+    # tick-to-trade is one subtraction per SENT record: sent time - trigger receive time
+    recs = read_records(path).records
+    sent = recs[recs["kind"] == AL.KIND_SENT]
+    assert ((sent["t_ns"] - sent["t2_ns"]) > 0).all()
