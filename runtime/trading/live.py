@@ -190,6 +190,8 @@ class Trader(Runtime):
                                heartbeat_timeout_ms=vc["heartbeat_timeout_ms"], busy_poll_us=vc["busy_poll_us"])
         self.reconnects = 0
         self.reconnect_failures = 0
+        self.open()      # the feed socket, so the loop's argument types are known
+        self.warm_up()   # compile or load the loop now: a login left silent while it compiles times out
 
     def _run(self):
         t = self.tctx if self.tctx is not None else None
