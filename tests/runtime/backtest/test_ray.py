@@ -1,0 +1,54 @@
+"""Fan-out on Ray: the same summaries as a serial run (fill-log hashes equal), a bad file
+reported with its name while the rest run, an unreachable cluster and a missing Ray as clear
+one-line errors. Skipped, with the reason, where Ray is not installed."""
+from __future__ import annotations
+
+import builtins
+import sys
+
+import pytest
+
+from tickpath.runtime.backtest import fanout
+from tickpath.runtime.core.errors import ConfigError
+
+CFG = {"strategy": {"name": "touch", "symbol": "ORCL", "qty": 100, "timer_ns": 200_000},
+       "backtest": {"feed_latency": 2_000, "entry_latency": "exponential:5000",
+                    "response_latency": 4_000, "instruments": 16, "max_orders": 1 << 16}}
+
+
+def test_without_ray_says_how_to_install(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_ray(name, *a, **kw):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *a, **kw)
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ConfigError, match=r"pip install 'tickpath\[cluster\]'"):
+        fanout.run_ray([("x.itch", CFG)])
+
+
+def test_ray_equals_serial(day_file, tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
+    a, _ = day_file(name="a.itch", n_steps=3000, seed=21)
+    b, _ = day_file(name="b.itch", n_steps=3000, seed=22)
+    bad = tmp_path / "bad.itch.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"\x00" * 100)
+    jobs = [(a, CFG), (str(bad), CFG), (b, CFG)]
+    serial = fanout.run_serial(jobs)
+    par = fanout.run_ray(jobs, timeout_s=600)
+    assert [r["file"] for r in par] == [a, str(bad), b]
+    assert "error" in par[1] and "bad.itch.gz" in par[1]["file"]
+    for s, p in zip(serial, par):
+        if "error" in s:
+            continue
+        assert p["fill_log_sha256"] == s["fill_log_sha256"] and p["fills"] == s["fills"] > 0
+        assert p["pnl"] == s["pnl"] and p["risk"] == s["risk"]
+    assert fanout.merge(par) == fanout.merge(serial)
+
+
+def test_unreachable_cluster_is_a_clear_error():
+    pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
+    with pytest.raises(ConfigError, match="cannot reach the Ray cluster"):
+        fanout.run_ray([("x.itch", CFG)], address="198.18.0.99:1")
