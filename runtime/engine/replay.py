@@ -470,7 +470,7 @@ def replay(path, **kw) -> dict:
     return Replayer(path, **kw).run()
 
 
-def warn(summary: dict, stream=sys.stderr) -> None:
-    """The summary's warnings, one line each (the slow path's log)."""
+def warn(summary: dict, stream=None) -> None:
+    """The summary's warnings, one line each (the slow path's log), on stderr by default."""
     for w in summary.get("warnings", ()):
-        print(f"warning: {w}", file=stream)
+        print(f"warning: {w}", file=stream or sys.stderr)
