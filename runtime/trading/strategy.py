@@ -7,8 +7,8 @@ A strategy is a module (or any object with these attributes) providing
     on_order(tctx, strat, resp, j, now_ns)     njit: after a response was applied (j: order index or -1)
     on_timer(tctx, strat, pipe, now_ns)        njit: every [trading] timer_ms
 acting only through runtime/trading/intents.py. Named in the config as `name = "market_maker"`
-(tickpath.runtime.trading.strategies.<name>) or `"pkg.module:Name"` / `"pkg.module"` for a
-user's own package.
+(tickpath.runtime.trading.strategies.<name>, else a top-level module of that name) or
+`"pkg.module:Name"` / `"pkg.module"` for a user's own package.
 
 Specialisation without losing numba's disk cache: passing the strategy's functions as
 arguments, or closing over them, makes numba recompile in every process (README "Start-up is
@@ -86,8 +86,8 @@ def _resolve(spec: str):
         raise ConfigError("strategy name must be a non-empty string", key="strategy.name", value=spec)
     if ":" in spec:
         modname, attr = spec.split(":", 1)
-    elif "." in spec:
-        modname, attr = spec, ""
+    elif "." in spec or importlib.util.find_spec(f"{BUILTIN_PACKAGE}.{spec}") is None:
+        modname, attr = spec, ""      # a user's module (a bare name: when no built-in has it)
     else:
         modname, attr = f"{BUILTIN_PACKAGE}.{spec}", ""
     if not all(p.isidentifier() for p in modname.split(".")) or (attr and not all(
