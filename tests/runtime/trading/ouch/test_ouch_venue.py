@@ -25,6 +25,7 @@ from tickpath.runtime.trading.ouch.session import (ouch_cancel, ouch_enter, ouch
 
 P = 10_000   # Price(4) per dollar
 AAA = int.from_bytes(b"AAA     ", "little")
+BBB = int.from_bytes(b"BBB     ", "little")
 ZZZ = int.from_bytes(b"ZZZ     ", "little")
 USERS = [f"U{i}" for i in range(1, 9)]
 CONFIG = ('[venue]\nrate = 0.0\nhistory_mib = 16\nstore_mib = 8\nmax_orders = 65536\n'
@@ -270,7 +271,7 @@ def test_order_lives_against_the_venue_make_an_audit_log_that_verifies(venue, tm
     """The two halves this module and audit/ provide, as the trading core will join them:
     each decision, verdict, send and venue response of real order lives (resting, filled,
     reduced, replaced, IOC, cancelled, one refused by risk) logged through audit_write_*,
-    then `tickpath audit verify` on the file."""
+    then `tickpath audit verify` on the file. On BBB: the other tests leave AAA orders resting."""
     from tickpath.runtime.trading.audit import layout as AL
     from tickpath.runtime.trading.audit.log import AuditLog
     from tickpath.runtime.trading.audit.reader import read_records, verify
@@ -309,7 +310,7 @@ def test_order_lives_against_the_venue_make_an_audit_log_that_verifies(venue, tm
         if not passed:
             return
         if kind == R.INTENT_NEW:
-            assert ouch_enter(maker.state, uref, side, qty, AAA, price, tif, uref, now()) == L.OK_SENT
+            assert ouch_enter(maker.state, uref, side, qty, BBB, price, tif, uref, now()) == L.OK_SENT
         elif kind == R.INTENT_REPLACE:
             assert ouch_replace(maker.state, orig, uref, qty, price, tif, now()) == L.OK_SENT
         else:
@@ -319,21 +320,21 @@ def test_order_lives_against_the_venue_make_an_audit_log_that_verifies(venue, tm
     try:
         pump(maker, {"S": 1})
         pump(taker, {"S": 1}, logged=False)
-        decide_and_send(R.INTENT_NEW, 1, R.SIDE_BUY, 300, 99 * P, R.TIF_DAY)
+        decide_and_send(R.INTENT_NEW, 1, R.SIDE_BUY, 300, 19 * P + 9000, R.TIF_DAY)
         pump(maker, {"A": 1})
-        assert ouch_enter(taker.state, 1, R.SIDE_SELL, 100, AAA, 98 * P, R.TIF_IOC, 1, now()) >= 0
+        assert ouch_enter(taker.state, 1, R.SIDE_SELL, 100, BBB, 19 * P, R.TIF_IOC, 1, now()) >= 0
         pump(maker, {"E": 1})
         decide_and_send(R.INTENT_CANCEL, 1, R.SIDE_BUY, 150, 0, 0)                  # reduce: C of 50
         pump(maker, {"C": 1})
-        decide_and_send(R.INTENT_REPLACE, 2, R.SIDE_BUY, 250, 99 * P + 5000, R.TIF_DAY, orig=1)
+        decide_and_send(R.INTENT_REPLACE, 2, R.SIDE_BUY, 250, 19 * P + 9500, R.TIF_DAY, orig=1)
         pump(maker, {"U": 1})
-        assert ouch_enter(taker.state, 2, R.SIDE_SELL, 100, AAA, 99 * P, R.TIF_IOC, 2, now()) >= 0
+        assert ouch_enter(taker.state, 2, R.SIDE_SELL, 100, BBB, 19 * P + 9000, R.TIF_IOC, 2, now()) >= 0
         pump(maker, {"E": 2})
-        decide_and_send(R.INTENT_NEW, 3, R.SIDE_SELL, 100, 101 * P, R.TIF_IOC)      # rests nowhere: A, C
+        decide_and_send(R.INTENT_NEW, 3, R.SIDE_SELL, 100, 20 * P + 1000, R.TIF_IOC)      # rests nowhere: A, C
         pump(maker, {"A": 2, "C": 2})
         decide_and_send(R.INTENT_CANCEL, 2, R.SIDE_BUY, 0, 0, 0)                    # the rest of the chain
         pump(maker, {"C": 3})
-        decide_and_send(R.INTENT_NEW, 4, R.SIDE_BUY, 10 ** 6, 99 * P, R.TIF_DAY, passed=False)
+        decide_and_send(R.INTENT_NEW, 4, R.SIDE_BUY, 10 ** 6, 19 * P, R.TIF_DAY, passed=False)
     finally:
         maker.close()
         taker.close()
