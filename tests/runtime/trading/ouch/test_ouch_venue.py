@@ -6,7 +6,6 @@ file, and the venue SIGKILLed mid-run (a session-lost record, no hang)."""
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import socket
