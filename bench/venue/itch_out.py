@@ -108,6 +108,9 @@ def flush(w):
     put_be(buf, start + 18, n, 2)
     length = st[W_POS] - start
     p = st[N_PKTS]
+    # stamped before sendto: on loopback the datagram is delivered inside the call, and a
+    # receiver on another CPU may answer before it returns (start of message, as STAC-T1)
+    sent_ns = realtime_ns()
     if st[FD] >= 0:
         r = libc_sendto(st[FD], buf.ctypes.data + start, length, 0, w.addr.ctypes.data, 16)
         if r != length:
@@ -117,7 +120,7 @@ def flush(w):
     w.pkt_count[p] = n
     w.pkt_off[p] = start
     w.pkt_len[p] = length
-    w.pkt_send_ns[p] = now
+    w.pkt_send_ns[p] = sent_ns
     st[N_PKTS] = p + 1
     st[LAST_SEND_NS] = now
     st[PKT_START] = -1

@@ -40,7 +40,7 @@ def _now() -> int:
 
 class Session:
     __slots__ = ("sock", "peer", "user", "rbuf", "fill", "next_msg", "pos", "last_rx_ns",
-                 "last_tx_ns", "timeout_ns", "closed")
+                 "last_tx_ns", "timeout_ns", "closed", "read_was_full")
 
     def __init__(self, sock, peer, now):
         self.sock, self.peer = sock, peer
@@ -52,6 +52,7 @@ class Session:
         self.last_rx_ns = self.last_tx_ns = now
         self.timeout_ns = SB.DEFAULT_TIMEOUT_MS * 1_000_000
         self.closed = False
+        self.read_was_full = False   # the last read stopped inside a kernel buffer: its stamp is stale
 
 
 class OuchServer:
@@ -223,20 +224,29 @@ class OuchServer:
             if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(data) >= 16:
                 sec, nsec = struct.unpack_from("qq", data)
                 recv_ns = sec * 1_000_000_000 + nsec
+        if s.read_was_full:          # this read starts inside a buffer stamped before the last read
+            recv_ns = 0
+        s.read_was_full = n == len(mv)
         now = _now()
         s.fill += n
         s.last_rx_ns = now
         if not s.user and not self._login(s, now):
             return
-        self._parse(s, recv_ns or now)
+        self._parse(s, recv_ns or now, now)
 
-    def _parse(self, s: Session, recv_ns: int):
+    def _parse(self, s: Session, recv_ns: int, later_ns: int):
+        """Parse what is buffered. The kernel's timestamp is that of the first new byte: TCP
+        coalesces segments that arrive while this thread is busy into one buffer that keeps
+        the first one's stamp, so only the first packet of a read is stamped with it; the
+        packets after it get the time the read returned (an upper bound, never early)."""
         if s.fill == 0 or s.closed:
             return
-        used = wire.parse_inbound(s.rbuf, s.fill, s.user, recv_ns, self.cmd_ring.hdr,
-                                  self.cmd_ring.data, self.abort, self.ref.sym_keys,
-                                  self.ref.sym_locs, self.last_uref, self.in_log, self.tokens,
-                                  self.uc, self.status)
+        first_end = s.fill
+        if s.fill >= 2:
+            first_end = min(s.fill, 2 + (int(s.rbuf[0]) << 8 | int(s.rbuf[1])))
+        used = self._parse_range(s, 0, first_end, recv_ns)
+        if used == first_end and first_end < s.fill and int(self.status[0]) == wire.PS_OK:
+            used += self._parse_range(s, first_end, s.fill, later_ns)
         st = int(self.status[0])
         if st == wire.PS_LOGOUT:
             self.counts["logouts"] += 1
@@ -251,6 +261,12 @@ class OuchServer:
         if rest and used:
             s.rbuf[:rest] = s.rbuf[used:s.fill]
         s.fill = rest
+
+    def _parse_range(self, s: Session, start: int, end: int, recv_ns: int) -> int:
+        return wire.parse_inbound(s.rbuf[start:], end - start, s.user, recv_ns, self.cmd_ring.hdr,
+                                  self.cmd_ring.data, self.abort, self.ref.sym_keys,
+                                  self.ref.sym_locs, self.last_uref, self.in_log, self.tokens,
+                                  self.uc, self.status)
 
     def _login(self, s: Session, now: int) -> bool:
         """Handle the login packet; True when logged in with bytes left to parse or none."""

@@ -1,8 +1,9 @@
 """Timestamps for tick-to-trade: what arrived and left when, on CLOCK_REALTIME.
 
 * ITCH packets: the writer's packet log (itch_out: first sequence number, message count,
-  send time after sendto returned) — a later tick-to-trade measurement finds the packet a
-  strategy saw by its MoldUDP64 sequence numbers.
+  send time just before the sendto call — on loopback the datagram is delivered inside it)
+  — a later tick-to-trade measurement finds the packet a strategy saw by its MoldUDP64
+  sequence numbers.
 * OUCH inbound: one IN_LOG record per inbound OUCH message (its `token`), with the
   arrival time (the kernel's receive timestamp, SO_TIMESTAMPNS, for the recv that brought
   it, when the kernel gives one; otherwise the time recv returned), the user and
