@@ -187,6 +187,24 @@ def test_truncated_response_is_reported_and_the_stream_goes_on(fake):
     assert cl.stats()["truncated"] == 1 and cl.connected
 
 
+def test_oversize_message_is_decoded_and_counted(fake):
+    cl = fake.client()
+    fake.conn.sendall(seqd(V.encode_outbound("C", ts=3, uref=1, qty=60, reason=b"U") + b"future") + seqd(accepted(2)))
+    got = poll_until(cl, 2)
+    assert [(chr(r["kind"]), int(r["uref"]), int(r["seq"])) for r in got] == [("C", 1, 1), ("A", 2, 2)]
+    assert got[0]["qty"] == 60 and cl.stats()["oversize"] == 1
+
+
+def test_busy_poll_is_optional():
+    f = Fake()
+    try:
+        cl = f.client(busy_poll_us=50)       # needs CAP_NET_ADMIN above the current value
+        got = cl.sock.getsockopt(socket.SOL_SOCKET, 46)
+        assert cl.stats()["busy_poll"] == (got == 50) and cl.connected
+    finally:
+        f.close()
+
+
 def test_unknown_type_is_reported(fake):
     cl = fake.client()
     fake.conn.sendall(seqd(b"Q" + bytes(20)) + seqd(accepted(3)))
