@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from numba import njit
 
 from tickpath.bench.venue import ouch as V
 from tickpath.runtime.trading import records as R
@@ -157,6 +158,38 @@ def test_login_packet_and_orders_on_the_wire(fake):
     assert ouch_enter(cl.state, 3, R.SIDE_BUY, 1, SYM, 1, R.TIF_DAY, 10 ** 14, t) == L.ERR_BAD_ARGUMENT
     cl.close()
     assert ouch_enter(cl.state, 3, R.SIDE_BUY, 1, SYM, 1, R.TIF_DAY, 1, t) == L.ERR_NOT_CONNECTED
+
+
+@njit(nogil=True)
+def _send_intents(st, intents, symbols, now_ns):
+    """As the trading core will: the contract records' own field types (u4 uref/qty, u1
+    side/tif, i8 price, the event's u8 symbol) straight into the order functions."""
+    out = 0
+    for i in range(intents.shape[0]):
+        it = intents[i]
+        if it.kind == R.INTENT_NEW:
+            r = ouch_enter(st, it.uref, it.side, it.qty, symbols[it.locate], it.price, it.tif,
+                           it.trigger_seq, now_ns)
+        elif it.kind == R.INTENT_REPLACE:
+            r = ouch_replace(st, it.uref, it.uref + np.uint32(1), it.qty, it.price, it.tif, now_ns)
+        else:
+            r = ouch_cancel(st, it.uref, it.qty, now_ns)
+        if r >= 0:
+            out += 1
+    return out
+
+
+def test_order_functions_take_the_contract_record_types(fake):
+    cl = fake.client()
+    intents = R.new_intents(3)
+    intents[0] = (1_000_000, 123, 0, 0, 1, 100, 1, R.INTENT_NEW, R.SIDE_BUY, R.TIF_IOC, [0] * 3)
+    intents[1] = (1_000_100, 0, 0, 0, 1, 80, 1, R.INTENT_REPLACE, 0, R.TIF_DAY, [0] * 3)
+    intents[2] = (0, 0, 0, 0, 2, 0, 1, R.INTENT_CANCEL, 0, 0, [0] * 3)
+    symbols = np.array([0, SYM], np.uint64)
+    assert _send_intents(cl.state, intents, symbols, now()) == 3
+    msgs = [V.decode_inbound(p) for _, p in fake.read_packets(3)]
+    assert [(m["type"], m["uref"]) for m in msgs] == [("O", 1), ("U", 2), ("X", 2)]
+    assert msgs[0]["symbol"] == b"AAA     " and msgs[0]["clordid"] == b"00000000000123" and msgs[0]["tif"] == b"3"
 
 
 def test_every_response_in_order_and_unknown_uref_decoded(fake):
