@@ -256,7 +256,9 @@ def om_on_response(tctx, r):
     elif kind == R.RESP_REPLACED:
         c[T.C_REPLACED] += 1
         k = order_slot(tctx, r.orig_uref)
-        if st != T.PENDING_NEW or o.other != r.orig_uref or k < 0:
+        # the replacement is PendingNew, or PendingCancel when we cancelled it before the U came
+        racing = st == T.PENDING_CANCEL and o.prev == T.PENDING_NEW
+        if (st != T.PENDING_NEW and not racing) or o.other != r.orig_uref or k < 0:
             _impossible(tctx)
             return j
         _ack(tctx, j)
@@ -269,6 +271,8 @@ def om_on_response(tctx, r):
         o.price = r.price
         if r.state == ord("D") or r.qty == 0:
             _close(tctx, j, T.CANCELLED)
+        elif racing:
+            o.prev = T.LIVE      # live at the venue; our cancel is still to be answered
         else:
             o.state = T.LIVE
     elif kind == R.RESP_MODIFIED:

@@ -260,3 +260,21 @@ def test_urefs_rise_and_skip_slots_still_open():
     assert all(b > a for a, b in itertools.pairwise(urefs))
     assert (first & 63) not in [u & 63 for u in urefs[1:] if u > first + 63][:1]
     assert _state(k, first) == "live"
+
+
+def test_replacement_cancelled_before_its_replaced_message():
+    """The kill switch cancels a replacement still PendingNew; the venue's U comes first, then C."""
+    k = _kit()
+    u = _new(k)
+    k.respond(k.resp("A", u, 100, MID))
+    out = _send(k, (R.INTENT_REPLACE, 1, "B", 100, MID - 100, u))
+    v = out[0]["uref"]
+    _send(k, (R.INTENT_CANCEL, 1, "B", 0, 0, v))
+    assert _state(k, v) == "pending_cancel" and _state(k, u) == "pending_replace"
+    k.respond(k.resp("U", v, 100, MID - 100, orig_uref=u))
+    assert _state(k, u) == "replaced" and _state(k, v) == "pending_cancel"
+    k.respond(k.resp("C", v, 100))
+    assert _state(k, v) == "cancelled"
+    assert k.counter("impossible_transitions") == 0
+    _check_aggregates(k)
+    assert k.tctx.loc[1, T.L_OPEN_ORDERS] == 0
