@@ -1,0 +1,292 @@
+"""`tickpath trade` against a real `tickpath venue` process on loopback: the market maker runs
+and its audit log verifies; risk-rejected orders never reach the venue; `tickpath kill` from
+another process cancels every open order at the venue and nothing leaves afterwards (checked
+from the venue's own record: its summary, and its sequenced OUCH output replayed by a fresh
+login); a strategy that does not compile fails before anything connects.
+
+The first run compiles the venue and the trading loop (minutes on a busy 2-core box); waits
+for readiness are long for that reason, the trading runs themselves are seconds."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tickpath.runtime.trading import records as R
+from tickpath.runtime.trading.audit import layout as AL
+from tickpath.runtime.trading.audit.reader import read_records
+
+READY_S = 900          # compile on a cold cache
+SUPPORT = os.path.join(os.path.dirname(__file__), "..", "..", "support")
+
+
+def _free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.abspath(SUPPORT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class Venue:
+    def __init__(self, tmp, instruments=8, rate=5000):
+        self.itch_port = _free_udp_port()
+        self.ready_file = str(tmp / "venue.ready")
+        self.json = str(tmp / "venue.json")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tickpath.runtime.cli", "venue", "--ouch-port", "0",
+             "--itch-to", f"127.0.0.1:{self.itch_port}", "--instruments", str(instruments),
+             "--rate", str(rate), "--ready-file", self.ready_file, "--json", self.json, "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+        deadline = time.monotonic() + READY_S
+        while not os.path.exists(self.ready_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"venue did not start: {self.proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        with open(self.ready_file) as f:
+            self.ready = json.loads(f.readline())
+        self.ouch = self.ready["ouch"]
+
+    def stop(self) -> dict:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
+        with open(self.json) as f:
+            return json.load(f)
+
+    def replay_user(self, user="TEST1", password="tickpath", quiet_s=1.0) -> np.ndarray:
+        """Every sequenced OUCH message the venue sent `user` today, from a fresh login at 1."""
+        from tickpath.runtime.trading.ouch.client import OuchClient
+        from tickpath.runtime.trading.ouch.session import ouch_poll
+        host, port = self.ouch.rsplit(":", 1)
+        c = OuchClient(host, int(port), user, password, first_seq=1)
+        c.connect(10)
+        buf = R.new_responses(256)
+        got = []
+        last = time.monotonic()
+        try:
+            while time.monotonic() - last < quiet_s:
+                n = ouch_poll(c.state, buf, time.clock_gettime_ns(time.CLOCK_REALTIME))
+                if n:
+                    got.append(buf[:n].copy())
+                    last = time.monotonic()
+                else:
+                    time.sleep(0.01)
+        finally:
+            c.logout()
+        return np.concatenate(got) if got else R.new_responses(0)
+
+
+@pytest.fixture
+def venue(tmp_path):
+    v = Venue(tmp_path)
+    yield v
+    if v.proc.poll() is None:
+        v.proc.send_signal(signal.SIGINT)
+        try:
+            v.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            v.proc.kill()
+
+
+def _config(tmp, venue, strategy="market_maker", params=None, risk=None, seconds=8.0, audit=True):
+    params = params if params is not None else {"symbols": ["AAAA", "AAAB", "AAAC"]}
+    risk = risk or {}
+
+    def toml_val(v):
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(toml_val(x) for x in v) + "]"
+        return repr(v)
+    lines = ["[feed]", 'address = "127.0.0.1"', f"port = {venue.itch_port}", "first_seq = 0",
+             "[book]", "instruments = 64", "max_orders = 65536",
+             "[venue]", f'ouch = "{venue.ouch}"', 'user = "TEST1"', 'password = "tickpath"',
+             f'ready_file = "{venue.ready_file}"',
+             "[strategy]", f'name = "{strategy}"', "[strategy.params]",
+             *[f"{k} = {toml_val(v)}" for k, v in params.items()],
+             "[risk]", *[f"{k} = {toml_val(v)}" for k, v in risk.items()],
+             "[trading]", f"seconds = {seconds}", "live_interval_s = 0.5",
+             f'audit_path = "{tmp / "trade.audit"}"' if audit else ""]
+    p = tmp / "trade.toml"
+    p.write_text("\n".join(lines) + "\n")
+    return str(p)
+
+
+class Trade:
+    """`tickpath trade` as a subprocess; stderr lines collected as they come."""
+
+    def __init__(self, cfg, tmp):
+        self.summary_path = str(tmp / "trade.json")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg, "--json",
+             self.summary_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+        self.lines: list[str] = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pred, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for ln in list(self.lines):
+                m = pred(ln)
+                if m:
+                    return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError("trade never got there:\n" + "\n".join(self.lines[-30:]))
+
+    def finish(self, timeout_s=120) -> dict:
+        self.proc.wait(timeout_s)
+        self.t.join(5)
+        assert self.proc.returncode == 0, "\n".join(self.lines[-30:])
+        with open(self.summary_path) as f:
+            return json.load(f)
+
+
+def _ready(line):
+    if line.startswith("{") and '"ready"' in line:
+        return json.loads(line)
+    return None
+
+
+def _audit_sets(path):
+    """(urefs sent as NEW/REPLACE with their send time, urefs the risk gate rejected)."""
+    r = read_records(path).records
+    sent = r[(r["kind"] == AL.KIND_SENT) & np.isin(r["code"], [R.INTENT_NEW, R.INTENT_REPLACE])]
+    rej = r[(r["kind"] == AL.KIND_RISK) & (r["code"] == AL.VERDICT_REJECT)]
+    return dict(zip(sent["uref"].tolist(), sent["t_ns"].tolist())), set(rej["uref"].tolist())
+
+
+def _open_at_venue(resp: np.ndarray) -> dict:
+    """Open shares per uref from the venue's own responses."""
+    open_: dict[int, int] = {}
+    for r in resp:
+        k, u = int(r["kind"]), int(r["uref"])
+        if k == R.RESP_ACCEPTED:
+            if r["state"] == ord("L"):
+                open_[u] = int(r["qty"])
+        elif k == R.RESP_REPLACED:
+            open_.pop(int(r["orig_uref"]), None)
+            if r["state"] == ord("L"):
+                open_[u] = int(r["qty"])
+        elif k in (R.RESP_EXECUTED, R.RESP_CANCELED) and u in open_:
+            open_[u] -= int(r["qty"])
+            if open_[u] <= 0:
+                del open_[u]
+    return open_
+
+
+def test_market_maker_runs_restricted_never_reaches_the_venue_and_audit_verifies(venue, tmp_path):
+    cfg = _config(tmp_path, venue, params={"symbols": ["AAAA", "AAAB", "AAAC"]},
+                  risk={"restricted": ["AAAB"], "max_breaches": 0}, seconds=10.0)
+    tr = Trade(cfg, tmp_path)
+    tr.wait_for(_ready, READY_S)
+    s = tr.finish()
+    c = s["counters"]
+    assert c["new_sent"] > 0 and c["accepted"] > 0
+    assert c["impossible_transitions"] == 0 and c["unknown_uref"] == 0
+    assert s["risk_rejects_by_reason"].get("restricted", 0) > 0
+    # every order a feed event triggered is in the tick-to-trade histogram (the kill switch's
+    # cancels at shutdown have no trigger)
+    assert s["tick_to_trade_ns"]["count"] == (c["new_sent"] + c["replace_sent"] + c["cancel_sent"]
+                                              - c["kill_cancels"])
+    v = venue.stop()
+    u = v["users"]["TEST1"]
+    assert (u["enter"], u["replace"], u["cancel"]) == (c["new_sent"], c["replace_sent"], c["cancel_sent"])
+    sent, rejected = _audit_sets(str(tmp_path / "trade.audit"))
+    assert rejected and not (rejected & set(sent))
+    # the audit log verifies (CRCs, order, state machine)
+    out = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "audit", "verify",
+                          str(tmp_path / "trade.audit")], capture_output=True, text=True, env=_env())
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_risk_rejected_orders_never_reach_the_venue(venue, tmp_path):
+    # quotes of 100 shares against a 50-share limit: every one refused by the gate
+    cfg = _config(tmp_path, venue, risk={"max_order_qty": 50, "max_position": 50}, seconds=5.0)
+    tr = Trade(cfg, tmp_path)
+    tr.wait_for(_ready, READY_S)
+    s = tr.finish()
+    assert s["risk_rejects_by_reason"].get("max_order_qty", 0) > 0
+    assert s["counters"]["new_sent"] == 0
+    replay = venue.replay_user()
+    assert not np.isin(replay["kind"], [R.RESP_ACCEPTED, R.RESP_REJECTED, R.RESP_REPLACED]).any()
+    v = venue.stop()
+    assert v["users"].get("TEST1", {}).get("enter", 0) == 0
+
+
+def test_kill_from_another_process_cancels_everything_and_nothing_leaves_after(venue, tmp_path):
+    cfg = _config(tmp_path, venue, params={"symbols": ["AAAA", "AAAB", "AAAC", "AAAD"]},
+                  risk={"max_open_orders": 4, "max_venue_rejects_per_s": 0, "max_breaches": 0},
+                  seconds=120.0)
+    tr = Trade(cfg, tmp_path)
+    ready = tr.wait_for(_ready, READY_S)
+
+    def open_orders(line):
+        m = re.search(r"open\s+(\d+)", line)
+        return m and int(m.group(1)) >= 3
+    tr.wait_for(open_orders, 120)
+    k = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "kill", "--pid", str(ready["pid"])],
+                       capture_output=True, text=True, env=_env())
+    assert k.returncode == 0, k.stderr
+    assert json.loads(k.stdout)["pid"] == ready["pid"]
+    time.sleep(3)                 # the cancels go out and are answered; the strategy is muted
+    tr.proc.send_signal(signal.SIGINT)
+    s = tr.finish()
+    assert s["kill_switch"]["tripped"] and s["kill_switch"]["reason"] == "kill_command"
+    assert s["counters"]["kill_cancels"] >= 3
+    killed_ns = s["kill_switch"]["tripped_ns"]
+    sent, _ = _audit_sets(str(tmp_path / "trade.audit"))
+    assert sent and max(sent.values()) <= killed_ns      # no order or replace left after the kill
+    # the venue's own record: every order it accepted from us was sent before the kill, and
+    # none is open any more
+    replay = venue.replay_user()
+    acc = replay[np.isin(replay["kind"], [R.RESP_ACCEPTED, R.RESP_REPLACED])]
+    assert len(acc) > 0 and set(acc["uref"].tolist()) <= set(sent)
+    assert _open_at_venue(replay) == {}
+    v = venue.stop()
+    assert v["users"]["TEST1"]["enter"] == s["counters"]["new_sent"]
+
+
+def test_strategy_that_does_not_compile_fails_before_connecting(tmp_path):
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    lst.settimeout(0.5)
+    port = lst.getsockname()[1]
+
+    class _V:
+        itch_port = _free_udp_port()
+        ouch = f"127.0.0.1:{port}"
+        ready_file = ""
+    cfg = _config(tmp_path, _V, strategy="trading_badstrat", params={}, audit=False)
+    out = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg],
+                         capture_output=True, text=True, env=_env(), timeout=READY_S)
+    assert out.returncode == 2
+    assert "trading_badstrat" in out.stderr and "does not compile" in out.stderr
+    with pytest.raises(socket.timeout):
+        lst.accept()              # nothing ever connected to the "venue"
+    lst.close()
