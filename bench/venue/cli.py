@@ -18,7 +18,7 @@ KEYS = {"instruments": int, "rate": float, "seed": int, "seconds": float, "itch_
         "ouch_host": str, "ouch_port": int, "retransmit_port": int, "session": str,
         "self_match_prevention": bool, "max_orders": int, "history_mib": int, "store_mib": int,
         "max_queue_kib": int, "band": float, "idle": str, "multicast_ttl": int,
-        "multicast_if": str}
+        "multicast_if": str, "quiet_symbols": list}
 
 
 def add_venue_parser(sub) -> None:
@@ -33,6 +33,8 @@ def add_venue_parser(sub) -> None:
     s.add_argument("--seconds", type=float, help="run this long (default: until SIGINT/SIGTERM)")
     s.add_argument("--user", action="append", metavar="NAME:PASSWORD", help="repeatable; default TEST1:tickpath")
     s.add_argument("--no-self-match-prevention", action="store_true")
+    s.add_argument("--quiet-symbol", action="append", metavar="SYMBOL",
+                   help="listed but left out of the background flow (repeatable; tick-to-trade triggers)")
     s.add_argument("--ready-file", metavar="PATH", help="also write the ready JSON here")
     s.add_argument("--json", metavar="PATH", help="write the summary here")
     s.add_argument("--timestamps", metavar="PATH.npz", help="write the tick-to-trade timestamp log")
@@ -79,6 +81,8 @@ def params_from(args):
             if not sep:
                 raise ConfigError("--user takes NAME:PASSWORD", value=u)
             users.append((name, pw))
+    if getattr(args, "quiet_symbol", None):
+        cfg["quiet_symbols"] = list(args.quiet_symbol)
     if args.no_self_match_prevention:
         cfg["self_match_prevention"] = False
     p = VenueParams()
@@ -100,6 +104,7 @@ def params_from(args):
     p.idle = cfg.get("idle", p.idle)
     p.multicast_ttl = cfg.get("multicast_ttl", p.multicast_ttl)
     p.multicast_if = cfg.get("multicast_if", p.multicast_if)
+    p.quiet_symbols = [str(s) for s in cfg.get("quiet_symbols", p.quiet_symbols)]
     if users:
         p.users = users
     return p, cfg.get("seconds")

@@ -34,13 +34,22 @@ CHUNK = 32                   # events built, then applied, at a time
 N_FLOW = 4
 
 
-def new_flow(ref, seed: int, target_live: int | None = None):
+def new_flow(ref, seed: int, target_live: int | None = None, quiet_locates=()):
     """(params int64, mid int64 per locate, cum_weight float64, scratch commands, a
-    1-record in_log: background events carry no token, nothing is logged) for gen()."""
+    1-record in_log: background events carry no token, nothing is logged) for gen().
+    quiet_locates: instruments the flow never touches (weight 0: a tick-to-trade trigger
+    there is the only message of its instrument, so nothing else lands in its batch)."""
     n = ref.n
     rng = np.random.default_rng(seed)
     popularity = 1.0 / np.arange(1, n + 1) ** 0.8
-    cum = np.cumsum(rng.permutation(popularity))
+    weights = rng.permutation(popularity)
+    for loc in quiet_locates:
+        weights[loc - 1] = 0.0
+    if not weights.any():
+        from tickpath.runtime.core.errors import ConfigError
+        raise ConfigError("every instrument is quiet: the background flow has nowhere to go",
+                          quiet_symbols=len(quiet_locates), instruments=n)
+    cum = np.cumsum(weights)
     cum /= cum[-1]
     params = np.zeros(N_FLOW, np.int64)
     params[F_TARGET_LIVE] = target_live if target_live is not None else max(200, 40 * n)

@@ -62,6 +62,7 @@ class VenueParams:
     multicast_ttl: int = 1
     multicast_if: str | None = None
     sndbuf_bytes: int | None = None
+    quiet_symbols: list = field(default_factory=list)   # listed, but no background flow in them
 
     def check(self) -> "VenueParams":
         if not self.rate_msgs_per_s >= 0:
@@ -110,7 +111,8 @@ class Venue:
         self.abort = np.zeros(1, np.int64)
         self.in_log = TS.new_in_log(1 << 22)
         self.tokens = np.zeros(1, np.int64)
-        self.flow = F.new_flow(self.ref, p.seed, p.target_live)
+        quiet = [self.ref.locate(s) for s in p.quiet_symbols]
+        self.flow = F.new_flow(self.ref, p.seed, p.target_live, quiet)
         self.ctl = MT.new_ctl(p.rate_msgs_per_s)
         self.idle_params = IDLE.make_params(p.idle, max_park_ns=200_000)
         self.idle_state = IDLE.new_state()
