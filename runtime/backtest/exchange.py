@@ -46,7 +46,7 @@ from tickpath.runtime.backtest.records import (
     C_RESPONSE_QUEUE_FULL, C_TAKEN_FULL, C_TAKER_FILLS, C_UNKNOWN_INTENTS, FILL_DTYPE,
     FP_CASH, FP_FEES, FP_MAKER_FEE, FP_POWER_N, FP_TAKER_FEE, MODEL_L3_FIFO, MODEL_POWER,
     MODEL_RISK_AVERSE, N_CTR, N_FP, N_OI, N_ST, OI_LIMIT_REF, OI_LOC, OI_OPEN, OI_PRICE,
-    OI_REF, OI_SENT_NS, OI_SIDE, OI_TIF, OI_UREF, OWN_MATCH_BASE, OWN_REF_BASE, REJECT_LOCATE,
+    OI_EXEC, OI_REF, OI_SENT_NS, OI_SIDE, OI_TIF, OI_UREF, OWN_MATCH_BASE, OWN_REF_BASE, REJECT_LOCATE,
     REJECT_PRICE, REJECT_QTY, REJECT_SIDE, REJECT_TABLE_FULL, ST_MAX_REF, ST_MODEL,
     ST_N_FILLS, ST_N_OWN, ST_N_TAKEN, ST_NEXT_MATCH, ST_NEXT_REF, ST_RSP_HEAD,
     ST_RSP_LAST_T, ST_RSP_TAIL, ST_SEQ, ST_TRADE_THROUGH, TK_LOC, TK_PRICE, TK_QTY, TK_SIDE,
@@ -216,6 +216,7 @@ def _fill(ex, row, qty, price, now_ns, liquidity):
     ex.fp[FP_CASH] -= signed * (price * 1e-4)
     ex.fp[FP_FEES] += fee
     o[OI_OPEN] -= qty
+    o[OI_EXEC] += qty
     ex.ctr[C_FILLS] += 1
     ex.ctr[C_FILLED_SHARES] += qty
     ex.ctr[C_MAKER_FILLS if liquidity == _ADDED else C_TAKER_FILLS] += 1
@@ -422,7 +423,7 @@ def _reject(ex, it, now_ns, reason):
 
 
 @njit(nogil=True, cache=True)
-def _enter(ex, books, uref, loc, side, qty, price, tif, sent_ns, now_ns, kind, orig_uref):
+def _enter(ex, books, uref, loc, side, qty, price, tif, sent_ns, now_ns, kind, orig_uref, executed):
     """A new (or replacing) order reaches the book: accept, walk if marketable, rest or
     cancel the remainder. Returns the row it rests in, or -1."""
     n = ex.st[ST_N_OWN]
@@ -441,6 +442,7 @@ def _enter(ex, books, uref, loc, side, qty, price, tif, sent_ns, now_ns, kind, o
     o[OI_LIMIT_REF] = ex.st[ST_MAX_REF]
     o[OI_SENT_NS] = sent_ns
     o[OI_TIF] = tif
+    o[OI_EXEC] = executed
     ex.st[ST_N_OWN] = n + 1
     ex.own_count[loc] += 1
     _walk(ex, books, n, now_ns)
@@ -474,8 +476,10 @@ def _cancel_row(ex, r, new_qty, now_ns, reason_code):
 
 
 @njit(nogil=True, cache=True)
-def ex_on_intent(ex, books, it, sent_ns, now_ns):
-    """One intent from the order channel reaches the exchange at now_ns."""
+def ex_on_intent(ex, books, it, orig_uref, sent_ns, now_ns):
+    """One intent from the order channel reaches the exchange at now_ns. A REPLACE names its
+    replacement in it.uref and the order it replaces in orig_uref; its qty is the chain's total
+    (OUCH 5.0: shares already executed count), so the replacement is open for qty - executed."""
     k = it.kind
     if k == INTENT_NEW:
         ex.ctr[C_ORDERS] += 1
@@ -493,7 +497,7 @@ def ex_on_intent(ex, books, it, sent_ns, now_ns):
             _reject(ex, it, now_ns, REJECT_TABLE_FULL)
         else:
             _enter(ex, books, it.uref, loc, BID if it.side == _B else ASK, np.int64(it.qty),
-                   np.int64(it.price), np.int64(it.tif), sent_ns, now_ns, RESP_ACCEPTED, 0)
+                   np.int64(it.price), np.int64(it.tif), sent_ns, now_ns, RESP_ACCEPTED, 0, 0)
     elif k == INTENT_CANCEL:
         r = _find(ex, it.uref)
         if r < 0:
@@ -503,21 +507,24 @@ def ex_on_intent(ex, books, it, sent_ns, now_ns):
         else:
             _cancel_row(ex, r, np.int64(it.qty), now_ns, _CANCEL_USER)
     elif k == INTENT_REPLACE:
-        r = _find(ex, it.uref)
+        r = _find(ex, orig_uref)
         if r < 0:
-            ex.ctr[C_CANCEL_REJECTS] += 1
-            respond(ex, now_ns, RESP_CANCEL_REJECT, it.uref, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ex.ctr[C_CANCEL_REJECTS] += 1   # filled or cancelled meanwhile
+            respond(ex, now_ns, RESP_CANCEL_REJECT, orig_uref, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                     now_ns)
-        elif it.qty == 0 or it.price <= 0:
-            _reject(ex, it, now_ns, REJECT_QTY if it.qty == 0 else REJECT_PRICE)
+        elif it.price <= 0:
+            _reject(ex, it, now_ns, REJECT_PRICE)
         else:
-            ex.ctr[C_REPLACES] += 1
             o = ex.oi[r]
-            loc, side, sent = o[OI_LOC], o[OI_SIDE], o[OI_SENT_NS]
-            _remove(ex, r)   # loses priority: the replacement joins at the back
-            # the seam carries one uref: the replacement keeps it (orig_uref says which it was)
-            _enter(ex, books, it.uref, loc, side, np.int64(it.qty), np.int64(it.price),
-                   np.int64(it.tif), sent_ns, now_ns, RESP_REPLACED, it.uref)
+            loc, side, executed = o[OI_LOC], o[OI_SIDE], o[OI_EXEC]
+            open_new = np.int64(it.qty) - executed
+            if open_new <= 0:     # nothing left to replace with: the order is cancelled
+                _cancel_row(ex, r, 0, now_ns, _CANCEL_USER)
+            else:
+                ex.ctr[C_REPLACES] += 1
+                _remove(ex, r)   # loses priority: the replacement joins at the back
+                _enter(ex, books, it.uref, loc, side, open_new, np.int64(it.price),
+                       np.int64(it.tif), sent_ns, now_ns, RESP_REPLACED, orig_uref, executed)
     elif k == INTENT_CANCEL_ALL:
         r = 0
         while r < ex.st[ST_N_OWN]:

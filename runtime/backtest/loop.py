@@ -17,7 +17,8 @@ Deciding takes no simulated time (the strategy's compute time is part of entry l
 
 The strategy plugs in as three jitted functions — on_events(sctx, pipe, events, n, now_ns,
 outbox) -> n_out, on_responses(sctx, responses, n, now_ns, outbox) -> n_out,
-on_timer(sctx, pipe, now_ns, outbox) -> n_out — passed to `run_batch`, which is therefore
+on_timer(sctx, pipe, now_ns, outbox) -> n_out, and replace_orig(sctx, outbox, i) -> the
+original uref of a REPLACE outbox entry (whose uref is the replacement's) — passed to `run_batch`, which is therefore
 not cached itself: each strategy binding is a small `@njit(cache=True)` function in its own
 module that calls run_batch with the strategy's functions as globals (strategies.py), so the
 whole loop is compiled once per binding and cached on disk, not once per process. run_batch is
@@ -45,7 +46,7 @@ from tickpath.runtime.backtest.records import (
     ST_ORD_LAST_T, ST_ORD_TAIL, ST_RSP_HEAD, ST_RSP_TAIL,
 )
 from tickpath.runtime.engine.pipeline import process_events
-from tickpath.runtime.trading.records import INTENT_DTYPE, RESP_REJECTED, RESPONSE_DTYPE
+from tickpath.runtime.trading.records import INTENT_DTYPE, INTENT_REPLACE, RESP_REJECTED, RESPONSE_DTYPE
 
 NEED_DATA, FLUSH, DONE = 0, 1, 2
 _INF = np.int64(1 << 62)
@@ -72,6 +73,7 @@ class LoopState(NamedTuple):
     ordq: np.ndarray         # INTENT_DTYPE[Q] order channel ring (cursors in ex.st)
     ord_t: np.ndarray        # int64[Q] arrival time at the exchange
     ord_sent: np.ndarray     # int64[Q] the strategy's send time
+    ord_orig: np.ndarray     # uint32[Q] a REPLACE's original uref
     feed_lat: np.ndarray     # quantile tables, ns
     entry_lat: np.ndarray
     rng: np.ndarray          # uint64[1] (its own stream: feed/entry draws)
@@ -91,6 +93,7 @@ def new_loop_state(batch_capacity: int, n_locates: int, *, feed_latency, entry_l
         ordq=np.zeros(order_capacity, dtype=INTENT_DTYPE),
         ord_t=np.zeros(order_capacity, dtype=np.int64),
         ord_sent=np.zeros(order_capacity, dtype=np.int64),
+        ord_orig=np.zeros(order_capacity, dtype=np.uint32),
         feed_lat=feed_latency, entry_lat=entry_latency,
         rng=np.array([(int(seed) * 0xD1B54A32D192ED03 + 3) % (1 << 64)],
                      dtype=np.uint64),
@@ -100,8 +103,8 @@ def new_loop_state(batch_capacity: int, n_locates: int, *, feed_latency, entry_l
     )
 
 
-@njit(nogil=True, cache=True)
-def send_intents(lp, ex, outbox, n_out, now_ns):
+@njit(nogil=True, inline="always")
+def send_intents(replace_orig, sctx, lp, ex, outbox, n_out, now_ns):
     """Put the strategy's intents on the order channel (FIFO, entry latency each)."""
     if n_out > outbox.shape[0]:
         ex.ctr[C_OUTBOX_OVERFLOW] += 1
@@ -122,6 +125,7 @@ def send_intents(lp, ex, outbox, n_out, now_ns):
         lp.ordq[tail % cap] = it
         lp.ord_t[tail % cap] = t
         lp.ord_sent[tail % cap] = now_ns
+        lp.ord_orig[tail % cap] = replace_orig(sctx, outbox, k) if it.kind == INTENT_REPLACE else 0
         ex.st[ST_ORD_TAIL] = tail + 1
 
 
@@ -144,7 +148,7 @@ def _is_book_event(t):
 
 
 @njit(nogil=True, inline="always")
-def run_batch(on_events, on_responses, on_timer, sctx, outbox, pipe, lp, ex, ex_books,
+def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pipe, lp, ex, ex_books,
               ex_counters, events, n, final):
     """Advance the simulation over events[0:n] (see the module doc). Returns NEED_DATA,
     FLUSH or DONE; cur[CUR_E], cur[CUR_F] say where it stopped."""
@@ -194,7 +198,7 @@ def run_batch(on_events, on_responses, on_timer, sctx, outbox, pipe, lp, ex, ex_
             cur[CUR_LAST_TS] = t
             cur[CUR_E] = e + 1
         elif t_ord == t:
-            ex_on_intent(ex, ex_books, lp.ordq[oh % cap_o], lp.ord_sent[oh % cap_o], t)
+            ex_on_intent(ex, ex_books, lp.ordq[oh % cap_o], lp.ord_orig[oh % cap_o], lp.ord_sent[oh % cap_o], t)
             ex.st[ST_ORD_HEAD] = oh + 1
         elif t_feed == t:
             g = f + 1     # every event delivered at the same instant goes in one call
@@ -206,7 +210,7 @@ def run_batch(on_events, on_responses, on_timer, sctx, outbox, pipe, lp, ex, ex_
             ex.ctr[C_STRATEGY_CALLS] += 1
             n_out = on_events(sctx, pipe, events[f:g], k, t, outbox)
             cur[CUR_F] = g
-            send_intents(lp, ex, outbox, n_out, t)
+            send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         elif t_rsp == t:
             k = 0
             while k < lp.rsp_buf.shape[0] and rh < ex.st[ST_RSP_TAIL] and ex.rsp_t[rh % cap_r] == t:
@@ -215,9 +219,9 @@ def run_batch(on_events, on_responses, on_timer, sctx, outbox, pipe, lp, ex, ex_
                 k += 1
             ex.st[ST_RSP_HEAD] = rh
             n_out = on_responses(sctx, lp.rsp_buf[:k], k, t, outbox)
-            send_intents(lp, ex, outbox, n_out, t)
+            send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         else:
             ex.ctr[C_TIMER_CALLS] += 1
             cur[CUR_NEXT_TIMER] = t + cur[CUR_TIMER_NS]
             n_out = on_timer(sctx, pipe, t, outbox)
-            send_intents(lp, ex, outbox, n_out, t)
+            send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)

@@ -56,8 +56,8 @@ MODEL_POWER = 2          # L2: a cancel is ahead with probability f(front)/(f(fr
 MODELS = {"l3_fifo": MODEL_L3_FIFO, "risk_averse": MODEL_RISK_AVERSE, "power": MODEL_POWER}
 
 # own-order table columns (int64[K, N_OI]); ahead is a float64[K] beside it
-OI_UREF, OI_LOC, OI_SIDE, OI_PRICE, OI_OPEN, OI_REF, OI_LIMIT_REF, OI_SENT_NS, OI_TIF = range(9)
-N_OI = 9
+OI_UREF, OI_LOC, OI_SIDE, OI_PRICE, OI_OPEN, OI_REF, OI_LIMIT_REF, OI_SENT_NS, OI_TIF, OI_EXEC = range(10)
+N_OI = 10   # OI_EXEC: shares executed over the order's replace chain (OUCH U quantities are totals)
 # taken-liquidity table columns (int64[T, 4]): what own marketable orders removed from a level
 TK_LOC, TK_SIDE, TK_PRICE, TK_QTY = range(4)
 

@@ -28,54 +28,85 @@ from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine.pipeline import P_LAT_MIN_SEQ, Pipeline
 from tickpath.runtime.trading.records import new_intents
 
-STRATEGY_DEFAULTS = {"name": "touch", "symbol": "", "qty": 100, "timer_ns": 1_000_000,
-                     "on_events": False}
+PROBE_PARAMS = {"symbol": "", "qty": 100, "timer_ns": 1_000_000, "on_events": False}
 BACKTEST_DEFAULTS = {
     "queue_model": "l3_fifo", "power_n": 2.0, "trade_through": True,
     "feed_latency": 0, "entry_latency": 0, "response_latency": 0, "seed": 1,
     "sample_ns": 1_000_000_000, "maker_fee": 0.0, "taker_fee": 0.0,
     "instruments": 8192, "max_orders": 1 << 20, "max_levels": 256,
 }
-SECTIONS = {"strategy": STRATEGY_DEFAULTS, "backtest": BACKTEST_DEFAULTS}
+# a `tickpath trade` config may be given as is: its venue and runtime sections do not apply
+IGNORED_SECTIONS = {"venue"}
+
+
+def _runtime_sections() -> set:
+    from tickpath.runtime.config import schema
+    return set(schema.defaults())
+
+
+def _check_table(sec: str, got: dict, defaults: dict) -> dict:
+    if not isinstance(got, dict):
+        raise ConfigError("section must be a table", key=sec)
+    merged = dict(defaults)
+    for k, v in got.items():
+        if k not in defaults:
+            raise ConfigError("unknown config key", key=f"{sec}.{k}", allowed=sorted(defaults))
+        d = defaults[k]
+        if k.endswith("_latency"):
+            pass   # ns or a model string: latency.from_spec checks it
+        elif isinstance(d, bool):
+            if not isinstance(v, bool):
+                raise ConfigError("must be true or false", key=f"{sec}.{k}", value=v)
+        elif isinstance(d, int) and (isinstance(v, bool) or not isinstance(v, int)):
+            raise ConfigError("must be an integer", key=f"{sec}.{k}", value=v)
+        elif isinstance(d, float) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError("must be a number", key=f"{sec}.{k}", value=v)
+        elif isinstance(d, str) and not isinstance(v, str):
+            raise ConfigError("must be a string", key=f"{sec}.{k}", value=v)
+        merged[k] = v
+    return merged
+
+
+def is_probe(name: str) -> bool:
+    return name in BINDINGS
 
 
 def normalise(cfg: dict | None) -> dict:
-    """Defaults filled in, types checked (ConfigError naming section.key)."""
+    """Defaults filled in, types checked (ConfigError naming section.key). [strategy] name is
+    a backtest probe ("touch", "peek") or any `tickpath trade` strategy (its params checked by
+    the trading core); [risk] and [trading] as `tickpath trade` reads them."""
+    from tickpath.runtime.trading.config import validate_trading
     cfg = cfg or {}
-    out = {}
+    known = {"strategy", "risk", "trading", "backtest"} | IGNORED_SECTIONS | _runtime_sections()
     for sec in cfg:
-        if sec not in SECTIONS and sec != "risk":
-            raise ConfigError("unknown config section", key=sec, allowed=sorted(SECTIONS) + ["risk"])
-    for sec, defaults in SECTIONS.items():
-        got = dict(cfg.get(sec, {}))
-        for k in got:
-            if k not in defaults:
-                raise ConfigError("unknown config key", key=f"{sec}.{k}", allowed=sorted(defaults))
-        merged = dict(defaults)
-        for k, v in got.items():
-            d = defaults[k]
-            if k.endswith("_latency"):
-                pass   # ns or a model string: latency.from_spec checks it
-            elif isinstance(d, bool):
-                if not isinstance(v, bool):
-                    raise ConfigError("must be true or false", key=f"{sec}.{k}", value=v)
-            elif isinstance(d, int) and (isinstance(v, bool) or not isinstance(v, int)):
-                raise ConfigError("must be an integer", key=f"{sec}.{k}", value=v)
-            elif isinstance(d, float) and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise ConfigError("must be a number", key=f"{sec}.{k}", value=v)
-            elif isinstance(d, str) and not isinstance(v, str):
-                raise ConfigError("must be a string", key=f"{sec}.{k}", value=v)
-            merged[k] = v
-        out[sec] = merged
-    out["risk"] = dict(cfg.get("risk", {}))
-    s, b = out["strategy"], out["backtest"]
-    if s["name"] not in BINDINGS:
-        raise ConfigError("unknown strategy", key="strategy.name", value=s["name"], allowed=sorted(BINDINGS))
-    if not s["symbol"]:
-        raise ConfigError("strategy needs an instrument", key="strategy.symbol")
-    for key, lo in (("qty", 1), ("timer_ns", 0)):
-        if s[key] < lo:
-            raise ConfigError("out of range", key=f"strategy.{key}", value=s[key], min=lo)
+        if sec not in known:
+            raise ConfigError("unknown config section", key=sec, allowed=sorted(known))
+    strat = dict(cfg.get("strategy", {}) or {})
+    name = strat.get("name", "touch")
+    params = strat.get("params", {}) or {}
+    probe = isinstance(name, str) and is_probe(name)
+    tr = validate_trading({"strategy": {"name": name} if probe else strat,
+                           "risk": cfg.get("risk", {}) or {},
+                           "trading": cfg.get("trading", {}) or {}}, require_venue=False)
+    out = {"risk": tr["risk"], "trading": tr["trading"],
+           "backtest": _check_table("backtest", cfg.get("backtest", {}) or {}, BACKTEST_DEFAULTS)}
+    if probe:
+        for k in strat:
+            if k not in ("name", "params"):
+                raise ConfigError("unknown config key", key=f"strategy.{k}", allowed=["name", "params"])
+        p = _check_table("strategy.params", params, PROBE_PARAMS)
+        if not p["symbol"]:
+            raise ConfigError("strategy needs an instrument", key="strategy.params.symbol")
+        for key, lo in (("qty", 1), ("timer_ns", 0)):
+            if p[key] < lo:
+                raise ConfigError("out of range", key=f"strategy.params.{key}", value=p[key], min=lo)
+        out["strategy"] = {"name": name, "params": p, "symbols": [p["symbol"]]}
+    else:
+        from tickpath.runtime.trading.strategy import load_strategy
+        st = load_strategy(tr["strategy"]["name"], tr["strategy"]["params"])
+        out["strategy"] = {"name": name, "params": st.params,
+                           "symbols": list(st.params.get("symbols", []) or [])}
+    b = out["backtest"]
     if b["queue_model"] not in MODELS:
         raise ConfigError("unknown queue model", key="backtest.queue_model",
                           value=b["queue_model"], allowed=sorted(MODELS))
@@ -95,22 +126,40 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
     cfg = normalise(cfg)
     s, b = cfg["strategy"], cfg["backtest"]
     feed_lat, entry_lat, rsp_lat = _latencies(b, base_dir)
-    loc = resolve(path, [s["symbol"]], b["instruments"])[s["symbol"]]
+    locs = resolve(path, s["symbols"], b["instruments"])
     t0 = time.perf_counter()
-    pipe = Pipeline(n_locates=b["instruments"], max_orders=b["max_orders"], max_levels=b["max_levels"])
+    n_loc = b["instruments"]
+    pipe = Pipeline(n_locates=n_loc, max_orders=b["max_orders"], max_levels=b["max_levels"])
     pipe.params[P_LAT_MIN_SEQ] = np.iinfo(np.int64).max    # no wall-clock latency in a backtest
-    ex_pipe = Pipeline(n_locates=b["instruments"], max_orders=b["max_orders"], max_levels=b["max_levels"])
-    ex = new_exchange(b["instruments"], model=MODELS[b["queue_model"]], power_n=b["power_n"],
+    ex_pipe = Pipeline(n_locates=n_loc, max_orders=b["max_orders"], max_levels=b["max_levels"])
+    ex = new_exchange(n_loc, model=MODELS[b["queue_model"]], power_n=b["power_n"],
                       trade_through=b["trade_through"], maker_fee=b["maker_fee"],
                       taker_fee=b["taker_fee"], response_latency=rsp_lat, seed=b["seed"])
-    sctx = new_ctx(loc, s["qty"], on_events=s["on_events"],
-                   feed_latency_min_ns=int(feed_lat.min()))
-    outbox = new_intents(64)
-    bind = BINDINGS[s["name"]]
+    timer_ns = 0
+    tctx = None
+    if is_probe(s["name"]):
+        p = s["params"]
+        sctx = new_ctx(locs[p["symbol"]], p["qty"], on_events=p["on_events"],
+                       feed_latency_min_ns=int(feed_lat.min()))
+        outbox = new_intents(64)
+        bind = BINDINGS[s["name"]]
+        timer_ns = p["timer_ns"]
+    else:
+        from tickpath.runtime.backtest.trading_bind import bind as trading_bind
+        from tickpath.runtime.trading.context import new_trade_ctx
+        from tickpath.runtime.trading.strategy import load_strategy
+        t = cfg["trading"]
+        st = load_strategy(s["name"], s["params"])
+        tctx = new_trade_ctx(n_loc, cfg["risk"], order_capacity=t["order_capacity"],
+                             intents_capacity=t["intents"], outbox_capacity=t["outbox"],
+                             timer_ms=t["timer_ms"])
+        sctx = (tctx, st.new_state(n_loc))
+        outbox = tctx.outbox
+        bind = trading_bind(st)
     src = EventSource(path)
     batch = np.zeros(1 << 16, dtype=EVENT_DTYPE)
     lp = LP.new_loop_state(len(batch), b["instruments"], feed_latency=feed_lat,
-                           entry_latency=entry_lat, timer_ns=s["timer_ns"],
+                           entry_latency=entry_lat, timer_ns=timer_ns,
                            sample_ns=b["sample_ns"], seed=b["seed"])
     digest = hashlib.sha256()
     fills_parts, sample_parts = [], []
@@ -165,14 +214,25 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
     summary = summarise(fills, samples, ctr, float(ex.fp[FP_FEES]), b["sample_ns"] / 1e9)
     dec = {k: v for k, v in C.as_dict(dec_ctr).items() if v}
     summary.update({
-        "file": os.fspath(path), "format": src.format, "symbol": s["symbol"], "locate": loc,
+        "file": os.fspath(path), "format": src.format, "locates": locs,
         "fill_log_sha256": digest.hexdigest(), "events": ctr["exchange_events"],
         "elapsed_s": elapsed, "events_per_s": ctr["exchange_events"] / elapsed if elapsed > 0 else 0.0,
         "counters": {k: v for k, v in ctr.items() if v}, "decoder": dec,
         "book": {k: v for k, v in C.as_dict(ex_pipe.counters).items() if v},
         "itch_file": dict(src.itch_stats),
-        "config": {"strategy": s, "backtest": {k: v for k, v in b.items()}},
+        "config": {"strategy": s, "backtest": dict(b), "risk": cfg["risk"], "trading": cfg["trading"]},
     })
+    if tctx is not None:   # what the trading core itself saw (order manager, positions)
+        from tickpath.runtime.trading import layout as TL
+        from tickpath.runtime.trading.context import positions_report, totals
+        summary["trading"] = totals(tctx)
+        summary["trading"]["positions"] = positions_report(tctx)
+        summary["trading"]["counters"] = {
+            name: int(tctx.counters[getattr(TL, "C_" + name.upper())]) for name in (
+                "new_sent", "cancel_sent", "replace_sent", "risk_rejects", "responses", "accepted",
+                "executions", "filled_shares", "cancelled", "venue_rejects", "cancel_rejects",
+                "replaced", "impossible", "unknown_uref", "dup_response", "seq_gap", "kill_trips",
+                "late_responses", "book_calls", "timer_calls")}
     summary["fill_log"] = fills
     summary["samples"] = samples
     if src.itch_stats.get("truncated_tail_bytes"):
@@ -181,11 +241,26 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
 
 
 def apply_override(cfg: dict, key: str, value) -> dict:
-    """A copy of cfg with section.key set (ConfigError for a key that does not exist)."""
-    sec, _, k = key.partition(".")
-    if sec not in SECTIONS or k not in SECTIONS[sec]:
-        raise ConfigError("grid key does not exist", key=key,
-                          allowed=sorted(f"{s}.{x}" for s, d in SECTIONS.items() for x in d))
+    """A copy of cfg with key set: backtest.K, risk.K, trading.K or strategy.params.K
+    (ConfigError for a key that does not exist; the strategy's PARAMS say which do)."""
+    from tickpath.runtime.trading.config import TRADING_SCHEMA
+    from tickpath.runtime.trading.risk import RISK_KEYS
+    parts = key.split(".")
     out = copy.deepcopy(cfg)
-    out.setdefault(sec, {})[k] = value
+    if len(parts) == 3 and parts[:2] == ["strategy", "params"]:
+        name = (cfg.get("strategy", {}) or {}).get("name", "touch")
+        if is_probe(name):
+            known = PROBE_PARAMS
+        else:
+            from tickpath.runtime.trading.strategy import _resolve
+            known = _resolve(name)[2].PARAMS
+        if parts[2] not in known:
+            raise ConfigError("grid key does not exist", key=key, allowed=sorted(f"strategy.params.{k}" for k in known))
+        out.setdefault("strategy", {}).setdefault("params", {})[parts[2]] = value
+        return out
+    tables = {"backtest": BACKTEST_DEFAULTS, "risk": RISK_KEYS, "trading": TRADING_SCHEMA["trading"]}
+    if len(parts) != 2 or parts[0] not in tables or parts[1] not in tables[parts[0]]:
+        raise ConfigError("grid key does not exist", key=key,
+                          allowed="backtest.*, risk.*, trading.*, strategy.params.*")
+    out.setdefault(parts[0], {})[parts[1]] = value
     return out

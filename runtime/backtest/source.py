@@ -116,7 +116,7 @@ def resolve(path: str, symbols, n_locates: int) -> dict[str, int]:
     missing = [s for s in symbols if s not in d]
     if missing:
         raise ConfigError("instrument not in the file's stock directory", path=path,
-                          missing=missing, key="strategy.symbol", directory_size=len(d))
+                          missing=missing, key="strategy.params.symbol(s)", directory_size=len(d))
     too_big = {s: d[s] for s in symbols if d[s] >= n_locates}
     if too_big:
         raise ConfigError("locate beyond backtest.instruments", path=path, locates=too_big,

@@ -143,8 +143,13 @@ def touch_on_responses(sctx, responses, n, now_ns, outbox):
 
 
 @njit(nogil=True, cache=True)
+def keep_uref(sctx, outbox, i):
+    return outbox[i].uref     # these strategies never replace
+
+
+@njit(nogil=True, cache=True)
 def run_touch(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(touch_on_events, touch_on_responses, touch_on_timer, sctx, outbox, pipe,
+    return run_batch(touch_on_events, touch_on_responses, touch_on_timer, keep_uref, sctx, outbox, pipe,
                      lp, ex, ex_books, ex_counters, events, n, final)
 
 
@@ -180,7 +185,7 @@ def peek_on_timer(sctx, pipe, now_ns, outbox):
 
 @njit(nogil=True, cache=True)
 def run_peek(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(peek_on_events, peek_on_responses, peek_on_timer, sctx, outbox, pipe,
+    return run_batch(peek_on_events, peek_on_responses, peek_on_timer, keep_uref, sctx, outbox, pipe,
                      lp, ex, ex_books, ex_counters, events, n, final)
 
 

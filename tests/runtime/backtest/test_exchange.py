@@ -42,7 +42,8 @@ class Sim:
     def add(self, ref, side, shares, price):
         self.ev("A", order_ref=ref, side=ord(side), shares=shares, price=price)
 
-    def intent(self, kind=R.INTENT_NEW, side="B", qty=100, price=0, tif=R.TIF_DAY, uref=None, locate=LOC):
+    def intent(self, kind=R.INTENT_NEW, side="B", qty=100, price=0, tif=R.TIF_DAY, uref=None, locate=LOC,
+               orig=0):
         it = np.zeros(1, dtype=R.INTENT_DTYPE)
         if uref is None:
             self.uref += 1
@@ -50,7 +51,7 @@ class Sim:
         it["kind"], it["uref"], it["side"], it["qty"] = kind, uref, ord(side), qty
         it["price"], it["tif"], it["locate"] = price, tif, locate
         self.t += 10
-        X.ex_on_intent(self.ex, self.books, it[0], self.t - 5, self.t)
+        X.ex_on_intent(self.ex, self.books, it[0], orig, self.t - 5, self.t)
         return uref
 
     def responses(self):
@@ -174,10 +175,22 @@ def test_replace_loses_priority_and_can_fill():
     s.add(1, "S", 100, 10_0100)
     u = s.intent(price=9_9900, qty=100)
     s.responses()
-    s.intent(kind=R.INTENT_REPLACE, uref=u, qty=100, price=10_0100)
+    s.intent(kind=R.INTENT_REPLACE, uref=u + 100, orig=u, qty=100, price=10_0100)
     rs = s.responses()
-    assert kinds(rs) == "UE" and rs[0]["orig_uref"] == u
+    assert kinds(rs) == "UE" and rs[0]["orig_uref"] == u and rs[0]["uref"] == u + 100
     assert s.fills() == [(10_0100, 100, "R")]
+
+
+def test_replace_quantity_is_the_chain_total():
+    s = Sim()
+    s.add(1, "S", 40, 10_0100)
+    u = s.intent(price=10_0100, qty=100)               # 40 fill on arrival, 60 rest
+    s.responses()
+    s.intent(kind=R.INTENT_REPLACE, uref=u + 1, orig=u, qty=100, price=9_9900)
+    rs = s.responses()
+    assert kinds(rs) == "U" and s.ex.oi[0, 4] == 60     # open = total - executed
+    s.intent(kind=R.INTENT_REPLACE, uref=u + 2, orig=u + 1, qty=40, price=9_9900)
+    assert kinds(s.responses()) == "C" and s.ex.st[ST_N_OWN] == 0
 
 
 def test_cancel_all():

@@ -14,7 +14,7 @@ from tickpath.runtime.backtest.strategies import S_MIN_SLACK
 @pytest.mark.parametrize("feed_ns,entry_ns", [(0, 0), (1_000, 2_000), ("uniform:0,5000", "exponential:3000")])
 def test_peeking_strategy_never_fills(day_file, feed_ns, entry_ns):
     path, _ = day_file(n_steps=3000, seed=5, mean_gap_ns=1_000_000)
-    s = run_file(path, {"strategy": {"name": "peek", "symbol": "ORCL", "qty": 100},
+    s = run_file(path, {"strategy": {"name": "peek", "params": {"symbol": "ORCL", "qty": 100}},
                         "backtest": {"feed_latency": feed_ns, "entry_latency": entry_ns,
                                      "response_latency": 1_000, "instruments": 16}})
     assert s["orders"] > 20, "the probe never fired: the test proves nothing"
@@ -34,7 +34,7 @@ def test_strategy_clock_never_before_delivery(day_file):
         return ctx
     runner.new_ctx = spy
     try:
-        run_file(path, {"strategy": {"name": "peek", "symbol": "ORCL", "qty": 100},
+        run_file(path, {"strategy": {"name": "peek", "params": {"symbol": "ORCL", "qty": 100}},
                         "backtest": {"feed_latency": 7_000, "instruments": 16}})
     finally:
         runner.new_ctx = orig

@@ -59,7 +59,7 @@ def _hbt_fills(day, conftest_to_hbt, qty):
 
 
 def _ours(path, qty, trade_through, feed=FEED_NS, entry=ENTRY_NS, resp=RESP_NS):
-    mine = run_file(path, {"strategy": {"name": "touch", "symbol": "ORCL", "qty": qty, "timer_ns": STEP_NS},
+    mine = run_file(path, {"strategy": {"name": "touch", "params": {"symbol": "ORCL", "qty": qty, "timer_ns": STEP_NS}},
                            "backtest": {"feed_latency": feed, "entry_latency": entry,
                                         "response_latency": resp, "queue_model": "l3_fifo",
                                         "trade_through": trade_through, "instruments": 16}})

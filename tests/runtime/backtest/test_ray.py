@@ -11,7 +11,7 @@ import pytest
 from tickpath.runtime.backtest import fanout
 from tickpath.runtime.core.errors import ConfigError
 
-CFG = {"strategy": {"name": "touch", "symbol": "ORCL", "qty": 100, "timer_ns": 200_000},
+CFG = {"strategy": {"name": "touch", "params": {"symbol": "ORCL", "qty": 100, "timer_ns": 200_000}},
        "backtest": {"feed_latency": 2_000, "entry_latency": "exponential:5000",
                     "response_latency": 4_000, "instruments": 16, "max_orders": 1 << 16}}
 

@@ -16,7 +16,7 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed import pcap
 from tickpath.runtime.feed.itchfile import ItchFile, chunk_to_mold
 
-CFG = {"strategy": {"name": "touch", "symbol": "ORCL", "qty": 100, "timer_ns": 200_000},
+CFG = {"strategy": {"name": "touch", "params": {"symbol": "ORCL", "qty": 100, "timer_ns": 200_000}},
        "backtest": {"feed_latency": 2_000, "entry_latency": "uniform:3000,9000",
                     "response_latency": 4_000, "instruments": 16, "sample_ns": 10_000_000}}
 
@@ -86,24 +86,32 @@ def test_bad_files_reported_per_file(day_file, tmp_path):
 
 
 @pytest.mark.parametrize("cfg,key", [
-    ({"strategy": {"symbol": "X", "qtty": 1}}, "strategy.qtty"),
-    ({"strategy": {"symbol": "X", "qty": "1"}}, "strategy.qty"),
-    ({"strategy": {"symbol": "X"}, "backtest": {"queue_model": "magic"}}, "backtest.queue_model"),
-    ({"strategy": {"symbol": "X", "name": "nope"}}, "strategy.name"),
-    ({"strategy": {"symbol": "X"}, "bogus": {}}, "bogus"),
-    ({"strategy": {}}, "strategy.symbol"),
+    ({"strategy": {"name": "touch", "params": {"symbol": "X", "qtty": 1}}}, "strategy.params.qtty"),
+    ({"strategy": {"name": "touch", "params": {"symbol": "X", "qty": "1"}}}, "strategy.params.qty"),
+    ({"strategy": {"name": "touch", "params": {"symbol": "X"}}, "backtest": {"queue_model": "magic"}}, "backtest.queue_model"),
+    ({"strategy": {"name": "touch", "params": {"symbol": "X"}}, "backtest": {"seed": 1.5}}, "backtest.seed"),
+    ({"strategy": {"name": "touch", "params": {"symbol": "X"}}, "bogus": {}}, "bogus"),
+    ({"strategy": {"name": "touch", "params": {}}}, "strategy.params.symbol"),
+    ({"strategy": {"name": "touch", "params": {"symbol": "X"}}, "risk": {"max_order_qty": -1}}, "risk.max_order_qty"),
+    ({"strategy": {"name": "market_maker", "params": {"gamma": -1.0}}}, "strategy.params.gamma"),
+    ({"strategy": {"name": "no_such_strategy"}}, "no_such_strategy"),
 ])
 def test_bad_config(cfg, key):
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    from tickpath.runtime.core.errors import TickpathError
+    with pytest.raises(TickpathError, match=key.replace(".", r"\.")):
         normalise(cfg)
 
 
 def test_grid(day_file):
     path, _ = day_file(n_steps=1500, seed=10)
-    g = fanout.parse_grid(["strategy.qty=100,200", "backtest.queue_model=l3_fifo,risk_averse"])
+    g = fanout.parse_grid(["strategy.params.qty=100,200", "backtest.queue_model=l3_fifo,risk_averse"])
     pts = fanout.grid_points(CFG, g)
-    assert len(pts) == 4 and pts[3][0] == {"strategy.qty": 200, "backtest.queue_model": "risk_averse"}
-    with pytest.raises(ConfigError, match="grid key does not exist"):
-        fanout.grid_points(CFG, fanout.parse_grid(["strategy.nope=1,2"]))
+    assert len(pts) == 4 and pts[3][0] == {"strategy.params.qty": 200, "backtest.queue_model": "risk_averse"}
+    assert pts[3][1]["strategy"]["params"]["qty"] == 200 and CFG["strategy"]["params"]["qty"] == 100
+    res = fanout.run_serial([(path, c) for _, c in pts])
+    assert all("error" not in r for r in res) and len({r["fill_log_sha256"] for r in res}) == 4
+    for bad in ("strategy.params.nope=1,2", "strategy.qty=1,2", "backtest.nope=1", "risk.nope=1"):
+        with pytest.raises(ConfigError, match="grid key does not exist"):
+            fanout.grid_points(CFG, fanout.parse_grid([bad]))
     with pytest.raises(ConfigError, match="KEY=V1"):
-        fanout.parse_grid(["strategy.qty"])
+        fanout.parse_grid(["strategy.params.qty"])
