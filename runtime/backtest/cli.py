@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.core.errors import ConfigError, TickpathError
 
 
 def _load_config(path: str | None) -> dict:
@@ -51,9 +51,10 @@ def _cmd_backtest(args) -> int:
         cfg = pts[0][1]
     grid = fanout.parse_grid(args.grid)
     points = fanout.grid_points(cfg, grid)
-    for _, c in points:
-        normalise(c)    # every grid point's config checked before anything runs
     base_dir = os.path.dirname(os.path.abspath(args.config)) if args.config else "."
+    from tickpath.runtime.backtest.runner import _latencies
+    for _, c in points:   # every grid point's config and latency models checked before anything runs
+        _latencies(normalise(c)["backtest"], base_dir)
     jobs = [(f, c) for _, c in points for f in args.files]
     if args.ray or args.ray_address:
         results = fanout.run_ray(jobs, base_dir, address=args.ray_address)
@@ -78,6 +79,7 @@ def _cmd_backtest(args) -> int:
     for bp in by_point:
         for r in bp["files"]:
             r.pop("equity_series", None)
+            r.pop("_fill_latencies_ns", None)
     if grid:
         def key(bp):
             vals = [fanout.metric_of(r, args.sort) for r in bp["files"] if "error" not in r]
@@ -108,7 +110,7 @@ def _cmd_backtest(args) -> int:
 def _guarded(args) -> int:
     try:
         return _cmd_backtest(args)
-    except ConfigError as exc:
+    except TickpathError as exc:   # config, grid, latency model, strategy, Ray: one line
         print(f"tickpath backtest: {exc}", file=sys.stderr)
         return 2
 

@@ -76,8 +76,10 @@ def run_one(path: str, cfg: dict, base_dir: str = ".", progress=None) -> dict:
         s = run_file(path, cfg, progress=progress, base_dir=base_dir)
     except TickpathError as exc:
         return {"file": os.fspath(path), "error": str(exc)}
-    s.pop("fill_log", None)
+    fills = s.pop("fill_log", None)
     samples = s.pop("samples", None)
+    if fills is not None and len(fills):   # for the latency plot (every fill up to 100 k)
+        s["_fill_latencies_ns"] = [int(x) for x in (fills["exch_ns"] - fills["sent_ns"])[:100_000]]
     s["equity_series"] = ([float(x) for x in samples["equity"]], [int(x) for x in samples["t_ns"]],
                           [int(x) for x in samples["net_position"]]) if samples is not None else None
     return s
