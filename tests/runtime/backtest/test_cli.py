@@ -89,3 +89,15 @@ def test_ray_missing_says_how_to_install(day_file, tmp_path, capsys, monkeypatch
     rc = main(["backtest", path, "--config", str(cfg), "--ray", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "pip install 'tickpath[cluster]'" in err and "Traceback" not in err
+
+
+def test_example_config_is_valid():
+    import os
+    import tomllib
+
+    import tickpath.runtime.backtest as bt
+    from tickpath.runtime.backtest.runner import _latencies, normalise
+    with open(os.path.join(os.path.dirname(bt.__file__), "example.toml"), "rb") as f:
+        cfg = normalise(tomllib.load(f))
+    assert cfg["strategy"]["symbols"] == ["AAPL"] and cfg["backtest"]["queue_model"] == "l3_fifo"
+    assert all(len(t) for t in _latencies(cfg["backtest"], "."))
