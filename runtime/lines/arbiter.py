@@ -88,6 +88,9 @@ _HDR = M.HEADER_BYTES
 _SESS = M.SESSION_BYTES
 _DUP_SLOT = (C.ARB_DUP_A, C.ARB_DUP_B, C.RETRANS_DUPLICATES)
 _FIRST_SLOT = (C.ARB_FIRST_A, C.ARB_FIRST_B, C.RECOVERED)
+# _nrt=False on every function here: nothing in the arbiter allocates, and without NRT numba
+# emits no atomic incref/decref for each array taken out of the state tuple — measured 6-7x
+# more messages/s (bench/micro/test_lines_bench.py, bench/RESULTS.md)
 
 
 class ArbState(NamedTuple):
@@ -171,7 +174,7 @@ class Arbiter:
 # --- staging ----------------------------------------------------------------------------
 
 # not cached: it takes jitted functions as arguments, which numba cannot cache
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def flush(arb, deliver, sink):
     """Hand every staged row to the sink; returns the rows handed on."""
     st = arb.state
@@ -184,7 +187,7 @@ def flush(arb, deliver, sink):
     return n
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
     """Append message s (p[o:o+ln], the caller checked the bounds) to the staging area."""
     st, params, session, st_buf, meta = arb.state, arb.params, arb.session, arb.st_buf, arb.st_meta
@@ -226,7 +229,7 @@ def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
     st_buf[hdr + 19] = cnt & 0xFF
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def stage_gap(arb, first, count, now_ns, aux, deliver, sink):
     """Stage an explicit gap [first, first+count): the sink turns it into a gap event
     (aux 0, or GAP_AUX_RESET for a session reset; kept in the row's offset column)."""
@@ -246,7 +249,7 @@ def stage_gap(arb, first, count, now_ns, aux, deliver, sink):
 
 # --- in-order delivery ------------------------------------------------------------------
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def drain(arb, counters, deliver, sink):
     """Deliver held messages while they are in order; returns how many."""
     st, rb_seq = arb.state, arb.rb_seq
@@ -264,7 +267,7 @@ def drain(arb, counters, deliver, sink):
         n += 1
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
     """Move next up to `target`: held messages are delivered, missing runs become gaps
     (counted UNRECOVERABLE, and REORDER_OVERFLOW when `overflow`). O(capacity), not
@@ -292,7 +295,7 @@ def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
     drain(arb, counters, deliver, sink)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def open_holes(arb, first, end, detected_ns, max_request_msgs, counters, count_overflow):
     """Holes for [first, end) in rows of at most max_request_msgs. A full table takes no
     more: the rest joins the untracked range (counted HOLES_UNTRACKED when count_overflow);
@@ -323,7 +326,7 @@ def open_holes(arb, first, end, detected_ns, max_request_msgs, counters, count_o
     return end
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def note_seen(arb, s, now_ns, max_request_msgs, counters):
     """Everything below s was sent (a message s arrived, or a heartbeat announced s as the
     next): holes open for [highest seen + 1, s)."""
@@ -336,7 +339,7 @@ def note_seen(arb, s, now_ns, max_request_msgs, counters):
     open_holes(arb, first, s, now_ns, max_request_msgs, counters, True)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def hole_asked(arb, s):
     """True when s lies in a hole already requested from the retransmission server."""
     st, holes = arb.state, arb.holes
@@ -346,7 +349,7 @@ def hole_asked(arb, s):
     return False
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, counters,
                    deliver, sink):
     """Arbitrate one message s = p[o:o+ln] from src (bounds checked by the caller)."""
@@ -387,7 +390,7 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
         st[S_HI] = s
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def session_reset(arb, seq, now_ns, counters, deliver, sink):
     """A confirmed jump to seq: deliver what is held, give up what is missing below the
     highest number seen, one reset gap up to seq, then number from seq."""
@@ -403,7 +406,7 @@ def session_reset(arb, seq, now_ns, counters, deliver, sink):
     st[S_UNTRACKED_END] = 0
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, inline="always", _nrt=False)
 def _far_ahead(arb, src, seq, count):
     """The gap-window rule for a line packet; True: drop it (the caller counts it). A run
     that is now confirmed returns False with the suspect state cleared."""
@@ -428,7 +431,7 @@ def _far_ahead(arb, src, seq, count):
     return False
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, counters,
                   deliver, sink):
     """One MoldUDP64 packet p[0:n_bytes] from a line (SRC_A/B) or the server (SRC_R)."""
@@ -490,7 +493,7 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
     return 1
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def accept_frames(arb, src, payload, lengths, recv_ns, n, now_ns, max_request_msgs,
                   counters, deliver, sink):
     """Frames [0, n) of a backend's buffer; a length outside the slot is malformed."""
