@@ -22,7 +22,7 @@ def _cmd_replay(args) -> int:
     r = Replayer(args.file, pace=args.pace, speed=args.speed, udp_port=args.port,
                  session=args.session or None, instruments=args.instruments,
                  max_orders=args.max_orders, max_levels=args.max_levels,
-                 events_out=args.events_out, bbo=args.bbo)
+                 events_out=args.events_out, bbo=args.bbo, digest=not args.no_digest)
     prev = signal.signal(signal.SIGINT, lambda *_: r.request_stop())
     bar, cb = _progress_bar(not args.no_progress and sys.stderr.isatty(), f"replay {args.file}")
     try:
@@ -40,7 +40,8 @@ def _cmd_replay(args) -> int:
         print(f"{summary['format']} {summary['file']}: {summary['counters'].get('messages', 0):,} messages, "
               f"{summary['events']:,} events in {summary['elapsed_s']:.2f} s "
               f"({summary['messages_per_s'] / 1e6:.2f} M msgs/s)")
-        print(f"events sha256 {summary['events_sha256']}")
+        if summary["events_sha256"]:
+            print(f"events sha256 {summary['events_sha256']}")
         for k, v in summary["counters"].items():
             print(f"  {k:24s} {v:,}")
         if "bbo" in summary:
@@ -83,6 +84,8 @@ def add_subcommands(sub) -> None:
     s.add_argument("--bbo", metavar="PATH",
                    help="write every top-of-book change: CSV, or Parquet for *.parquet "
                         "(pyarrow: the parquet extra)")
+    s.add_argument("--no-digest", action="store_true",
+                   help="skip the events' sha256 (64 bytes an event; a worker thread hashes them)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_cmd_replay)

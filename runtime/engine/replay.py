@@ -19,8 +19,10 @@ whole trading day replays in bounded memory at the pipeline's own speed.
 Where the time goes, and what was done about it (bench/RESULTS.md has the figures): the
 event digest (sha256, 64 bytes an event) runs on a worker thread over one of two event
 buffers while the jitted loop fills the other (hashlib and the loop both release the GIL);
-per-block work is one jitted call per 64 k messages; nothing is packed, copied or allocated
-per message.
+per-block work is one jitted call per 8 k messages (the event block stays in L2 between the
+decoder writing it and the books reading it); nothing is packed, copied or allocated per
+message. `digest=False` (`--no-digest`) skips the digest: the summary's events_sha256 is then
+None.
 
 Recorded pace: message (or packet) k is released at start + (t_k - t_0) / speed, in integer
 nanoseconds that cannot overflow (scaled_offset_ns; speed within SPEED_MIN..SPEED_MAX).
@@ -66,7 +68,7 @@ PACE_RECORDED = 1
 SPEED_MIN = 1e-3               # 1000x slower than recorded
 SPEED_MAX = 1e6                # a day in under 0.1 s: "as fast as possible" is --pace max
 SPEED_UNITS = 1_000_000        # speed is kept as an integer number of millionths
-BATCH_EVENTS = 1 << 16         # events per jitted call (and per digest block)
+BATCH_EVENTS = 1 << 13         # events per jitted call and digest block: 512 KiB, stays in L2
 BATCH_PACKETS = 512
 _KIND_ETH = 0
 _KIND_IP = 1
@@ -285,8 +287,8 @@ class _Digest:
     """sha256 of the events (and events_out) on a worker thread, over two buffers in turn:
     the loop fills one while the worker reads the other."""
 
-    def __init__(self, events_out: str | None):
-        self.sha = hashlib.sha256()
+    def __init__(self, events_out: str | None, enabled: bool = True):
+        self.sha = hashlib.sha256() if enabled else None
         self.bufs = [np.zeros(BATCH_EVENTS, dtype=EVENT_DTYPE) for _ in range(2)]
         self.pending = [None, None]
         self.turn = 0
@@ -303,13 +305,14 @@ class _Digest:
         return self.bufs[self.turn]
 
     def _consume(self, view) -> None:
-        self.sha.update(view)
+        if self.sha is not None:
+            self.sha.update(view)
         if self.out is not None:
             self.out.write(view)
 
     def submit(self, m: int) -> None:
         """The current buffer's first m events are complete: digest them (in order)."""
-        if m > 0:
+        if m > 0 and (self.sha is not None or self.out is not None):
             # one worker thread: blocks are hashed in the order they were submitted
             self.pending[self.turn] = self.pool.submit(
                 self._consume, memoryview(self.bufs[self.turn][:m]).cast("B"))
@@ -321,7 +324,7 @@ class _Digest:
         self.pool.shutdown()
         if self.out is not None:
             self.out.close()
-        return self.sha.hexdigest()
+        return self.sha.hexdigest() if self.sha is not None else None
 
 
 class Replayer:
@@ -330,7 +333,7 @@ class Replayer:
     def __init__(self, path, *, pace: str = "max", speed: float = 1.0, udp_port: int = 0,
                  session: str | None = None, instruments: int = 8192, max_orders: int = 1 << 20,
                  max_levels: int = 4096, events_out: str | None = None,
-                 chunk_bytes: int = 4 << 20, bbo: str | None = None):
+                 chunk_bytes: int = 4 << 20, bbo: str | None = None, digest: bool = True):
         self.path = os.fspath(path)
         if pace not in ("max", "recorded"):
             raise ConfigError("pace must be max or recorded", key="replay.pace", value=pace)
@@ -350,6 +353,7 @@ class Replayer:
         self.stop = np.zeros(1, dtype=np.int64)
         self.events_out = events_out
         self.bbo_path = bbo
+        self.digest_on = bool(digest)
         self.tops = new_tops(instruments)
         self.rows = np.zeros(BATCH_EVENTS if bbo else 1, dtype=BBO_DTYPE)
         self.symbols = np.zeros(instruments, dtype=np.uint64)
@@ -427,7 +431,7 @@ class Replayer:
         import time
 
         from tickpath.runtime.engine.bbo_out import BboWriter
-        digest = _Digest(self.events_out)
+        digest = _Digest(self.events_out, self.digest_on)
         bbo = BboWriter(self.bbo_path) if self.bbo_path else None
         t0 = time.perf_counter()
         try:

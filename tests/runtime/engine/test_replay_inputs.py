@@ -146,3 +146,13 @@ def test_an_itch_file_cut_inside_its_first_message_is_itch_with_a_warning(tmp_pa
     r = replay.replay(p, **KW)
     assert r["format"] == "itch" and r["events"] == 0
     assert r["itch_file"]["truncated_tail_bytes"] == 5 and "ends inside a message" in r["warnings"][0]
+
+
+def test_no_digest_replays_the_same_books(files):
+    a = replay.Replayer(files / "day.itch", **KW)
+    ra = a.run()
+    b = replay.Replayer(files / "day.itch", digest=False, **KW)
+    rb = b.run()
+    assert rb["events_sha256"] is None and ra["events_sha256"]
+    assert ra["counters"] == rb["counters"] and ra["events"] == rb["events"] == N_MSGS
+    assert np.array_equal(a.pipe.out, b.pipe.out, equal_nan=True)
