@@ -179,7 +179,7 @@ def rate_note(tctx, k, now_ns):
     tctx.st[T.S_RATE_HEAD + k] = h + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _msg_throttled(tctx, now_ns):
     ri = tctx.risk_i
     if rate_full(tctx, RATE_MSGS_1S, ri[RI_MSGS_PER_S], _S_NS, now_ns):
@@ -189,7 +189,7 @@ def _msg_throttled(tctx, now_ns):
     return -1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _size_price(tctx, books, loc, side, qty, price):
     """The checks a new order and a replace share: size, notional, collar, position."""
     ri = tctx.risk_i
@@ -223,7 +223,7 @@ def _size_price(tctx, books, loc, side, qty, price):
     return -1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _order_throttled(tctx, now_ns):
     ri = tctx.risk_i
     if rate_full(tctx, RATE_ORDERS_1S, ri[RI_ORDERS_PER_S], _S_NS, now_ns):
@@ -233,7 +233,7 @@ def _order_throttled(tctx, now_ns):
     return _msg_throttled(tctx, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def check_new(tctx, books, book_ok, loc, side, qty, price, now_ns):
     """-1 if a new order may go, else the R_* reason. `book_ok`: the book says it is reliable."""
     if kill_active(tctx.kill):
@@ -264,7 +264,7 @@ def check_new(tctx, books, book_ok, loc, side, qty, price, now_ns):
     return _order_throttled(tctx, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def note_new(tctx, loc, side, qty, price, now_ns):
     """A new order passed and is being sent: throttles and the duplicate guard remember it."""
     rate_note(tctx, RATE_ORDERS_1S, now_ns)
@@ -276,13 +276,13 @@ def note_new(tctx, loc, side, qty, price, now_ns):
     tctx.loc[loc, c + 2] = now_ns
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def note_msg(tctx, now_ns):
     rate_note(tctx, RATE_MSGS_1S, now_ns)
     rate_note(tctx, RATE_MSGS_100MS, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def check_replace(tctx, books, book_ok, loc, side, qty, price, now_ns):
     """-1 if a replace to `qty` open shares at `price` may go, else the R_* reason. The
     replacement counts as open on top of the original until the venue answers (worst case)."""
@@ -300,7 +300,7 @@ def check_replace(tctx, books, book_ok, loc, side, qty, price, now_ns):
     return _order_throttled(tctx, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def note_replace(tctx, now_ns):
     rate_note(tctx, RATE_ORDERS_1S, now_ns)
     rate_note(tctx, RATE_ORDERS_100MS, now_ns)

@@ -33,6 +33,7 @@ from tickpath.runtime.book.orderbook import mid_price
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading import risk as K
+from tickpath.runtime.trading.borrow import borrow_all
 from tickpath.runtime.trading.audit.writer import (
     audit_write_decision,
     audit_write_response_record,
@@ -62,14 +63,14 @@ def trip(tctx, reason, now_ns):
     kill_trip(tctx.kill, reason, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _audit_failed(tctx, now_ns):
     """The audit ring refused a record: trading without an audit trail is not allowed."""
     tctx.counters[T.C_AUDIT_FULL] += 1
     trip(tctx, T.K_AUDIT, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, dec_ns, reason, now_ns):
     """DECISION + RISK records of one intent (reason < 0: passed)."""
     if tctx.st[T.S_AUDIT_ON] == 0:
@@ -81,7 +82,7 @@ def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, d
         _audit_failed(tctx, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _out(tctx, kind, uref, qty, price, loc, side, tif, trig_seq, trig_recv_ns, decision_ns):
     i = tctx.st[T.S_N_OUT]
     o = tctx.outbox[i]
@@ -103,7 +104,7 @@ def _outbox_full(tctx):
     return tctx.st[T.S_N_OUT] >= tctx.outbox.shape[0]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _reject(tctx, reason, now_ns):
     c = tctx.counters
     c[reason] += 1
@@ -115,7 +116,7 @@ def _reject(tctx, reason, now_ns):
             trip(tctx, T.K_BREACHES, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _send_cancel(tctx, j, qty, seq, recv_ns, dec_ns, now_ns):
     o = tctx.orders[j]
     _audit_verdict(tctx, R.INTENT_CANCEL, o.uref, o.locate, o.side, qty, o.price, o.tif, seq, recv_ns,
@@ -146,7 +147,7 @@ def _cancel_all(tctx, loc, seq, recv_ns, dec_ns, now_ns):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _one_intent(tctx, books, it, now_ns):
     kind = it.kind
     if kind == R.INTENT_NEW:
@@ -228,7 +229,7 @@ def _one_intent(tctx, books, it, now_ns):
         _reject(tctx, T.R_BAD_INTENT, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def drain_intents(tctx, books, now_ns):
     """Risk gate + order manager for every intent the strategy wrote; resets the buffer."""
     n = tctx.st[T.S_N_INTENTS]
@@ -249,7 +250,7 @@ def kill_cancels(tctx, now_ns):
     tctx.counters[T.C_KILL_CANCELS] += tctx.st[T.S_N_OUT] - before
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _breakers_md(tctx, now_ns):
     stale = tctx.risk_i[K.RI_STALE_NS]
     last = tctx.st[T.S_LAST_MD_NS]
@@ -260,7 +261,7 @@ def _breakers_md(tctx, now_ns):
         trip(tctx, T.K_LOSS, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _set_symbol(tctx, loc, sym):
     tctx.symbols[loc] = sym
     rs = tctx.restricted
@@ -271,6 +272,10 @@ def _set_symbol(tctx, loc, sym):
 
 @njit(nogil=True, inline="always")
 def events_impl(on_book, on_timer, tctx, strat, pipe, events, n, now_ns):
+    tctx = borrow_all(tctx)   # no refcounting of ~50 arrays per call below (borrow.py says why)
+    strat = borrow_all(strat)
+    pipe = borrow_all(pipe)
+    events = borrow_all(events)
     st = tctx.st
     st[T.S_N_OUT] = 0
     books = pipe.books
@@ -296,25 +301,28 @@ def events_impl(on_book, on_timer, tctx, strat, pipe, events, n, now_ns):
         if tctx.loc[loc, T.L_POS] != 0:
             pos_mark(tctx, loc, mid_price(books, loc))
     _breakers_md(tctx, now_ns)
-    killed = kill_active(tctx.kill)
-    if not killed:
-        drain_intents(tctx, books, now_ns)   # written in on_order since the last step
-        for t in range(nt):
-            loc = tctx.touched[t]
-            ev = events[tctx.loc[loc, T.L_TOUCHED] - 1]
-            st[T.S_TRIG_SEQ] = ev.seq
-            st[T.S_TRIG_RECV_NS] = ev.ts_recv
-            tctx.counters[T.C_BOOK_CALLS] += 1
-            on_book(tctx, strat, pipe, loc, now_ns)
-            drain_intents(tctx, books, now_ns)
+    if not kill_active(tctx.kill):
+        # t = -1: intents written in on_order since the last step; 0..nt-1: on_book per
+        # touched locate; nt: on_timer when due. One drain site: it is inlined once.
         tn = tctx.risk_i[K.RI_TIMER_NS]
-        if tn > 0 and now_ns >= st[T.S_NEXT_TIMER_NS]:
-            st[T.S_NEXT_TIMER_NS] = now_ns + tn
-            st[T.S_TRIG_SEQ] = 0
-            st[T.S_TRIG_RECV_NS] = 0
-            tctx.counters[T.C_TIMER_CALLS] += 1
-            on_timer(tctx, strat, pipe, now_ns)
-            drain_intents(tctx, books, now_ns)
+        for t in range(-1, nt + 1):
+            if t >= 0 and t < nt:
+                loc = tctx.touched[t]
+                ev = events[tctx.loc[loc, T.L_TOUCHED] - 1]
+                st[T.S_TRIG_SEQ] = ev.seq
+                st[T.S_TRIG_RECV_NS] = ev.ts_recv
+                tctx.counters[T.C_BOOK_CALLS] += 1
+                on_book(tctx, strat, pipe, loc, now_ns)
+            elif t == nt:
+                if tn <= 0 or now_ns < st[T.S_NEXT_TIMER_NS]:
+                    break
+                st[T.S_NEXT_TIMER_NS] = now_ns + tn
+                st[T.S_TRIG_SEQ] = 0
+                st[T.S_TRIG_RECV_NS] = 0
+                tctx.counters[T.C_TIMER_CALLS] += 1
+                on_timer(tctx, strat, pipe, now_ns)
+            if st[T.S_N_INTENTS] > 0:
+                drain_intents(tctx, books, now_ns)
     for t in range(nt):
         tctx.loc[tctx.touched[t], T.L_TOUCHED] = 0
     if kill_active(tctx.kill):
@@ -325,6 +333,9 @@ def events_impl(on_book, on_timer, tctx, strat, pipe, events, n, now_ns):
 
 @njit(nogil=True, inline="always")
 def responses_impl(on_order, tctx, strat, responses, n, now_ns):
+    tctx = borrow_all(tctx)
+    strat = borrow_all(strat)
+    responses = borrow_all(responses)
     st = tctx.st
     c = tctx.counters
     n = min(n, responses.shape[0])
