@@ -57,7 +57,7 @@ from tickpath.runtime.engine import pipeline as P
 from tickpath.runtime.engine.pipeline import Pipeline, process_events
 from tickpath.runtime.engine.replay_input import open_input
 from tickpath.runtime.feed import pcap
-from tickpath.runtime.feed.decoder import decode_packet, max_events_per_packet, new_mold_state
+from tickpath.runtime.feed.decoder import decode_packet, new_mold_state
 from tickpath.runtime.feed.itchfile import ItchFile, decode_messages
 from tickpath.runtime.sys.byteorder import load_be48
 from tickpath.runtime.sys.intrinsics import realtime_ns
