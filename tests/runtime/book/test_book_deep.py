@@ -140,3 +140,22 @@ def test_level_at_and_shares_at_walk_a_side():
         (500, 10, 1), (503, 20, 1), (557, 200, 1), (0, 0, 0), (0, 0, 0)]
     assert shares_at(books, 1, ASK, 530) == 110 and shares_at(books, 1, ASK, 531) == 0
     assert shares_at(books, 1, BID, 530) == 0 and shares_at(books, 7, ASK, 530) == 0
+
+
+def test_replace_across_the_book_and_overfills_stay_in_their_book():
+    """A bid replaced from deep in the book to above the best ask (U keeps the side), an
+    execution larger than the order: counted, and the other instrument's book untouched."""
+    books, counters = new_books(4, 64, 100), C.new_counters()
+    rows = [("A", 1, "B", 100, 9_000, 1), ("A", 2, "B", 100, 9_900, 1),
+            ("A", 3, "S", 100, 10_000, 1), ("A", 4, "S", 50, 10_000, 2)]
+    book_apply_all(books, _events(rows), counters)
+    e = _events([("U", 1, None, 300, 10_500, 1)])
+    e[0]["ref2"] = 5
+    book_apply_all(books, e, counters)
+    assert top_level(books, 1, BID) == (10_500, 300, 1)           # crossed: kept as sent
+    assert [tuple(x) for x in depth(books, 1, BID, 5).tolist()] == [(10_500, 300, 1),
+                                                                     (9_900, 100, 1)]
+    book_apply_all(books, _events([("E", 3, None, 1_000_000, 0, 0)]), counters)
+    assert counters[C.BOOK_OVERFILL] == 1 and top_level(books, 1, ASK) == (0, 0, 0)
+    assert top_level(books, 2, ASK) == (10_000, 50, 1) and books.n_levels[2, BID] == 0
+    assert book_ok(books, 1) and book_ok(books, 2)
