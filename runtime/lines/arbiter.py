@@ -296,15 +296,16 @@ def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def open_holes(arb, first, end, detected_ns, max_request_msgs, counters, count_overflow):
+def open_holes(arb, first, end, detected_ns, max_request_msgs, counters, detected):
     """Holes for [first, end) in rows of at most max_request_msgs. A full table takes no
-    more: the rest joins the untracked range (counted HOLES_UNTRACKED when count_overflow);
-    returns where the rows stopped (end when all fit)."""
+    more: the rest joins the untracked range (counted HOLES_UNTRACKED when newly `detected`).
+    While an untracked range waits, new detections join it too, so its union never spans a
+    row (rows free up for it, oldest first). Returns where the rows stopped."""
     st, holes = arb.state, arb.holes
     while first < end:
         nh = st[S_N_HOLES]
-        if nh >= holes.shape[0]:
-            if count_overflow:
+        if nh >= holes.shape[0] or (detected and st[S_UNTRACKED_END] != 0):
+            if detected:
                 counters[C.HOLES_UNTRACKED] += end - first
             if st[S_UNTRACKED_END] == 0:
                 st[S_UNTRACKED_FIRST] = first

@@ -174,3 +174,27 @@ def test_full_hole_table_reports_and_never_grows_a_row(server_sock):
     assert last == [(402, 98)]
     h.feed(SRC_R, pkt(402, 98))
     assert h.seqs() == list(range(1, 501)) and h.c[C.UNRECOVERABLE] == 0
+
+
+def test_while_a_range_is_untracked_new_holes_queue_behind_it(server_sock):
+    srv, cli = server_sock
+    h = Harness(server=srv.getsockname(), fd=cli.fileno(), max_holes=2)   # rows of <= 100
+    h.feed(SRC_A, pkt(1))
+    h.feed(SRC_A, pkt(500))                           # rows 2.., 102..; 202..499 untracked
+    h.tick(2_000)
+    assert _requests(srv) == [(2, 100), (102, 100)]
+    h.feed(SRC_R, pkt(2, 100))                        # a row frees up...
+    h.feed(SRC_A, pkt(600))                           # ...but 501..599 queues behind 202..499
+    assert h.arb.state[S_N_HOLES] == 2 and h.c[C.HOLES_UNTRACKED] == 298 + 99
+    h.tick(1_000)
+    h.tick(2_000)
+    assert _requests(srv) == [(202, 100)]             # oldest first, never past a row
+    h.feed(SRC_R, pkt(102, 100))
+    h.feed(SRC_R, pkt(202, 100))
+    for _ in range(12):
+        h.tick(1_000)
+        h.tick(2_000)
+        for first, n in _requests(srv):
+            h.feed(SRC_R, pkt(first, n))
+    assert h.seqs() == list(range(1, 601))            # all recovered, in order
+    assert h.c[C.UNRECOVERABLE] == 0
