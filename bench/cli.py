@@ -34,6 +34,8 @@ def add_bench_arguments(bench_parser: argparse.ArgumentParser, bench_subparsers=
     g.add_argument("--no-sockperf", action="store_true", help="do not run sockperf even if installed")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.add_argument("--list", action="store_true", help="list the registered receive paths and exit")
+    from tickpath.bench.t2t.cli import add_arguments as add_t2t_arguments
+    add_t2t_arguments(g)
     bench_parser.set_defaults(func=cmd_bench)
 
 
@@ -42,6 +44,9 @@ def cmd_bench(args) -> int:
     from tickpath.bench.harness import run as harness
     from tickpath.bench.harness import report
 
+    if args.t2t:
+        from tickpath.bench.t2t.cli import cmd_t2t
+        return cmd_t2t(args)
     if args.list:
         for name, e in B.bench_backends().items():
             why = e.check()

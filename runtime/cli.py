@@ -36,11 +36,13 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from tickpath.bench.scenarios.demo import print_report, run_demo, write_outputs
+    from tickpath.bench.scenarios.demo import print_closed_loop, print_report, run_demo, write_outputs
     summary = run_demo(seconds=args.seconds, rate=args.rate, instruments=args.instruments,
                        seed=args.seed, msgs_per_packet=args.msgs_per_packet,
-                       baseline=not args.no_baseline, idle=args.idle, quiet=args.quiet)
+                       baseline=not args.no_baseline, idle=args.idle, quiet=args.quiet,
+                       loop_seconds=args.loop_seconds)
     print_report(summary)
+    print_closed_loop(summary["closed_loop"])
     write_outputs(summary, args.json, args.hgrm)
     lost = [r["sent"]["sent_messages"] - r["received"] for r in summary["results"]]
     return 1 if lost[0] != 0 else 0
@@ -157,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--msgs-per-packet", type=int, default=4)
     s.add_argument("--idle", default="busy-spin", choices=["busy-spin", "spin-yield", "backoff"])
     s.add_argument("--no-baseline", action="store_true", help="skip the plain-Python receiver")
+    s.add_argument("--loop-seconds", type=float, default=10.0,
+                   help="the closed loop (venue <-> market maker) this long; 0 skips it")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     s.add_argument("--hgrm", metavar="PATH", help="write the HdrHistogram percentile distribution")

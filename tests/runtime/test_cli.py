@@ -41,7 +41,7 @@ def test_info_human_output():
 def test_demo_short_writes_json_and_hgrm(tmp_path):
     js, hg = tmp_path / "s.json", tmp_path / "l.hgrm"
     r = _run("demo", "--seconds", "1", "--rate", "20000", "--instruments", "30", "--quiet",
-             "--json", str(js), "--hgrm", str(hg), timeout=600)
+             "--loop-seconds", "4", "--json", str(js), "--hgrm", str(hg), timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "latency p50" in r.stdout and "ratio" in r.stdout
     s = json.loads(js.read_text())
@@ -51,6 +51,15 @@ def test_demo_short_writes_json_and_hgrm(tmp_path):
     assert tp["latency_ns"]["count"] > 0 and py["latency_ns"]["count"] > 0
     assert s["machine"]["cpu_model"]
     assert "Percentile" in hg.read_text() and (tmp_path / "l.python.hgrm").exists()
+    # the closed loop: the market maker quoted against the venue, every order timed wall to wall
+    loop = s["closed_loop"]
+    assert "error" not in loop, loop
+    assert loop["orders_sent"] > 0 and loop["risk_rejects"] >= 0 and loop["venue_alive"]
+    assert loop["w2w"]["orders_with_trigger"] > 0 and loop["w2w_ns"]["samples"] > 0
+    assert loop["in_process_t2t_ns"]["count"] > 0
+    assert "closed loop" in r.stdout and "wall to wall" in r.stdout
+    assert (tmp_path / "l.t2t.hgrm").exists() and (tmp_path / "s.pnl.png").exists()
+    assert (tmp_path / "s.latency.png").exists()
 
 
 def test_run_with_config_receives_and_stops_on_sigterm(tmp_path):

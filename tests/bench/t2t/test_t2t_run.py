@@ -1,0 +1,47 @@
+"""`tickpath bench --t2t` end to end on loopback: a real venue, the C floor and tickpath trade
+(kernel backend, the responder strategy) answering the same open-loop triggers; the venue's
+log pairs every answer with its trigger. Speed is not asserted here (bench/RESULTS.md)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tickpath.bench.t2t import floor as FL
+from tickpath.bench.t2t import report
+from tickpath.bench.t2t import run as T
+
+
+def test_floor_and_tickpath_answer_every_trigger(tmp_path):
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the floor cannot be built here")
+    p = T.T2TParams(paths=("floor", "kernel", "afxdp"), seconds=2.0, repeats=1, warmup=50,
+                    itch_port=26470)
+    s = T.run_rates(p, [200.0], progress=lambda *a: None)
+    per = s["scenarios"]["steady@200/s"]
+    assert per["afxdp"]["skipped"]
+    fl = per["floor"]["runs"][0]
+    assert fl["w2w"]["triggers_measured"] >= 300 and fl["w2w"]["unanswered"] == 0
+    assert fl["w2w"]["answered_twice"] == 0 and fl["w2w"]["stray_answers"] == 0
+    assert fl["w2w_ns"]["samples"] == fl["w2w"]["answered"] and fl["w2w_ns"]["p50"] > 0
+    tp = per["kernel"]["runs"][0]
+    # tickpath answers a book update: two triggers in one batch are one answer (counted)
+    assert tp["w2w"]["answered"] >= 0.8 * tp["w2w"]["triggers_measured"], tp["w2w"]
+    assert tp["w2w"]["stray_answers"] == 0 and tp["w2w"]["answered_twice"] == 0
+    assert tp["tickpath"]["counters"]["risk_rejects"] == 0
+    assert tp["tickpath"]["tick_to_trade_ns"]["count"] >= tp["w2w"]["answered"]
+    assert per["kernel"]["aggregate"]["ratio_to_floor_p50"] > 0
+    out = tmp_path / "out"
+    written = report.write_all(s, str(out))
+    names = {os.path.basename(w) for w in written}
+    assert {"summary.json", "report.md", "t2t_steady@200_s.png"} <= names
+    assert any(n.endswith("_floor.hgrm") for n in names) and any(n.endswith("_kernel.hgrm") for n in names)
+
+
+def test_no_compiler_skips_the_floor_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "")
+    monkeypatch.setattr(FL.shutil, "which", lambda name: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(FL.FloorUnavailable, match="no C compiler"):
+        FL.build()
