@@ -57,6 +57,7 @@ from tickpath.runtime.engine.pipeline import process_events
 from tickpath.runtime.feed.decoder import decode_frames
 from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
 from tickpath.runtime.trading import records as _R
+from tickpath.runtime.trading.borrow import borrow_all
 from tickpath.runtime.trading.ouch import layout as _OL
 from tickpath.runtime.trading.ouch.session import ouch_cancel, ouch_enter, ouch_poll, ouch_replace
 from tickpath.runtime.trading.step import (
@@ -89,6 +90,11 @@ def _send_outbox(tctx, ost, n_out, now_ns):
 @njit(nogil=True, cache=True)
 def trade_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
                idle_state, tctx, strat, ost, responses):
+    tctx = borrow_all(tctx)       # held by the caller for the whole run: no refcounting per call
+    strat = borrow_all(strat)
+    pipe = borrow_all(pipe)
+    events = borrow_all(events)
+    responses = borrow_all(responses)
     store_release(ctrl, RUNNING, 1)
     while load_acquire(ctrl, STOP) == 0:
         n = _poll(bstate, payload, lengths, recv_ns)
