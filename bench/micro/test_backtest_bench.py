@@ -1,0 +1,109 @@
+"""Backtest speed, side by side in one run: events per second per core of tickpath's backtest
+(decode → books → strategy → simulated exchange, from the ITCH file) and of hftbacktest (from
+its in-memory L3 event array) on the same generated day with the same fixed-quote strategy
+and latencies; and the Ray fan-out (2 workers) against the serial run over 4 files.
+Run: .venv/bin/pytest bench/micro/test_backtest_bench.py --benchmark-only -s
+The generated day comes from tests/runtime/backtest/conftest.py (the oracle test's data)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+import numpy as np
+import pytest
+
+from tickpath.runtime.backtest import fanout
+from tickpath.runtime.backtest.runner import run_file
+from tickpath.runtime.feed.itchfile import write_itch_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+N_STEPS = 200_000
+FEED, ENTRY, RESP, STEP = 1_000, 5_003, 4_001, 100_000
+
+
+def _load(rel):
+    spec = importlib.util.spec_from_file_location(os.path.basename(rel)[:-3], os.path.join(ROOT, rel))
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+def _cfg(**bt):
+    return {"strategy": {"name": "touch", "params": {"symbol": "ORCL", "qty": 100, "timer_ns": STEP}},
+            "backtest": {"feed_latency": FEED, "entry_latency": ENTRY, "response_latency": RESP,
+                         "instruments": 16, "max_orders": 1 << 16, "trade_through": False, **bt}}
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    cf = _load("tests/runtime/backtest/conftest.py")
+    d = cf.make_day(seed=7, n_steps=N_STEPS)
+    p = tmp_path_factory.mktemp("bt") / "day.itch"
+    write_itch_file(p, d.msgs)
+    return str(p), d, cf
+
+
+def test_backtest_vs_hftbacktest_bench(benchmark, placement, day):
+    hbt = pytest.importorskip("hftbacktest", reason="hftbacktest is in the test extra")
+    path, d, cf = day
+    twin = _load("tests/runtime/backtest/hbt_touch.py")
+    data = cf.to_hftbacktest(d, FEED)
+    n_msgs = len(d.msgs)
+
+    def ours():
+        return run_file(path, _cfg())
+
+    def theirs():
+        asset = (hbt.BacktestAsset().data([data]).linear_asset(1.0).constant_order_latency(ENTRY, RESP)
+                 .l3_fifo_queue_model().no_partial_fill_exchange().tick_size(0.01).lot_size(1.0)
+                 .last_trades_capacity(0))
+        h = hbt.HashMapMarketDepthBacktest([asset])
+        out = np.zeros((1_000_000, 5))
+        n = twin.run(h, STEP, 100.0, out)
+        h.close()
+        return n
+    r = ours()          # compile / load caches outside the timing
+    n_theirs = theirs()
+    assert r["fills"] == n_theirs
+    t_theirs = []
+    for _ in range(3):  # interleaved with the benchmark's own rounds below
+        t0 = time.perf_counter()
+        theirs()
+        t_theirs.append(time.perf_counter() - t0)
+    benchmark.pedantic(ours, rounds=3, iterations=1)
+    ours_s = benchmark.stats.stats.median
+    theirs_s = float(np.median(t_theirs))
+    benchmark.extra_info.update({
+        "itch_messages": n_msgs, "fills": r["fills"],
+        "tickpath_events_per_s": n_msgs / ours_s, "hftbacktest_events_per_s": n_msgs / theirs_s,
+        "hftbacktest_s": t_theirs, "ratio": theirs_s / ours_s,
+    })
+    print(f"\ntickpath {n_msgs / ours_s:,.0f} ev/s, hftbacktest {n_msgs / theirs_s:,.0f} ev/s, "
+          f"ratio {theirs_s / ours_s:.2f}x (median of 3 each, {r['fills']} fills)")
+
+
+def test_ray_fanout_bench(benchmark, placement, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
+    cf = _load("tests/runtime/backtest/conftest.py")
+    paths = []
+    for k in range(4):
+        p = tmp_path / f"d{k}.itch"
+        write_itch_file(p, cf.make_day(seed=100 + k, n_steps=60_000).msgs)
+        paths.append(str(p))
+    jobs = [(p, _cfg()) for p in paths]
+    fanout.run_serial(jobs[:1])
+    t0 = time.perf_counter()
+    serial = fanout.run_serial(jobs)
+    serial_s = time.perf_counter() - t0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        fanout.run_ray(jobs[:2])         # workers up, caches loaded
+        res = benchmark.pedantic(lambda: fanout.run_ray(jobs), rounds=2, iterations=1)
+    finally:
+        ray.shutdown()
+    assert [r["fill_log_sha256"] for r in res] == [r["fill_log_sha256"] for r in serial]
+    ray_s = benchmark.stats.stats.median
+    benchmark.extra_info.update({"files": 4, "serial_s": serial_s, "ray_2_workers_s": ray_s,
+                                 "speedup": serial_s / ray_s, "cpus": os.cpu_count()})
+    print(f"\nserial {serial_s:.2f} s, ray 2 workers {ray_s:.2f} s: {serial_s / ray_s:.2f}x")
