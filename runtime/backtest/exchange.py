@@ -51,6 +51,7 @@ from tickpath.runtime.backtest.records import (
     ST_N_FILLS, ST_N_OWN, ST_N_TAKEN, ST_NEXT_MATCH, ST_NEXT_REF, ST_RSP_HEAD,
     ST_RSP_LAST_T, ST_RSP_TAIL, ST_SEQ, ST_TRADE_THROUGH, TK_LOC, TK_PRICE, TK_QTY, TK_SIDE,
 )
+from tickpath.runtime.sys.intrinsics import borrow
 from tickpath.runtime.book.orderbook import best_ask, best_bid, book_apply, find_order, level_at, shares_at
 from tickpath.runtime.trading.records import (
     INTENT_CANCEL, INTENT_CANCEL_ALL, INTENT_NEW, INTENT_REPLACE, RESP_ACCEPTED,
@@ -114,6 +115,16 @@ def new_exchange(n_locates: int, *, model: int = MODEL_L3_FIFO, power_n: float =
         rng=np.array([(int(seed) * 0x9E3779B97F4A7C15 + 7) % (1 << 64)],
                      dtype=np.uint64),
     )
+
+
+@njit(nogil=True, inline="always")
+def borrow_ex(ex):
+    """The same state without reference counts on its arrays (see intrinsics.borrow): every
+    call that passes ExState by value would otherwise pay an atomic incref/decref per array."""
+    return ExState(borrow(ex.oi), borrow(ex.ahead), borrow(ex.taken), borrow(ex.st), borrow(ex.fp),
+                   borrow(ex.own_count), borrow(ex.valid_loc), borrow(ex.pos), borrow(ex.fills),
+                   borrow(ex.ctr), borrow(ex.rsp), borrow(ex.rsp_t), borrow(ex.rsp_lat),
+                   borrow(ex.rng))
 
 
 # ---------------------------------------------------------------- recorded levels

@@ -19,9 +19,11 @@ The strategy plugs in as three jitted functions — on_events(sctx, pipe, events
 outbox) -> n_out, on_responses(sctx, responses, n, now_ns, outbox) -> n_out,
 on_timer(sctx, pipe, now_ns, outbox) -> n_out, and replace_orig(sctx, outbox, i) -> the
 original uref of a REPLACE outbox entry (whose uref is the replacement's) — passed to `run_batch`, which is therefore
-not cached itself: each strategy binding is a small `@njit(cache=True)` function in its own
-module that calls run_batch with the strategy's functions as globals (strategies.py), so the
-whole loop is compiled once per binding and cached on disk, not once per process. run_batch is
+not cached itself: each strategy binding is a small `@njit(cache=True)` function in a
+generated module (bindings.py) that calls run_batch with the strategy's functions as globals,
+so the whole loop is compiled once per binding and cached on disk, not once per process; the
+module's name hashes every source the loop inlines (numba checks only the defining file's
+timestamp, so an edit to this file must give a new module, not a stale cache). run_batch is
 inline="always": numba inlines it into each binding at the IR level, where the callbacks
 become direct calls to global dispatchers — passed as values to a compiled callee they would
 be "dynamic globals" and make the binding uncacheable.
@@ -39,13 +41,15 @@ import numpy as np
 from numba import njit
 
 from tickpath.runtime.backtest import latency as L
-from tickpath.runtime.backtest.exchange import ex_on_intent, ex_on_market, mark_to_market, respond
+from tickpath.runtime.backtest.exchange import borrow_ex, ex_on_intent, ex_on_market, mark_to_market, respond
+from tickpath.runtime.book.orderbook import _borrowed
+from tickpath.runtime.sys.intrinsics import borrow
 from tickpath.runtime.backtest.records import (
     C_EXCHANGE_EVENTS, C_FEED_EVENTS, C_ORDER_QUEUE_FULL, C_OUTBOX_OVERFLOW, C_REJECTS,
     C_STRATEGY_CALLS, C_TIMER_CALLS, REJECT_QUEUE_FULL, SAMPLE_DTYPE, ST_N_FILLS, ST_ORD_HEAD,
     ST_ORD_LAST_T, ST_ORD_TAIL, ST_RSP_HEAD, ST_RSP_TAIL,
 )
-from tickpath.runtime.engine.pipeline import process_events
+from tickpath.runtime.engine.pipeline import PipeState, process_events
 from tickpath.runtime.trading.records import INTENT_DTYPE, INTENT_REPLACE, RESP_REJECTED, RESPONSE_DTYPE
 
 NEED_DATA, FLUSH, DONE = 0, 1, 2
@@ -104,6 +108,21 @@ def new_loop_state(batch_capacity: int, n_locates: int, *, feed_latency, entry_l
 
 
 @njit(nogil=True, inline="always")
+def _borrow_lp(lp):
+    return LoopState(borrow(lp.cur), borrow(lp.deliver), borrow(lp.ordq), borrow(lp.ord_t),
+                     borrow(lp.ord_sent), borrow(lp.ord_orig), borrow(lp.feed_lat),
+                     borrow(lp.entry_lat), borrow(lp.rng), borrow(lp.samples), borrow(lp.mids),
+                     borrow(lp.rsp_buf))
+
+
+@njit(nogil=True, inline="always")
+def _borrow_pipe(p):
+    return PipeState(_borrowed(p.books), borrow(p.ema), borrow(p.rsi), borrow(p.vwap), borrow(p.out),
+                     borrow(p.hist), borrow(p.counters), borrow(p.params), borrow(p.ring_hdr),
+                     borrow(p.ring_data), borrow(p.stop))
+
+
+@njit(nogil=True, inline="always")
 def send_intents(replace_orig, sctx, lp, ex, outbox, n_out, now_ns):
     """Put the strategy's intents on the order channel (FIFO, entry latency each)."""
     if n_out > outbox.shape[0]:
@@ -152,6 +171,14 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
               ex_counters, events, n, final):
     """Advance the simulation over events[0:n] (see the module doc). Returns NEED_DATA,
     FLUSH or DONE; cur[CUR_E], cur[CUR_F] say where it stopped."""
+    # borrowed views (no reference counts) for the whole batch: the caller holds the arrays
+    ex = borrow_ex(ex)
+    lp = _borrow_lp(lp)
+    pipe = _borrow_pipe(pipe)
+    ex_books = _borrowed(ex_books)
+    events = borrow(events)
+    outbox = borrow(outbox)
+    ex_counters = borrow(ex_counters)
     cur = lp.cur
     fill_room = ex.fills.shape[0] - ex.oi.shape[0] - 1024   # headroom for one step's fills
     cap_r = ex.rsp.shape[0]

@@ -21,7 +21,8 @@ from tickpath.runtime.backtest.exchange import new_exchange
 from tickpath.runtime.backtest.metrics import summarise
 from tickpath.runtime.backtest.records import CTR_NAMES, FP_FEES, MODELS, ST_N_FILLS
 from tickpath.runtime.backtest.source import EventSource, resolve
-from tickpath.runtime.backtest.strategies import BINDINGS, new_ctx
+from tickpath.runtime.backtest.bindings import probe_binding
+from tickpath.runtime.backtest.strategies import PROBES, new_ctx
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
@@ -68,7 +69,7 @@ def _check_table(sec: str, got: dict, defaults: dict) -> dict:
 
 
 def is_probe(name: str) -> bool:
-    return name in BINDINGS
+    return name in PROBES
 
 
 def normalise(cfg: dict | None) -> dict:
@@ -142,10 +143,10 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
         sctx = new_ctx(locs[p["symbol"]], p["qty"], on_events=p["on_events"],
                        feed_latency_min_ns=int(feed_lat.min()))
         outbox = new_intents(64)
-        bind = BINDINGS[s["name"]]
+        bind = probe_binding(s["name"])
         timer_ns = p["timer_ns"]
     else:
-        from tickpath.runtime.backtest.trading_bind import bind as trading_bind
+        from tickpath.runtime.backtest.bindings import trading_binding
         from tickpath.runtime.trading.context import new_trade_ctx
         from tickpath.runtime.trading.strategy import load_strategy
         t = cfg["trading"]
@@ -155,7 +156,7 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
                              timer_ms=t["timer_ms"])
         sctx = (tctx, st.new_state(n_loc))
         outbox = tctx.outbox
-        bind = trading_bind(st)
+        bind = trading_binding(st)
     src = EventSource(path)
     batch = np.zeros(1 << 16, dtype=EVENT_DTYPE)
     lp = LP.new_loop_state(len(batch), b["instruments"], feed_latency=feed_lat,

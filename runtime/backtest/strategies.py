@@ -12,8 +12,7 @@ trading path (INTENT out, RESPONSE in), and their cached loop bindings.
   future lets it profit, ours must not (tests/runtime/backtest/test_no_lookahead.py). It
   also records, for every event it is handed, now - (ts_exch + feed latency): >= 0 always.
 
-Each `run_*` is the strategy's binding: a cached function calling loop.run_batch with the
-strategy's callbacks as globals, so numba compiles the whole loop once and caches it.
+bindings.probe_binding(name) generates their cached loop entry point (see loop.py).
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tickpath.runtime.backtest.loop import run_batch
 from tickpath.runtime.book.orderbook import best_ask, best_bid
 from tickpath.runtime.trading.records import (
     INTENT_CANCEL, INTENT_NEW, RESP_ACCEPTED, RESP_CANCEL_REJECT, RESP_CANCELED,
@@ -147,12 +145,6 @@ def keep_uref(sctx, outbox, i):
     return outbox[i].uref     # these strategies never replace
 
 
-@njit(nogil=True, cache=True)
-def run_touch(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(touch_on_events, touch_on_responses, touch_on_timer, keep_uref, sctx, outbox, pipe,
-                     lp, ex, ex_books, ex_counters, events, n, final)
-
-
 # ---------------------------------------------------------------- peek
 
 @njit(nogil=True, cache=True)
@@ -183,10 +175,4 @@ def peek_on_timer(sctx, pipe, now_ns, outbox):
     return 0
 
 
-@njit(nogil=True, cache=True)
-def run_peek(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(peek_on_events, peek_on_responses, peek_on_timer, keep_uref, sctx, outbox, pipe,
-                     lp, ex, ex_books, ex_counters, events, n, final)
-
-
-BINDINGS = {"touch": run_touch, "peek": run_peek}
+PROBES = ("touch", "peek")   # bound by bindings.probe_binding(name)
