@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from tickpath.bench.harness.report import percentile_curve
+from tickpath.bench.harness.report import _json_default, percentile_curve
 from tickpath.runtime.engine import latency
 
 COLS = ("p50", "p90", "p99", "p99.9", "max", "mean", "std")
@@ -88,16 +88,6 @@ def write_all(summary: dict, out_dir: str, compare_dir: str | None = None) -> li
     written.append(p)
     written += plots(summary, hists, out_dir)
     return written
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def plots(summary: dict, hists: dict, out_dir: str) -> list[str]:
