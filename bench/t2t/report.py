@@ -8,7 +8,6 @@ import json
 import math
 import os
 
-import numpy as np
 
 from tickpath.bench.harness.report import _json_default, percentile_curve
 from tickpath.runtime.engine import latency
@@ -28,7 +27,7 @@ def rows(summary: dict):
 
 def markdown(summary: dict, old: dict | None = None) -> str:
     m = summary["machine"]
-    out = [f"# tickpath bench --t2t — wall-to-wall tick-to-trade", "",
+    out = ["# tickpath bench --t2t — wall-to-wall tick-to-trade", "",
            f"{m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, load average at start "
            f"{', '.join(f'{x:.2f}' for x in m.get('loadavg', ()))}. Placement: {json.dumps(summary['placement'])}.",
            f"Trigger packet sent (venue clock, before sendto) → answering order at the venue's host "
