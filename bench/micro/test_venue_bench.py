@@ -15,8 +15,16 @@ Run: .venv/bin/pytest bench/micro/test_venue_bench.py --benchmark-enable -p no:c
   live books, then the same engine path.
 Each round starts from fresh books (setup, not timed); the history's pages are touched
 in setup so page faults of fresh memory are not in the timing.
+* whole venue on loopback: bench.venue.load.run_loopback — an open-loop OUCH client at
+  100 k orders/s for 5 s (TICKPATH_VENUE_BENCH_RATE / _SECONDS) next to the background
+  flow at the same rate, through SoupBinTCP, the network thread, the rings and the
+  matching thread. Its time is the schedule's (open loop), not a speed: the figures are
+  in extra_info — enters lost (must be 0), and the venue's own OUCH-in -> response
+  written / -> ITCH sent latency percentiles (its log2 histogram, timestamps.py).
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -183,3 +191,27 @@ def test_engine_with_background_flow(benchmark, placement, world):
     e, w = state["e"], state["w"]
     assert e.counters[L.C_REJECTED] == 0 and w.state[W.FULL] == 0
     _report(benchmark, N_ORDERS, e, w)
+
+
+def test_whole_venue_on_loopback(benchmark, placement):
+    from tickpath.bench.venue.load import run_loopback
+    rate = float(os.environ.get("TICKPATH_VENUE_BENCH_RATE", 100_000))
+    seconds = float(os.environ.get("TICKPATH_VENUE_BENCH_SECONDS", 5))
+    run_loopback(client_orders_per_s=rate / 10, seconds=0.5, background_per_s=rate / 10)  # warm
+    out = {}
+
+    def run():
+        out["r"] = run_loopback(client_orders_per_s=rate, seconds=seconds, background_per_s=rate)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    r = out["r"]
+    v = r["venue"]
+    info = benchmark.extra_info
+    info.update(client_orders=r["client_orders"], enters=r["enters"], lost_enters=r["lost_enters"],
+                late_send_slices=r["late_send_slices"], responses=r["responses"],
+                itch_messages=v["itch"]["messages"], background_events=v["background"]["events"],
+                background_late_passes=v["background"]["late_passes"])
+    for name, lat in v["latency_ns"].items():
+        info[name] = {k: lat[k] for k in ("p50", "p90", "p99", "p99.9", "max", "count") if k in lat}
+    assert r["lost_enters"] == 0, r
+    assert v["latency_ns"]["ouch_in_to_response_written"]["count"] > 0

@@ -6,6 +6,7 @@ What a fill touches is in the first cache line:
 
     byte 0 next | 8 prev | 16 qty | 24 price | 32 ref | 40 exec | 48 loc i32 | 52 side i32
         56 user i32 | 60 disp | 61 och | 62 cap | 63 iso || 64 uref | 72 bg | 80 mpid | 88 tif
+        89 flags (layout.FLAG_*)
 
     next / prev  FIFO neighbours in the price level (-1 = none)
     qty      open shares                price   Price(4)
@@ -14,6 +15,7 @@ What a fill touches is in the first cache line:
     loc      stock locate               side    0 bid / 1 ask
     user     0 = background flow, 1.. = an OUCH user
     disp, och, cap, iso, tif  OUCH Display, Side char, Capacity, ISO, TIF (ASCII)
+    flags    the entering command's flags (post-only)
     uref     the user's UserRefNum of this order (the chain's latest)
     bg       index in bg_slots (background orders) or -1
     mpid     attribution for F messages (4 ASCII bytes, big-endian), 0 = A
@@ -21,8 +23,9 @@ What a fill touches is in the first cache line:
 Price ladder: per locate and side, one level per tick of the price band
 [band_lo, band_hi] (grid index gi = (price - band_lo) / tick), so placing an order at a
 price is O(1) and the book never reallocates. Level slot = loc_base[loc] + side *
-loc_npx[loc] + gi. Each level is a FIFO of orders (head/tail), with lv_n orders in all and
-lv_qty / lv_cnt the displayed shares / orders (what ITCH shows). best[loc, side] is the gi
+loc_npx[loc] + gi. Each level is a FIFO of orders (head/tail), displayed orders first and
+hidden ones behind them (NASDAQ's priority: price, then display, then time), with lv_n
+orders in all and lv_qty / lv_cnt the displayed shares / orders (what ITCH shows). best[loc, side] is the gi
 of the best non-empty level (-1 = empty side); nlev[loc, side] counts non-empty levels,
 so an emptied side is known without a scan. When the best level empties, the engine scans
 toward worse prices to the next non-empty one: flow concentrates near the top, so the
@@ -52,7 +55,7 @@ ORDER_DTYPE = np.dtype([
     ("next", "<i8"), ("prev", "<i8"), ("qty", "<i8"), ("price", "<i8"), ("ref", "<u8"),
     ("exec", "<i8"), ("loc", "<i4"), ("side", "<i4"), ("user", "<i4"), ("disp", "u1"),
     ("och", "u1"), ("cap", "u1"), ("iso", "u1"), ("uref", "<i8"), ("bg", "<i8"),
-    ("mpid", "<i8"), ("tif", "u1"),
+    ("mpid", "<i8"), ("tif", "u1"), ("flags", "u1"),
 ], align=True)
 assert ORDER_DTYPE.itemsize == 96 and ORDER_DTYPE.fields["uref"][1] == 64
 
@@ -151,14 +154,13 @@ def _make_borrower(tuple_type, name):
     pair, and the engine's tuple holds 37 arrays — that cost 6 µs per order (measured);
     with borrowed views the pairs test a NULL and do nothing. Safe while the caller holds
     the real tuple."""
-    from numba import njit
-
+    from tickpath.bench.venue.jit import vjit
     from tickpath.runtime.sys.intrinsics import borrow
     src = (f"def {name}(t):\n    return T(" +
            ", ".join(f"borrow(t.{f})" for f in tuple_type._fields) + ")\n")
     ns = {"T": tuple_type, "borrow": borrow}
     exec(src, ns)  # noqa: S102 - generated from the namedtuple's own field names
-    return njit(nogil=True, inline="always")(ns[name])
+    return vjit(inline="always")(ns[name])
 
 
 borrow_engine = _make_borrower(Engine, "borrow_engine")

@@ -1,229 +1,75 @@
 """The matching engine: price-time priority limit books in numba, one writer thread.
 
-`process(e, w, rh, rd, stop, cmds, i, now_ns)` applies one command (layout.CMD_DTYPE:
-enter, replace, cancel, modify) to the books of book.py, writes every book change as the
-ITCH 5.0 message NASDAQ would send into the MoldUDP64 writer `w` (itch_out.py), and every
-OUCH response the command causes into the SPSC ring (rh, rd) of layout.RESP_DTYPE records
-for the network thread. It never raises and never allocates; bad input is a reject
-(OUCH J, counted by reason) or a counter.
+`process_range(e, w, rh, rd, stop, cmds, first, n, now, in_log)` applies commands
+(layout.CMD_DTYPE: enter, replace, cancel, modify) to the books of book.py (primitives in
+orders.py), writes every book change as the ITCH 5.0 message NASDAQ would send into the
+MoldUDP64 writer `w` (itch_out.py), and every OUCH response the command causes into the
+SPSC ring (rh, rd) of layout.RESP_DTYPE records for the network thread. It never raises
+and never allocates; bad input is a reject (OUCH J, counted by reason) or a counter.
 
-Semantics (OUCH 5.0; REFERENCE.md):
+Semantics (OUCH 5.0; REFERENCE.md and NASDAQ's specification):
 * Enter: validated (stock, side, quantity, TIF, display, capacity, ISO, cross type, price on
   the tick grid and inside the band), accepted (A, with the venue's order reference
   number), then matched against the opposite side from its best price while it crosses:
   each fill executes at the resting order's price, with one match number shared by both
   sides' E responses and the ITCH E (or P for a non-displayed resting order). What is left
-  rests (ITCH A, or F when Display = A) for a day order or is canceled (C, reason I) for
-  IOC. Market orders (price MARKET_PRICE) are IOC limited to the band.
+  rests (ITCH A, or F when Display = A) for a day order (TIF 0, 5, E: the venue has one
+  session) or is canceled (C, reason I) for IOC. Market orders (price MARKET_PRICE) are
+  IOC limited to the band. A post-only order (appendage option 12) that would trade on
+  arrival is canceled instead (C, reason G) and never touches the book.
 * Self-match prevention (a switch): an incoming order of user u meeting a resting order
   of the same user cancels the resting one (C reason Q, ITCH D) and matching goes on.
   The background flow (user 0) stands for many participants and is exempt.
 * Cancel (X, new intended size): 0 cancels all (ITCH D); a smaller size reduces in place
   and keeps time priority (ITCH X); a size >= the open size changes nothing (counted), an
   unknown or dead order is ignored (counted), as the spec says.
-* Replace (U): the new UserRefNum takes over the order with a new order reference number
-  and loses priority (it goes to the back of its new level); the quantity is the total of
-  the chain, executions included, so the new open size is quantity - executed (<= 0 is
-  rejected). ITCH: U when old and new are displayed and the new one rests; otherwise D of
-  the old and A of what rests. A marketable replace trades first.
+* Replace (U): as the spec's three cases say — an unknown or dead original is silently
+  ignored (counted); a live original with invalid new details is canceled (C, reason Z;
+  counted); otherwise the new UserRefNum takes over the order with a new order reference
+  number and loses priority (it goes to the back of its new level); the quantity is the
+  total of the chain, executions included, so the new open size is quantity - executed.
+  ITCH: U when old and new are displayed and the new one rests; otherwise D of the old and
+  A of what rests. A marketable replace trades first (post-only: canceled, reason G).
 * Modify (M): a new side within the sell family (S, T, E) and/or a smaller size, keeping
   priority (ITCH X for the decrement); anything else is refused (counted).
+
+Compile time: what orders do (enter, replace, cancel, the matching and resting tail Enter
+and Replace share) is inlined once each into process_range; rare paths are separate cached
+functions it calls — modify_cmd, kill_slot (self-match, invalid replace), the response
+writers, the ITCH P encoder — so no piece is inlined twice and numba types each once (the
+old engine inlined matching and resting twice: 4 min cold; now about 1 min,
+bench/RESULTS.md). Why not call more of them: a numba function zero-fills every stack slot
+of its variables on entry, and a function holding the engine tuple's inlined copies has a
+big frame — calling the matching per order cost ~1 µs a call (measured: ~30 % of the
+engine's orders/s). Every function is cached under jit.DEPS_KEY (no stale code after an
+edit to a file it inlines).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tickpath.runtime.ipc import ring as R
 from tickpath.runtime.sys.intrinsics import borrow, cpu_relax, load_acquire
 
 from tickpath.bench.venue import itch_out as W
 from tickpath.bench.venue import layout as L
+from tickpath.bench.venue import orders as O
+from tickpath.bench.venue.book import S_BG_N, S_N_FREE, S_NEXT_MATCH, S_NEXT_REF, S_OPEN, S_SMP
 from tickpath.bench.venue.book import borrow_engine
-from tickpath.bench.venue.book import S_BG_N, S_HASH_SHIFT, S_N_FREE, S_NEXT_MATCH, S_NEXT_REF, \
-    S_OPEN, S_SMP
+from tickpath.bench.venue.jit import vjit
 
-_FIB = np.uint64(11400714819323198485)
-_B, _S = 0, 1
+_B, _S = O.BID, O.ASK
 _CH_B, _CH_S = ord("B"), ord("S")
-
-
-# ---------------------------------------------------------------- user order hash
-
-@njit(nogil=True, inline="always")
-def _hkey(user, uref):
-    return (np.uint64(user + 1) << np.uint64(32)) | np.uint64(uref)   # never 0 (= empty)
-
-
-@njit(nogil=True, inline="always")
-def _hhome(e, key):
-    """Home slot: blocks of 16 consecutive keys in 16 consecutive slots, blocks scattered
-    (Fibonacci hashing of key >> 4). Why: UserRefNums rise, so a user's (and the flow's)
-    recent orders share a few cache lines instead of a miss per insert and per delete."""
-    block = ((key >> np.uint64(4)) * _FIB) >> np.uint64(e.state[S_HASH_SHIFT])
-    return np.int64((block << np.uint64(4)) | (key & np.uint64(15)))
-
-
-@njit(nogil=True, inline="always")
-def h_find(e, user, uref):
-    """Slot of the live order (user, uref), or -1."""
-    key = _hkey(user, uref)
-    mask = e.h_key.shape[0] - 1
-    j = _hhome(e, key)
-    while True:
-        k = e.h_key[j]
-        if k == 0:
-            return -1
-        if k == key:
-            return e.h_val[j]
-        j = (j + 1) & mask
-
-
-@njit(nogil=True, inline="always")
-def _h_insert(e, user, uref, slot):
-    key = _hkey(user, uref)
-    mask = e.h_key.shape[0] - 1
-    j = _hhome(e, key)
-    while e.h_key[j] != 0 and e.h_key[j] != key:
-        j = (j + 1) & mask
-    e.h_key[j] = key
-    e.h_val[j] = slot
-
-
-@njit(nogil=True, inline="always")
-def _h_delete(e, user, uref):
-    key = _hkey(user, uref)
-    mask = e.h_key.shape[0] - 1
-    i = _hhome(e, key)
-    while True:
-        k = e.h_key[i]
-        if k == 0:
-            return
-        if k == key:
-            break
-        i = (i + 1) & mask
-    j = i
-    while True:   # backward shift (Knuth 6.4 algorithm R): no tombstones
-        j = (j + 1) & mask
-        if e.h_key[j] == 0:
-            break
-        h = _hhome(e, e.h_key[j])
-        if (i <= j and (h <= i or h > j)) or (i > j and h <= i and h > j):
-            e.h_key[i] = e.h_key[j]
-            e.h_val[i] = e.h_val[j]
-            i = j
-    e.h_key[i] = 0
-    e.h_val[i] = -1
-
-
-# ---------------------------------------------------------------- price ladder
-
-@njit(nogil=True, inline="always")
-def _lslot(e, loc, side, gi):
-    return e.loc_base[loc] + side * e.loc_npx[loc] + gi
-
-
-@njit(nogil=True, inline="always")
-def _gi(e, loc, price):
-    return (price - e.loc_lo[loc]) // e.loc_tick[loc]
-
-
-@njit(nogil=True, inline="always")
-def _link(e, j):
-    """Append order j at the back of its level (time priority: last)."""
-    loc, side = e.ord[j].loc, e.ord[j].side
-    gi = _gi(e, loc, e.ord[j].price)
-    s = _lslot(e, loc, side, gi)
-    t = e.lv_tail[s]
-    e.ord[j].prev = t
-    e.ord[j].next = -1
-    if t >= 0:
-        e.ord[t].next = j
-    else:
-        e.lv_head[s] = j
-    e.lv_tail[s] = j
-    if e.ord[j].disp != L.DISPLAY_HIDDEN:
-        e.lv_qty[s] += e.ord[j].qty
-        e.lv_cnt[s] += 1
-    e.lv_n[s] += 1
-    if e.lv_n[s] == 1:
-        e.nlev[loc, side] += 1
-        b = e.best[loc, side]
-        if b < 0 or (side == _B and gi > b) or (side == _S and gi < b):
-            e.best[loc, side] = gi
-
-
-@njit(nogil=True, inline="always")
-def _unlink(e, j):
-    """Take order j out of its level (its open shares leave the displayed total)."""
-    loc, side = e.ord[j].loc, e.ord[j].side
-    gi = _gi(e, loc, e.ord[j].price)
-    s = _lslot(e, loc, side, gi)
-    p, n = e.ord[j].prev, e.ord[j].next
-    if p >= 0:
-        e.ord[p].next = n
-    else:
-        e.lv_head[s] = n
-    if n >= 0:
-        e.ord[n].prev = p
-    else:
-        e.lv_tail[s] = p
-    if e.ord[j].disp != L.DISPLAY_HIDDEN:
-        e.lv_qty[s] -= e.ord[j].qty
-        e.lv_cnt[s] -= 1
-    e.lv_n[s] -= 1
-    if e.lv_n[s] == 0:
-        e.nlev[loc, side] -= 1
-        if e.best[loc, side] == gi:
-            if e.nlev[loc, side] == 0:
-                e.best[loc, side] = -1
-            else:
-                step = -1 if side == _B else 1
-                g = gi + step
-                base = _lslot(e, loc, side, 0)
-                while e.lv_n[base + g] == 0:   # ends: nlev > 0 says a level is left
-                    g += step
-                e.best[loc, side] = g
-
-
-# ---------------------------------------------------------------- order slots
-
-@njit(nogil=True, inline="always")
-def _alloc(e):
-    n = e.state[S_N_FREE]
-    if n == 0:
-        return -1
-    e.state[S_N_FREE] = n - 1
-    return e.free[n - 1]
-
-
-@njit(nogil=True, inline="always")
-def _release_slot(e, j):
-    """Order j is dead: out of the lookup, the background list and the slot table."""
-    u = e.ord[j].user
-    _h_delete(e, u, e.ord[j].uref)
-    if u == 0:
-        k = e.ord[j].bg
-        if k >= 0:
-            n = e.state[S_BG_N] - 1
-            last = e.bg_slots[n]
-            e.bg_slots[k] = last
-            e.ord[last].bg = k
-            e.state[S_BG_N] = n
-            e.ord[j].bg = -1
-    e.ord[j].qty = 0
-    e.free[e.state[S_N_FREE]] = j
-    e.state[S_N_FREE] += 1
 
 
 # ---------------------------------------------------------------- responses
 
-@njit(nogil=True, cache=True)
+@vjit
 def _resp_write(rh, rd, stop, counters, kind, user, uref, loc, och, tif, disp, cap, iso, qty,
                 price, ref, now, token):
     """Claim a response slot and fill the fields A, U, E, C, M share; returns it or -1.
     Not inlined, and given plain values rather than the engine: its many copies inlined
-    cost compile time, and a call passing the 37-array engine tuple would cost 125 ns."""
+    cost compile time, and a call passing the engine tuple would cost more than it saves."""
     k = R.try_claim(rh)
     while k < 0:
         if load_acquire(stop, 0) != 0:
@@ -256,7 +102,7 @@ def _resp_write(rh, rd, stop, counters, kind, user, uref, loc, och, tif, disp, c
     return k
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _resp_order(e, rh, rd, stop, kind, j, now, token):
     """A response about order j (A, U, E, C, M share these fields)."""
     return _resp_write(rh, rd, stop, e.counters, kind, e.ord[j].user, e.ord[j].uref, e.ord[j].loc,
@@ -264,21 +110,12 @@ def _resp_order(e, rh, rd, stop, kind, j, now, token):
                        e.ord[j].price, e.ord[j].ref, now, token)
 
 
-@njit(nogil=True, inline="always")
-def _publish(rh):
-    R.publish(rh, 1)
-
-
-@njit(nogil=True, inline="always")
-def _reject(e, rh, rd, stop, cmd, reason, now):
-    e.counters[L.C_REJECTED] += 1
-    e.counters[L.REJ_BASE + reason] += 1
-    if cmd.user != 0:
-        _reject_write(rh, rd, stop, e.counters, cmd, reason, now)
-
-
-@njit(nogil=True, cache=True)
+@vjit
 def _reject_write(rh, rd, stop, counters, cmd, reason, now):
+    counters[L.C_REJECTED] += 1
+    counters[L.REJ_BASE + reason] += 1
+    if cmd.user == 0:
+        return
     k = R.try_claim(rh)
     while k < 0:
         if load_acquire(stop, 0) != 0:
@@ -302,7 +139,7 @@ def _reject_write(rh, rd, stop, counters, cmd, reason, now):
     R.publish(rh, 1)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _canceled(e, rh, rd, stop, j, dec, reason, now, token):
     if e.ord[j].user == 0:
         return
@@ -310,38 +147,45 @@ def _canceled(e, rh, rd, stop, j, dec, reason, now, token):
     if k >= 0:
         rd[k].qty = dec
         rd[k].reason_c = reason
-        _publish(rh)
+        R.publish(rh, 1)
 
 
-# ---------------------------------------------------------------- ITCH of a resting order
-
-@njit(nogil=True, inline="always")
-def _itch_add(e, w, j, now):
-    if e.ord[j].disp == L.DISPLAY_HIDDEN:
-        return
-    side_ch = _CH_B if e.ord[j].side == _B else _CH_S
-    mpid = e.ord[j].mpid if e.ord[j].disp == L.DISPLAY_ATTRIBUTABLE else 0
-    W.add_order(w, now, e.ord[j].loc, e.ord[j].ref, side_ch, e.ord[j].qty, e.symbols, e.ord[j].price, mpid)
-
-
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _kill(e, w, rh, rd, stop, j, reason, now, token):
     """Cancel all of resting order j: ITCH D, OUCH C, slot freed."""
     if e.ord[j].disp != L.DISPLAY_HIDDEN:
         W.delete(w, now, e.ord[j].loc, e.ord[j].ref)
     q = e.ord[j].qty
-    _unlink(e, j)
+    O.unlink(e, j)
     _canceled(e, rh, rd, stop, j, q, reason, now, token)
     e.counters[L.C_CANCELS] += 1
-    _release_slot(e, j)
+    O.release(e, j)
 
 
 # ---------------------------------------------------------------- matching
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
+def _fill_resp(e, rh, rd, stop, j, x, px, m, liq, now, token):
+    k = _resp_order(e, rh, rd, stop, L.R_EXECUTED, j, now, token)
+    if k >= 0:
+        rd[k].qty = x
+        rd[k].price = px
+        rd[k].match = m
+        rd[k].liquidity = liq
+        R.publish(rh, 1)
+
+
+@vjit
+def kill_slot(e, w, rh, rd, stop, j, reason, now, token):
+    """_kill, called (the rare paths: self-match prevention, a replace with invalid details)."""
+    _kill(e, w, rh, rd, stop, j, reason, now, token)
+
+
+@vjit(inline="always")
 def _match(e, w, rh, rd, stop, a, limit, now, token):
     """Trade aggressor slot a (not on the book) against the opposite side while it crosses
-    limit; returns the shares left."""
+    limit; returns the shares left. Inlined once, into process's tail shared by Enter and
+    Replace (see the module's compile-time note for why not called)."""
     loc = e.ord[a].loc
     side = e.ord[a].side
     opp = 1 - side
@@ -357,13 +201,13 @@ def _match(e, w, rh, rd, stop, a, limit, now, token):
         px = lo + gi * tick
         if (side == _B and px > limit) or (side == _S and px < limit):
             break
-        s = _lslot(e, loc, opp, gi)
+        s = O.lslot(e, loc, opp, gi)
         j = e.lv_head[s]
         while j >= 0 and q > 0:
             nxt = e.ord[j].next
             if smp and e.ord[j].user == user:
                 e.counters[L.C_SELF_MATCH] += 1
-                _kill(e, w, rh, rd, stop, j, L.CANCEL_SELF_MATCH, now, token)
+                kill_slot(e, w, rh, rd, stop, j, L.CANCEL_SELF_MATCH, now, token)
                 j = nxt
                 continue
             x = min(q, e.ord[j].qty)
@@ -382,67 +226,59 @@ def _match(e, w, rh, rd, stop, a, limit, now, token):
             e.counters[L.C_EXECUTIONS] += 1
             e.counters[L.C_EXEC_SHARES] += x
             if e.ord[j].user != 0:
-                k = _resp_order(e, rh, rd, stop, L.R_EXECUTED, j, now, -1)
-                if k >= 0:
-                    rd[k].qty = x
-                    rd[k].price = px
-                    rd[k].match = m
-                    rd[k].liquidity = L.LIQ_ADDED
-                    _publish(rh)
+                _fill_resp(e, rh, rd, stop, j, x, px, m, L.LIQ_ADDED, now, -1)
             if user != 0:
-                k = _resp_order(e, rh, rd, stop, L.R_EXECUTED, a, now, token)
-                if k >= 0:
-                    rd[k].qty = x
-                    rd[k].price = px
-                    rd[k].match = m
-                    rd[k].liquidity = L.LIQ_REMOVED
-                    _publish(rh)
+                _fill_resp(e, rh, rd, stop, a, x, px, m, L.LIQ_REMOVED, now, token)
             if e.ord[j].qty == 0:   # filled: its shares already left lv_qty above
-                _unlink(e, j)
-                _release_slot(e, j)
+                O.unlink(e, j)
+                O.release(e, j)
             j = nxt
     return q
 
 
 # ---------------------------------------------------------------- validation
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _check_price(e, loc, price):
     if price <= 0 or price % e.loc_tick[loc] != 0:
         return L.REJ_INVALID_PRICE
     if price < e.loc_lo[loc] or price > e.loc_hi[loc]:
-        return L.REJ_PRICE_OUTSIDE_BANDS
+        return L.REJ_FAT_FINGER
     return 0
 
 
-@njit(nogil=True, inline="always")
-def _check_common(e, cmd):
-    if cmd.qty <= 0 or cmd.qty > L.MAX_ORDER_QTY:
+@vjit(inline="always")
+def _check_common(cmd):
+    if cmd.qty <= 0:
         return L.REJ_INVALID_QUANTITY
-    if cmd.tif != L.TIF_DAY and cmd.tif != L.TIF_IOC:
-        return L.REJ_INVALID_TIF
+    if cmd.qty > L.MAX_ORDER_QTY:
+        return L.REJ_SHARES_EXCEED_THRESHOLD
+    t = cmd.tif
+    if t != L.TIF_DAY and t != L.TIF_IOC and t != L.TIF_GTX and t != L.TIF_AFTER_HOURS:
+        return L.REJ_OTHER
     d = cmd.display
-    if d != L.DISPLAY_VISIBLE and d != L.DISPLAY_HIDDEN and d != L.DISPLAY_ATTRIBUTABLE:
+    if d != L.DISPLAY_VISIBLE and d != L.DISPLAY_HIDDEN and d != L.DISPLAY_ATTRIBUTABLE \
+            and d != L.DISPLAY_CONFORMANT:
         return L.REJ_INVALID_DISPLAY
     if cmd.iso != 89 and cmd.iso != 78:   # Y, N
-        return L.REJ_INVALID_ISO
+        return L.REJ_ISO_NOT_ALLOWED
     return 0
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _check_enter(e, cmd):
     loc = cmd.locate
     if loc <= 0 or loc >= e.loc_npx.shape[0]:
-        return L.REJ_INVALID_STOCK
+        return L.REJ_INVALID_SYMBOL
     s = cmd.side
     if s != L.SIDE_BUY and s != L.SIDE_SELL and s != L.SIDE_SHORT and s != L.SIDE_EXEMPT:
         return L.REJ_INVALID_SIDE
-    r = _check_common(e, cmd)
+    r = _check_common(cmd)
     if r != 0:
         return r
     c = cmd.capacity
     if c != 65 and c != 80 and c != 82 and c != 79:   # A P R O
-        return L.REJ_INVALID_CAPACITY
+        return L.REJ_OTHER
     if cmd.cross != L.CROSS_CONTINUOUS:
         return L.REJ_INVALID_CROSS
     if cmd.price != L.MARKET_PRICE:
@@ -450,30 +286,46 @@ def _check_enter(e, cmd):
         if r != 0:
             return r
     if e.state[S_OPEN] == 0:
-        return L.REJ_CLOSED
+        return L.REJ_DESTINATION_CLOSED
     if e.state[S_N_FREE] == 0:
-        return L.REJ_VENUE_FULL
+        return L.REJ_PROCESSING_ERROR
     return 0
 
 
 # ---------------------------------------------------------------- commands
 
-@njit(nogil=True, inline="always")
-def _rest_or_cancel(e, w, rh, rd, stop, j, now, token):
-    """After matching: a day order rests (ITCH A/F), an IOC's rest is canceled (C, I)."""
-    if e.ord[j].qty == 0:
-        _release_slot(e, j)
+@vjit(inline="always")
+def _rest(e, w, rh, rd, stop, j, u_ref, now, token):
+    """After matching: a day order rests (ITCH A/F, or U of order u_ref >= 0 for a replace
+    that keeps it displayed), an IOC's rest is canceled (C, I), a filled one is freed."""
+    q = e.ord[j].qty
+    if q == 0 or e.ord[j].tif == L.TIF_IOC or e.ord[j].price == L.MARKET_PRICE:
+        if q > 0:
+            e.counters[L.C_IOC_CANCELS] += 1
+            _canceled(e, rh, rd, stop, j, q, L.CANCEL_IOC, now, token)
+        O.release(e, j)
         return
-    if e.ord[j].tif == L.TIF_IOC or e.ord[j].price == L.MARKET_PRICE:
-        e.counters[L.C_IOC_CANCELS] += 1
-        _canceled(e, rh, rd, stop, j, e.ord[j].qty, L.CANCEL_IOC, now, token)
-        _release_slot(e, j)
+    O.link(e, j)
+    if e.ord[j].disp == L.DISPLAY_HIDDEN:
         return
-    _link(e, j)
-    _itch_add(e, w, j, now)
+    loc = e.ord[j].loc
+    if u_ref >= 0:
+        W.replace(w, now, loc, u_ref, e.ord[j].ref, q, e.ord[j].price)
+    else:
+        side_ch = _CH_B if e.ord[j].side == _B else _CH_S
+        mpid = e.ord[j].mpid if e.ord[j].disp == L.DISPLAY_ATTRIBUTABLE else 0
+        W.add_order(w, now, loc, e.ord[j].ref, side_ch, q, e.symbols, e.ord[j].price, mpid)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
+def _post_only_cancel(e, rh, rd, stop, j, now, token):
+    """A post-only order that would trade: canceled whole (C, reason G), never on the book."""
+    e.counters[L.C_POST_ONLY_CANCELS] += 1
+    _canceled(e, rh, rd, stop, j, e.ord[j].qty, L.CANCEL_POST_ONLY, now, token)
+    O.release(e, j)
+
+
+@vjit(inline="always")
 def _limit_of(e, j):
     p = e.ord[j].price
     if p == L.MARKET_PRICE:
@@ -481,13 +333,14 @@ def _limit_of(e, j):
     return p
 
 
-@njit(nogil=True, inline="always")
-def enter(e, w, rh, rd, stop, cmd, now):
+@vjit(inline="always")
+def _enter(e, rh, rd, stop, cmd, now):
+    """Validate and accept an Enter: the order's slot (not yet on the book), or -1."""
     r = _check_enter(e, cmd)
     if r != 0:
-        _reject(e, rh, rd, stop, cmd, r, now)
-        return
-    j = _alloc(e)
+        _reject_write(rh, rd, stop, e.counters, cmd, r, now)
+        return -1
+    j = O.alloc(e)
     user = cmd.user
     e.ord[j].ref = e.state[S_NEXT_REF]
     e.state[S_NEXT_REF] += 1
@@ -503,9 +356,10 @@ def enter(e, w, rh, rd, stop, cmd, now):
     e.ord[j].cap = cmd.capacity
     e.ord[j].iso = cmd.iso
     e.ord[j].tif = cmd.tif
+    e.ord[j].flags = cmd.flags
     e.ord[j].mpid = e.user_mpid[user] if user < e.user_mpid.shape[0] else 0
     e.counters[L.C_ACCEPTED] += 1
-    _h_insert(e, user, cmd.uref, j)
+    O.h_insert(e, user, cmd.uref, j)
     if user != 0:
         e.ord[j].bg = -1
         k = _resp_order(e, rh, rd, stop, L.R_ACCEPTED, j, now, cmd.token)
@@ -513,17 +367,16 @@ def enter(e, w, rh, rd, stop, cmd, now):
             for b in range(14):
                 rd[k].clordid[b] = cmd.clordid[b]
             rd[k].cross = cmd.cross
-            _publish(rh)
+            R.publish(rh, 1)
     else:
         n = e.state[S_BG_N]
         e.bg_slots[n] = j
         e.ord[j].bg = n
         e.state[S_BG_N] = n + 1
-    _match(e, w, rh, rd, stop, j, _limit_of(e, j), now, cmd.token)
-    _rest_or_cancel(e, w, rh, rd, stop, j, now, cmd.token)
+    return j
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
     """Cancel order j down to new_size open shares (0 = all); returns 1 if it changed."""
     q = e.ord[j].qty
@@ -535,7 +388,7 @@ def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
         return 1
     dec = q - new_size
     if e.ord[j].disp != L.DISPLAY_HIDDEN:
-        s = _lslot(e, e.ord[j].loc, e.ord[j].side, _gi(e, e.ord[j].loc, e.ord[j].price))
+        s = O.lslot(e, e.ord[j].loc, e.ord[j].side, O.grid(e, e.ord[j].loc, e.ord[j].price))
         e.lv_qty[s] -= dec
         W.cancel(w, now, e.ord[j].loc, e.ord[j].ref, dec)
     e.ord[j].qty = new_size            # a reduce keeps its place in the queue
@@ -544,41 +397,35 @@ def cancel_slot(e, w, rh, rd, stop, j, new_size, now, token):
     return 1
 
 
-@njit(nogil=True, inline="always")
-def _crosses(e, loc, side, price):
-    opp = 1 - side
-    gi = e.best[loc, opp]
-    if gi < 0:
-        return False
-    px = e.loc_lo[loc] + gi * e.loc_tick[loc]
-    return px <= price if side == _B else px >= price
-
-
-@njit(nogil=True, inline="always")
-def replace_slot(e, w, rh, rd, stop, j, cmd, now):
-    """Replace order j by (cmd.uref, cmd.qty total, cmd.price, tif, display, iso)."""
+@vjit(inline="always")
+def _replace(e, w, rh, rd, stop, j, cmd, now):
+    """Replace live order j by (cmd.uref, cmd.qty total, cmd.price, tif, display, iso) up to
+    where it trades and rests (process's shared tail). Returns the old order reference
+    number when the tail is to publish ITCH U (old and new displayed, the new one resting
+    without trading), -1 for D then A (already sent D when the old one was displayed), -2
+    when done (invalid details: the original is canceled)."""
     loc = e.ord[j].loc
-    r = _check_common(e, cmd)
+    r = _check_common(cmd)
     if r == 0:
         r = L.REJ_INVALID_PRICE if cmd.price == L.MARKET_PRICE else _check_price(e, loc, cmd.price)
     if r == 0 and cmd.qty - e.ord[j].exec <= 0:
-        r = L.REJ_QTY_BELOW_EXECUTED
-    if r != 0:
-        _reject(e, rh, rd, stop, cmd, r, now)
-        return
-    side = e.ord[j].side
+        r = L.REJ_INVALID_QUANTITY
+    if r != 0:                         # the spec: invalid details cancel the live original
+        e.counters[L.C_REPLACE_INVALID] += 1       # not a reject: no J is sent
+        kill_slot(e, w, rh, rd, stop, j, L.CANCEL_SYSTEM, now, cmd.token)
+        return -2
     old_ref = e.ord[j].ref
     old_disp = e.ord[j].disp != L.DISPLAY_HIDDEN
-    new_disp = cmd.display != L.DISPLAY_HIDDEN
-    marketable = _crosses(e, loc, side, cmd.price)
-    use_u = old_disp and new_disp and not marketable and cmd.tif == L.TIF_DAY
+    marketable = O.crosses(e, loc, e.ord[j].side, cmd.price)
+    use_u = old_disp and cmd.display != L.DISPLAY_HIDDEN and not marketable \
+        and cmd.tif != L.TIF_IOC
     if old_disp and not use_u:
         W.delete(w, now, loc, old_ref)
-    _unlink(e, j)
+    O.unlink(e, j)
     user = e.ord[j].user
     orig = e.ord[j].uref
-    _h_delete(e, user, orig)
-    _h_insert(e, user, cmd.uref, j)
+    O.h_delete(e, user, orig)
+    O.h_insert(e, user, cmd.uref, j)
     e.ord[j].uref = cmd.uref
     e.ord[j].ref = e.state[S_NEXT_REF]
     e.state[S_NEXT_REF] += 1
@@ -587,6 +434,7 @@ def replace_slot(e, w, rh, rd, stop, j, cmd, now):
     e.ord[j].tif = cmd.tif
     e.ord[j].disp = cmd.display
     e.ord[j].iso = cmd.iso
+    e.ord[j].flags = cmd.flags
     e.counters[L.C_REPLACES] += 1
     if user != 0:
         k = _resp_order(e, rh, rd, stop, L.R_REPLACED, j, now, cmd.token)
@@ -594,18 +442,12 @@ def replace_slot(e, w, rh, rd, stop, j, cmd, now):
             rd[k].orig_uref = orig
             for b in range(14):
                 rd[k].clordid[b] = cmd.clordid[b]
-            _publish(rh)
-    if marketable:
-        _match(e, w, rh, rd, stop, j, cmd.price, now, cmd.token)
-    if use_u:
-        _link(e, j)
-        W.replace(w, now, loc, old_ref, e.ord[j].ref, e.ord[j].qty, e.ord[j].price)
-    else:
-        _rest_or_cancel(e, w, rh, rd, stop, j, now, cmd.token)
+            R.publish(rh, 1)
+    return np.int64(old_ref) if use_u else -1
 
 
-@njit(nogil=True, inline="always")
-def modify_slot(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
+@vjit
+def modify_cmd(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
     old = e.ord[j].och
     sell_family = side_ch == L.SIDE_SELL or side_ch == L.SIDE_SHORT or side_ch == L.SIDE_EXEMPT
     ok_side = (side_ch == old) or (old != L.SIDE_BUY and sell_family)
@@ -615,7 +457,7 @@ def modify_slot(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
     dec = e.ord[j].qty - new_size
     if dec > 0:
         if e.ord[j].disp != L.DISPLAY_HIDDEN:
-            s = _lslot(e, e.ord[j].loc, e.ord[j].side, _gi(e, e.ord[j].loc, e.ord[j].price))
+            s = O.lslot(e, e.ord[j].loc, e.ord[j].side, O.grid(e, e.ord[j].loc, e.ord[j].price))
             e.lv_qty[s] -= dec
             W.cancel(w, now, e.ord[j].loc, e.ord[j].ref, dec)
         e.ord[j].qty = new_size
@@ -624,41 +466,54 @@ def modify_slot(e, w, rh, rd, stop, j, side_ch, new_size, now, token):
     if e.ord[j].user != 0:
         k = _resp_order(e, rh, rd, stop, L.R_MODIFIED, j, now, token)
         if k >= 0:
-            _publish(rh)
+            R.publish(rh, 1)
     return 1
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def process(e, w, rh, rd, stop, cmd, now):
-    """Apply one command record (any user; user 0 = background flow)."""
+    """Apply one command record (any user; user 0 = background flow). Enter and Replace
+    share one tail (matching, then resting or canceling): one inlined copy of each."""
     e.counters[L.C_CMDS] += 1
     if cmd.user != 0:
         e.counters[L.C_CLIENT_CMDS] += 1
     kind = cmd.kind
     if kind == L.CMD_ENTER:
-        enter(e, w, rh, rd, stop, cmd, now)
-        return
-    j = h_find(e, cmd.user, cmd.orig_uref if kind == L.CMD_REPLACE else cmd.uref)
-    if kind == L.CMD_REPLACE:
-        if j < 0 and cmd.user == 0:
-            e.counters[L.C_BG_MISSED] += 1
-        elif j < 0:
-            _reject(e, rh, rd, stop, cmd, L.REJ_UNKNOWN_ORDER, now)
-        else:
-            replace_slot(e, w, rh, rd, stop, j, cmd, now)
-    elif kind == L.CMD_CANCEL:
+        j = _enter(e, rh, rd, stop, cmd, now)
         if j < 0:
-            e.counters[L.C_CANCEL_UNKNOWN if cmd.user != 0 else L.C_BG_MISSED] += 1
-        else:
+            return
+        u_ref = np.int64(-1)
+    else:
+        j = O.h_find(e, cmd.user, cmd.orig_uref if kind == L.CMD_REPLACE else cmd.uref)
+        if j < 0:
+            if cmd.user == 0:
+                e.counters[L.C_BG_MISSED] += 1
+            elif kind == L.CMD_REPLACE:
+                e.counters[L.C_REPLACE_UNKNOWN] += 1      # the spec: silently ignored
+            else:
+                e.counters[L.C_CANCEL_UNKNOWN] += 1
+            return
+        if kind == L.CMD_CANCEL:
             cancel_slot(e, w, rh, rd, stop, j, cmd.qty, now, cmd.token)
-    elif kind == L.CMD_MODIFY:
-        if j < 0:
-            e.counters[L.C_CANCEL_UNKNOWN] += 1
-        else:
-            modify_slot(e, w, rh, rd, stop, j, cmd.side, cmd.qty, now, cmd.token)
+            return
+        if kind == L.CMD_MODIFY:
+            modify_cmd(e, w, rh, rd, stop, j, cmd.side, cmd.qty, now, cmd.token)
+            return
+        if kind != L.CMD_REPLACE:
+            return
+        u_ref = _replace(e, w, rh, rd, stop, j, cmd, now)
+        if u_ref == -2:
+            return
+    limit = _limit_of(e, j)
+    if O.crosses(e, e.ord[j].loc, e.ord[j].side, limit):
+        if cmd.flags & L.FLAG_POST_ONLY:
+            _post_only_cancel(e, rh, rd, stop, j, now, cmd.token)
+            return
+        _match(e, w, rh, rd, stop, j, limit, now, cmd.token)
+    _rest(e, w, rh, rd, stop, j, u_ref, now, cmd.token)
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def process_range(e, w, rh, rd, stop, cmds, first, n, now, in_log):
     """Apply commands cmds[(first + k) & (len - 1)], k < n (a ring's slots, or an array
     from 0 with len a power of two >= n). For a client command whose token is >= 0 the
@@ -692,6 +547,6 @@ def process_all(e, w, rh, rd, stop, cmds, now, in_log=None):
     return process_range(e, w, rh, rd, stop, cmds, 0, n, now, in_log)
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def set_open(e, is_open):
     e.state[S_OPEN] = 1 if is_open else 0

@@ -17,7 +17,6 @@ OUCH responses, no self-match prevention).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tickpath.bench.venue import engine as E
 from tickpath.bench.venue import itch_out as W
@@ -25,6 +24,7 @@ from tickpath.bench.venue.book import borrow_engine
 from tickpath.bench.venue.timestamps import new_in_log
 from tickpath.bench.venue import layout as L
 from tickpath.bench.venue.book import S_BG_N
+from tickpath.bench.venue.jit import vjit
 
 P_ADD, P_CANCEL, P_REDUCE, P_REPLACE = 0.45, 0.30, 0.04, 0.04
 P_DRIFT = 0.05
@@ -59,12 +59,12 @@ def new_flow(ref, seed: int, target_live: int | None = None, quiet_locates=()):
     return params, mid, cum, np.zeros(CHUNK, L.CMD_DTYPE), new_in_log(1)
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def seed_flow(seed):
     np.random.seed(seed)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _geo(p, cap):
     k = 1
     while k < cap and np.random.random() > p:
@@ -72,7 +72,7 @@ def _geo(p, cap):
     return k
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def gen(e, w, rh, rd, stop, params, mid, cum, scratch, log, n, now):
     """Generate and apply n background events; returns n. Events are built CHUNK at a time
     and applied through engine.process_range like client commands (one compiled engine);
@@ -92,7 +92,7 @@ def gen(e, w, rh, rd, stop, params, mid, cum, scratch, log, n, now):
     return n
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _one(e, params, mid, cum, c):
     """Fill command c with the next background event."""
     c.user = 0
@@ -102,6 +102,7 @@ def _one(e, params, mid, cum, c):
     c.capacity = 80          # P
     c.iso = 78               # N
     c.cross = L.CROSS_CONTINUOUS
+    c.flags = 0
     loc = np.int64(np.searchsorted(cum, np.random.random())) + 1
     if loc > params[F_N_LOC]:
         loc = params[F_N_LOC]

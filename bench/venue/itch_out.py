@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed import itch
@@ -31,6 +30,7 @@ from tickpath.runtime.feed import moldudp64 as M
 from tickpath.runtime.sys.byteorder import store_be16, store_be32, store_be64
 from tickpath.runtime.sys.intrinsics import realtime_ns, store_release
 from tickpath.runtime.sys.libc import libc_sendto
+from tickpath.bench.venue.jit import vjit
 
 # state slots
 W_POS, PKT_START, PKT_COUNT, N_MSGS, N_PKTS, FD, MAX_PAYLOAD, FULL, MIDNIGHT_NS, \
@@ -72,7 +72,7 @@ def new_mold_out(history_bytes: int, max_messages: int, session: bytes, fd: int 
                    addr=np.zeros(16, np.uint8) if addr is None else addr, scratch=np.zeros(32, np.uint8))
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def put_be(buf, o, value, n_bytes):
     """value's low n_bytes, big-endian, at buf[o:o + n_bytes] (bswap stores for 2/4/6/8:
     the byte-by-byte loop cost ~45 ns per order in the engine benchmark)."""
@@ -92,7 +92,7 @@ def put_be(buf, o, value, n_bytes):
             v >>= np.uint64(8)
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def flush(w):
     """Close the open packet: header, sendto (fd >= 0), log. Returns 1 if one was sent."""
     st = w.state
@@ -104,8 +104,8 @@ def flush(w):
     for k in range(10):
         buf[start + k] = w.session[k]
     first = st[N_MSGS] - n + 1
-    put_be(buf, start + 10, first, 8)
-    put_be(buf, start + 18, n, 2)
+    store_be64(buf, start + 10, first)
+    store_be16(buf, start + 18, n)
     length = st[W_POS] - start
     p = st[N_PKTS]
     # stamped before sendto: on loopback the datagram is delivered inside the call, and a
@@ -129,7 +129,7 @@ def flush(w):
     return 1
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def begin(w, n_bytes):
     """Offset where the next message's n_bytes go (its length prefix written), or -1 when
     the history is full (counted)."""
@@ -144,7 +144,7 @@ def begin(w, n_bytes):
         st[PKT_START] = st[W_POS]
         st[W_POS] += 20
     o = st[W_POS]
-    put_be(w.buf, o, n_bytes, 2)
+    store_be16(w.buf, o, n_bytes)
     w.msg_off[st[N_MSGS]] = o + 2
     st[N_MSGS] += 1
     st[PKT_COUNT] += 1
@@ -152,96 +152,96 @@ def begin(w, n_bytes):
     return o + 2
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _hdr(w, o, t, locate, ts_ns):
     b = w.buf
     b[o] = t
-    put_be(b, o + 1, locate, 2)
+    store_be16(b, o + 1, locate)
     b[o + 3] = 0
     b[o + 4] = 0
     put_be(b, o + 5, ts_ns - w.state[MIDNIGHT_NS], 6)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _sym(w, o, symbols, locate):
     for k in range(8):
         w.buf[o + k] = symbols[locate, k]
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def add_order(w, ts_ns, locate, ref, side_ch, shares, symbols, price, mpid):
     """A (mpid == 0) or F (mpid: 4 ASCII bytes as a big-endian u32)."""
     o = begin(w, LEN_A if mpid == 0 else LEN_F)
     if o < 0:
         return
     _hdr(w, o, 65 if mpid == 0 else 70, locate, ts_ns)
-    put_be(w.buf, o + 11, ref, 8)
+    store_be64(w.buf, o + 11, ref)
     w.buf[o + 19] = side_ch
-    put_be(w.buf, o + 20, shares, 4)
+    store_be32(w.buf, o + 20, shares)
     _sym(w, o + 24, symbols, locate)
-    put_be(w.buf, o + 32, price, 4)
+    store_be32(w.buf, o + 32, price)
     if mpid != 0:
-        put_be(w.buf, o + 36, mpid, 4)
+        store_be32(w.buf, o + 36, mpid)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def executed(w, ts_ns, locate, ref, shares, match):
     o = begin(w, LEN_E)
     if o < 0:
         return
     _hdr(w, o, 69, locate, ts_ns)
-    put_be(w.buf, o + 11, ref, 8)
-    put_be(w.buf, o + 19, shares, 4)
-    put_be(w.buf, o + 23, match, 8)
+    store_be64(w.buf, o + 11, ref)
+    store_be32(w.buf, o + 19, shares)
+    store_be64(w.buf, o + 23, match)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def cancel(w, ts_ns, locate, ref, shares):
     o = begin(w, LEN_X)
     if o < 0:
         return
     _hdr(w, o, 88, locate, ts_ns)
-    put_be(w.buf, o + 11, ref, 8)
-    put_be(w.buf, o + 19, shares, 4)
+    store_be64(w.buf, o + 11, ref)
+    store_be32(w.buf, o + 19, shares)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def delete(w, ts_ns, locate, ref):
     o = begin(w, LEN_D)
     if o < 0:
         return
     _hdr(w, o, 68, locate, ts_ns)
-    put_be(w.buf, o + 11, ref, 8)
+    store_be64(w.buf, o + 11, ref)
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def replace(w, ts_ns, locate, ref, new_ref, shares, price):
     o = begin(w, LEN_U)
     if o < 0:
         return
     _hdr(w, o, 85, locate, ts_ns)
-    put_be(w.buf, o + 11, ref, 8)
-    put_be(w.buf, o + 19, new_ref, 8)
-    put_be(w.buf, o + 27, shares, 4)
-    put_be(w.buf, o + 31, price, 4)
+    store_be64(w.buf, o + 11, ref)
+    store_be64(w.buf, o + 19, new_ref)
+    store_be32(w.buf, o + 27, shares)
+    store_be32(w.buf, o + 31, price)
 
 
-@njit(nogil=True, inline="always")
+@vjit
 def trade(w, ts_ns, locate, side_ch, shares, symbols, price, match):
     """P: an execution against a non-displayed order (order ref 0, as NASDAQ sends)."""
     o = begin(w, LEN_P)
     if o < 0:
         return
     _hdr(w, o, 80, locate, ts_ns)
-    put_be(w.buf, o + 11, 0, 8)
+    store_be64(w.buf, o + 11, 0)
     w.buf[o + 19] = side_ch
-    put_be(w.buf, o + 20, shares, 4)
+    store_be32(w.buf, o + 20, shares)
     _sym(w, o + 24, symbols, locate)
-    put_be(w.buf, o + 32, price, 4)
-    put_be(w.buf, o + 36, match, 8)
+    store_be32(w.buf, o + 32, price)
+    store_be64(w.buf, o + 36, match)
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def system_event(w, ts_ns, code):
     o = begin(w, LEN_S)
     if o >= 0:
@@ -249,7 +249,7 @@ def system_event(w, ts_ns, code):
         w.buf[o + 11] = code
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def put_raw(w, msg):
     """Append one already-encoded ITCH message (the Python encoder's bytes)."""
     o = begin(w, msg.shape[0])
@@ -258,14 +258,14 @@ def put_raw(w, msg):
             w.buf[o + k] = msg[k]
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def header_only(w, count):
     """Send a heartbeat (count 0) or end of session (0xFFFF) carrying the next seq."""
     s = w.scratch
     for k in range(10):
         s[k] = w.session[k]
-    put_be(s, 10, w.state[N_MSGS] + 1, 8)
-    put_be(s, 18, count, 2)
+    store_be64(s, 10, w.state[N_MSGS] + 1)
+    store_be16(s, 18, count)
     if w.state[FD] >= 0:
         libc_sendto(w.state[FD], s.ctypes.data, 20, 0, w.addr.ctypes.data, 16)
     w.state[HEARTBEATS] += 1

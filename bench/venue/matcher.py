@@ -15,7 +15,6 @@ sequenced stores) talks to it only through the two SPSC rings.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tickpath.runtime.engine.idle import idle
 from tickpath.runtime.ipc import ring as R
@@ -25,6 +24,7 @@ from tickpath.bench.venue import engine as E
 from tickpath.bench.venue import flow as F
 from tickpath.bench.venue import itch_out as W
 from tickpath.bench.venue.book import borrow_engine
+from tickpath.bench.venue.jit import vjit
 
 # ctl slots
 K_STOP, K_START_NS, K_RATE_MILLI, K_BG_DONE, K_HEARTBEAT_NS, K_PASSES, K_BATCH, K_RUNNING, \
@@ -42,7 +42,7 @@ def new_ctl(rate_msgs_per_s: float, heartbeat_ns: int = 1_000_000_000, batch: in
     return c
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def run(e, w, rh, rd, ch, cd, abort, fparams, mid, cum, scratch, flog, in_log, ctl, idle_params,
         idle_state):
     """The duty cycle; returns when ctl[K_STOP] is raised."""

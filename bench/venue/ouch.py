@@ -42,6 +42,11 @@ OUTBOUND: dict[str, tuple[tuple[str, str], ...]] = {
           ("match", "Q"), ("appendage_len", "H")),
     "J": (("ts", "Q"), ("uref", "I"), ("reason", "H"), ("clordid", "14s")),
     "M": (("ts", "Q"), ("uref", "I"), ("side", "c"), ("qty", "I")),
+    # Cancel Pending / Cancel Reject answer a cancel of a cross order in the pre-cross late
+    # period (NASDAQ's specification); the venue runs the continuous market only (cross
+    # types other than N are rejected), so it never sends them: layouts for decoders.
+    "P": (("ts", "Q"), ("uref", "I")),
+    "I": (("ts", "Q"), ("uref", "I")),
 }
 _IN_FMT = {t: ">c" + "".join(c for _, c in f) for t, f in INBOUND.items()}
 _OUT_FMT = {t: ">c" + "".join(c for _, c in f) for t, f in OUTBOUND.items()}

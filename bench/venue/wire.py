@@ -15,22 +15,22 @@ tells the Python side when to log the client out.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tickpath.runtime.ipc import ring as R
 from tickpath.runtime.sys.intrinsics import cpu_relax, load_acquire
 
 from tickpath.bench.venue import layout as L
 from tickpath.bench.venue.itch_out import put_be
+from tickpath.bench.venue.jit import vjit
 
 # per-user inbound counters
 (U_OUCH, U_HEARTBEATS, U_BAD_LENGTH, U_UNKNOWN_TYPE, U_UNKNOWN_PACKET, U_UREF_IGNORED,
- U_BAD_FRAME, U_ENTER, U_REPLACE, U_CANCEL, U_MODIFY, U_DEBUG, U_RING_WAITS) = range(13)
+ U_BAD_FRAME, U_ENTER, U_REPLACE, U_CANCEL, U_MODIFY, U_DEBUG, U_RING_WAITS, U_BAD_APPENDAGE) = range(14)
 N_USER_COUNTERS = 16
 USER_COUNTER_NAMES = ("ouch_messages", "client_heartbeats", "ouch_bad_length",
                       "ouch_unknown_type", "soupbin_unknown_packet", "userrefnum_not_increasing",
                       "soupbin_bad_length", "enter", "replace", "cancel", "modify", "debug",
-                      "command_ring_waits")
+                      "command_ring_waits", "ouch_bad_appendage")
 
 # parse status
 PS_OK, PS_LOGOUT, PS_BAD_FRAME, PS_LOGIN_AGAIN, PS_STOPPED = range(5)
@@ -42,7 +42,7 @@ N_ST = 4
 _MAX_PAYLOAD = 1 + 47 + 256
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _be(buf, o, n):
     v = np.uint64(0)
     for k in range(n):
@@ -50,7 +50,7 @@ def _be(buf, o, n):
     return v
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def _locate(sym_keys, sym_locs, key):
     lo, hi = 0, sym_keys.shape[0] - 1
     while lo <= hi:
@@ -65,7 +65,7 @@ def _locate(sym_keys, sym_locs, key):
     return 0
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _digits(buf, o, n):
     """The ASCII digits buf[o:o+n] (space padding allowed at either end) as a number; 0 when
     anything else is there or there is no digit."""
@@ -81,7 +81,23 @@ def _digits(buf, o, n):
     return v if seen else np.uint64(0)
 
 
-@njit(nogil=True, cache=True)
+@vjit(inline="always")
+def _appendage_flags(buf, q, end):
+    """CMD flags from the optional appendage buf[q:end] of {len u8 (tag + value), tag u8,
+    value} elements (OUCH 5.0 Appendix A): PostOnly (tag 12) = 'P' sets FLAG_POST_ONLY;
+    other options are read over. -1: an element runs past the end or is empty."""
+    flags = 0
+    while q < end:
+        ln = np.int64(buf[q])
+        if ln < 1 or q + 1 + ln > end:
+            return -1
+        if buf[q + 1] == 12 and ln == 2 and buf[q + 2] == 80:
+            flags |= L.FLAG_POST_ONLY
+        q += 1 + ln
+    return flags
+
+
+@vjit
 def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_uref,
                   in_log, tok, uc, status):
     """Parse complete SoupBinTCP packets of buf[:n]; push a command per valid OUCH message.
@@ -139,6 +155,12 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
         if plen != need:
             uc[user, U_BAD_LENGTH] += 1
             continue
+        flags = 0
+        if mt == 79 or mt == 85:                    # the optional appendage: TagValue elements
+            flags = _appendage_flags(buf, p + (47 if mt == 79 else 40), p + plen)
+            if flags < 0:
+                uc[user, U_BAD_APPENDAGE] += 1
+                continue
         uref = np.int64(_be(buf, p + (5 if mt == 85 else 1), 4))
         if mt == 79 or mt == 85:                    # a new UserRefNum must rise
             if uref <= last_uref[user]:
@@ -164,6 +186,7 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
         tok[0] = token + 1
         c.token = token
         c.cross = L.CROSS_CONTINUOUS
+        c.flags = flags
         c.capacity = 65
         c.side = 0
         c.locate = 0
@@ -219,7 +242,7 @@ def parse_inbound(buf, n, user, recv_ns, ch, cd, stop, sym_keys, sym_locs, last_
 
 # ---------------------------------------------------------------- outbound
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _begin(ob_buf, ob_off, ob_tok, ob_st, u, n_bytes, token):
     """Start a sequenced packet of one n_bytes OUCH message for user u; offset of the
     message, or -1 when the store is full (counted)."""
@@ -237,19 +260,19 @@ def _begin(ob_buf, ob_off, ob_tok, ob_st, u, n_bytes, token):
     return w + 3
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _sym(b, o, symbols, loc):
     for k in range(8):
         b[o + k] = symbols[loc, k]
 
 
-@njit(nogil=True, inline="always")
+@vjit(inline="always")
 def _clordid(b, o, r):
     for k in range(14):
         b[o + k] = r.clordid[k]
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def format_one(ob_buf, ob_off, ob_tok, ob_st, last_tok, r, symbols, midnight_ns):
     """One response record -> one OUCH message in its user's store. Returns 1 if stored.
     The first message answering a command keeps its token (for the latency log)."""
@@ -313,7 +336,7 @@ def format_one(ob_buf, ob_off, ob_tok, ob_st, last_tok, r, symbols, midnight_ns)
     return 1
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def drain_responses(rh, rd, ob_buf, ob_off, ob_tok, ob_st, last_tok, symbols, midnight_ns,
                     max_n):
     """Move up to max_n responses from the ring into the users' stores; returns how many."""
@@ -325,7 +348,7 @@ def drain_responses(rh, rd, ob_buf, ob_off, ob_tok, ob_st, last_tok, symbols, mi
     return n
 
 
-@njit(nogil=True, cache=True)
+@vjit
 def mark_sent(ob_off, ob_tok, ob_st, u, first_msg, pos, in_log, now):
     """A session of user u has sent its store up to byte pos, from message first_msg on:
     stamp the first-response time of each command answered; returns the next message."""

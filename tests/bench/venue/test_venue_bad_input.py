@@ -84,34 +84,41 @@ def test_unknown_packet_type_wrong_length_and_unknown_ouch_are_counted(quiet_ven
     c.send(enter_msg(5101, b"B", 100, b"CCC", 49_000) + b"\0")   # one byte long
     c.send(b"Z" + b"\0" * 20)                                   # no such OUCH type
     c.send(b"")                                                  # empty unsequenced packet
-    c.send(enter_msg(5102, b"B", 100, b"CCC", 49_000, appendage=b"\x02\x01"))  # appendage read over
+    c.send(enter_msg(5102, b"B", 100, b"CCC", 49_000, appendage=b"\x02\x01"))  # element past its end
+    c.send(enter_msg(5103, b"B", 100, b"CCC", 49_000, appendage=b"\x02\x04N"))  # CustomerType: read over
     m = c.next_msg()
-    assert (m["type"], m["uref"]) == ("A", 5102)
+    assert (m["type"], m["uref"]) == ("A", 5103)
     u1 = v.server.stats()["users"]["TEST1"]
     assert u1["soupbin_unknown_packet"] == u0["soupbin_unknown_packet"] + 1
     assert u1["ouch_bad_length"] == u0["ouch_bad_length"] + 3
     assert u1["ouch_unknown_type"] == u0["ouch_unknown_type"] + 1
+    assert u1["ouch_bad_appendage"] == u0["ouch_bad_appendage"] + 1
     c.close()
     still_serving(v)
 
 
 def test_cancel_and_replace_of_unknown_or_dead_orders(quiet_venue):
+    """OUCH 5.0: a cancel or a replace naming no live order is silently ignored (counted)."""
     v, _ = quiet_venue
     c = Client(v.server.address, "TEST1", "tickpath", seq=0)
-    before = int(v.engine.counters[L.C_CANCEL_UNKNOWN])
+    cancels = int(v.engine.counters[L.C_CANCEL_UNKNOWN])
+    replaces = int(v.engine.counters[L.C_REPLACE_UNKNOWN])
     c.send(cancel_msg(999_999))
     c.send(replace_msg(999_998, 5200, 100, 49_000))
-    j = c.next_msg()
-    assert (j["type"], j["uref"], j["reason"]) == ("J", 5200, L.REJ_UNKNOWN_ORDER)
     c.send(enter_msg(5201, b"B", 100, b"CCC", 49_000))
-    c.next_msg()
+    a = c.next_msg()
+    assert (a["type"], a["uref"]) == ("A", 5201)              # nothing came before it
     c.send(cancel_msg(5201))
     assert c.next_msg()["type"] == "C"
     c.send(cancel_msg(5201))                                  # dead now: ignored
-    c.send(replace_msg(5201, 5202, 100, 49_000))
-    j = c.next_msg()
-    assert (j["type"], j["uref"], j["reason"]) == ("J", 5202, L.REJ_UNKNOWN_ORDER)
-    assert int(v.engine.counters[L.C_CANCEL_UNKNOWN]) == before + 2
+    c.send(replace_msg(5201, 5202, 100, 49_000))              # dead now: ignored
+    c.send(enter_msg(5203, b"B", 100, b"CCC", 49_000))        # the next answer is this one's
+    a = c.next_msg()
+    assert (a["type"], a["uref"]) == ("A", 5203)
+    assert int(v.engine.counters[L.C_CANCEL_UNKNOWN]) == cancels + 2
+    assert int(v.engine.counters[L.C_REPLACE_UNKNOWN]) == replaces + 2
+    c.send(cancel_msg(5203))
+    assert c.next_msg()["type"] == "C"
     c.close()
     still_serving(v)
 

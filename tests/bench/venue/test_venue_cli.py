@@ -81,7 +81,7 @@ def test_tickpath_venue_ready_line_client_and_summary(tmp_path):
     assert proc.returncode == 0
     summary = json.loads(out.read_text())
     assert json.loads(rest) == summary
-    assert summary["rejected_by_reason"] == {"price_outside_bands": 1}
+    assert summary["rejected_by_reason"] == {"fat_finger": 1}
     assert summary["orders_received"] == {"ME": 1} and summary["itch"]["messages"] > 0
     import numpy as np
     log = np.load(tmp_path / "ts.npz")

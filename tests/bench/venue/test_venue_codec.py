@@ -89,8 +89,8 @@ def _resp(kind, **f):
     (_resp("C", uref=6, qty=50, reason_c="Q"), dict(uref=6, qty=50, reason="Q")),
     (_resp("E", uref=6, qty=10, price=20_0000, liquidity="A", match=99),
      dict(uref=6, qty=10, price=20_0000, liquidity="A", match=99, appendage_len=0)),
-    (_resp("J", uref=7, reason=L.REJ_PRICE_OUTSIDE_BANDS, clordid=b"bad"),
-     dict(uref=7, reason=L.REJ_PRICE_OUTSIDE_BANDS, clordid=b"bad")),
+    (_resp("J", uref=7, reason=L.REJ_FAT_FINGER, clordid=b"bad"),
+     dict(uref=7, reason=L.REJ_FAT_FINGER, clordid=b"bad")),
     (_resp("M", uref=6, side="T", qty=5), dict(uref=6, side="T", qty=5)),
     (_resp("S", reason_c="E"), dict(event="E")),
 ])
@@ -152,3 +152,31 @@ def test_soupbin_login_round_trip():
     assert soupbin.parse_login(payload) == {"username": "TEST1", "password": "pw", "session": "SESS",
                                             "seq": 42, "timeout_ms": 1500}
     assert soupbin.login_accepted(b"SESS", 7) == b"\x00\x1fASESS      " + b"7".rjust(20)
+
+
+def test_inbound_parser_reads_post_only_from_the_appendage():
+    """OUCH 5.0 appendage: {len (tag + value), tag, value}; PostOnly is tag 12 = 'P'."""
+    ring = Ring.create(16, L.CMD_DTYPE)
+    stop = np.zeros(1, np.int64)
+    uc = np.zeros((2, wire.N_USER_COUNTERS), np.int64)
+    min_qty = bytes([5, 3]) + (100).to_bytes(4, "big")            # MinQty 100: read over
+    apps = [bytes([2, 12]) + b"P" + min_qty,                         # post-only
+            min_qty + bytes([2, 12]) + b"N",                         # PostOnly = N
+            bytes([9, 3]) + b"\x00\x00",                             # element past the end
+            bytes([0])]                                              # empty element
+    msgs = [ouch.encode_inbound("O", uref=10 + i, side="B", qty=100, symbol="AAA", price=10_0000,
+                                tif="0", display="Y", capacity="A", iso="N", cross="N",
+                                appendage_len=len(a)) + a for i, a in enumerate(apps)]
+    msgs.append(ouch.encode_inbound("U", orig_uref=10, uref=20, qty=100, price=10_0100, tif="0",
+                                    display="Y", iso="N", appendage_len=3) + bytes([2, 12]) + b"P")
+    data = b"".join(soupbin.packet(soupbin.UNSEQUENCED, m) for m in msgs)
+    buf = np.frombuffer(data, np.uint8).copy()
+    wire.parse_inbound(buf, len(buf), 1, 1, ring.hdr, ring.data, stop, REF.sym_keys, REF.sym_locs,
+                       np.zeros(2, np.int64), new_in_log(16), np.zeros(1, np.int64), uc,
+                       np.zeros(2, np.int64))
+    out = np.zeros(8, L.CMD_DTYPE)
+    from tickpath.runtime.ipc.ring import pop_into
+    n = pop_into(ring.hdr, ring.data, out)
+    assert [(chr(c["kind"]), int(c["uref"]), int(c["flags"])) for c in out[:n]] == [
+        ("O", 10, L.FLAG_POST_ONLY), ("O", 11, 0), ("U", 20, L.FLAG_POST_ONLY)]
+    assert uc[1, wire.U_BAD_APPENDAGE] == 2 and uc[1, wire.U_BAD_LENGTH] == 0

@@ -105,14 +105,15 @@ def test_replace_quantity_counts_the_chain_and_can_trade(b):
     r, m = b.run(replace(1, 2, 100, 99_5000))                 # total 100 -> 70 open
     assert r[0]["kind"] == "U" and r[0]["qty"] == 70
     assert parse_itch(m[0])["shares"] == 70
-    r, _ = b.run(replace(2, 3, 30, 99_5000))                  # total 30 <= 30 executed: rejected
-    assert (r[0]["kind"], r[0]["uref"], r[0]["reason"]) == ("J", 3, L.REJ_QTY_BELOW_EXECUTED)
     b.run(enter(2, "S", 50, 100_0000, user=2))
     r, m = b.run(replace(2, 4, 100, 100_0000))                # marketable replace: D, then E, rest A
     assert [x["kind"] for x in r if x["user"] == 1] == ["U", "E"]
     assert [x[:1] for x in m] == [b"D", b"E", b"A"]
     assert parse_itch(m[2])["shares"] == 20
     assert b.levels(AAA, 0) == [(100_0000, 20, 1)]
+    r, m = b.run(replace(4, 5, 80, 100_0000))                 # total 80 <= 80 executed: invalid
+    assert [(x["kind"], x["uref"], x["qty"], x["reason_c"]) for x in r] == [("C", 4, 20, ord("Z"))]
+    assert [x[:1] for x in m] == [b"D"] and b.levels(AAA, 0) == []
 
 
 def test_modify_side_and_size(b):
@@ -161,21 +162,20 @@ def test_attributable_orders_are_f_with_the_users_mpid(b):
 
 
 @pytest.mark.parametrize("command, reason", [
-    (cmd(locate=0), L.REJ_INVALID_STOCK),
-    (cmd(locate=9), L.REJ_INVALID_STOCK),
+    (cmd(locate=0), L.REJ_INVALID_SYMBOL),
+    (cmd(locate=9), L.REJ_INVALID_SYMBOL),
     (cmd(side="X"), L.REJ_INVALID_SIDE),
     (cmd(qty=0), L.REJ_INVALID_QUANTITY),
-    (cmd(qty=L.MAX_ORDER_QTY + 1), L.REJ_INVALID_QUANTITY),
-    (cmd(tif="5"), L.REJ_INVALID_TIF),
+    (cmd(qty=L.MAX_ORDER_QTY + 1), L.REJ_SHARES_EXCEED_THRESHOLD),
+    (cmd(tif="6"), L.REJ_OTHER),                              # GTT: no expiry timer here
     (cmd(display="Q"), L.REJ_INVALID_DISPLAY),
-    (cmd(capacity="Z"), L.REJ_INVALID_CAPACITY),
-    (cmd(iso="Q"), L.REJ_INVALID_ISO),
+    (cmd(capacity="Z"), L.REJ_OTHER),
+    (cmd(iso="Q"), L.REJ_ISO_NOT_ALLOWED),
     (cmd(cross="O"), L.REJ_INVALID_CROSS),
     (cmd(price=99_0050), L.REJ_INVALID_PRICE),                # off the one-cent grid
     (cmd(price=0), L.REJ_INVALID_PRICE),
-    (cmd(price=110_0100), L.REJ_PRICE_OUTSIDE_BANDS),         # band: 90.00 .. 110.00
-    (cmd(price=89_9900), L.REJ_PRICE_OUTSIDE_BANDS),
-    (replace(5, 6, 100, 99_0000), L.REJ_UNKNOWN_ORDER),
+    (cmd(price=110_0100), L.REJ_FAT_FINGER),                  # band: 90.00 .. 110.00
+    (cmd(price=89_9900), L.REJ_FAT_FINGER),
 ])
 def test_every_reject_reason(b, command, reason):
     r, m = b.run(command)
@@ -183,26 +183,52 @@ def test_every_reject_reason(b, command, reason):
     assert b.e.counters[L.REJ_BASE + reason] == 1 and b.e.counters[L.C_REJECTED] == 1
 
 
+def test_reject_codes_are_nasdaqs():
+    """OUCH 5.0's Order Rejected reason table (rev 1.05), the codes the venue sends."""
+    assert (L.REJ_DESTINATION_CLOSED, L.REJ_INVALID_DISPLAY, L.REJ_FAT_FINGER, L.REJ_HALTED,
+            L.REJ_ISO_NOT_ALLOWED, L.REJ_INVALID_SIDE, L.REJ_PROCESSING_ERROR, L.REJ_OTHER,
+            L.REJ_INVALID_QUANTITY, L.REJ_INVALID_CROSS, L.REJ_INVALID_SYMBOL, L.REJ_INVALID_PRICE,
+            L.REJ_SHARES_EXCEED_THRESHOLD) == (0x02, 0x03, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0F,
+                                               0x13, 0x14, 0x17, 0x1D, 0x1E)
+    assert all(L.REJ_BASE + code < L.N_ALL_COUNTERS for code in L.REJECT_NAMES)
+
+
 def test_reject_closed_and_full():
     b = Bench(max_orders=16)
     from tickpath.bench.venue import engine as E
     E.set_open(b.e, False)
     r, _ = b.run(enter(1, "B", 100, 99_0000))
-    assert r[0]["kind"] == "J" and r[0]["reason"] == L.REJ_CLOSED
+    assert r[0]["kind"] == "J" and r[0]["reason"] == L.REJ_DESTINATION_CLOSED
     E.set_open(b.e, True)
     r, _ = b.run(*[enter(i, "B", 100, 99_0000) for i in range(2, 19)])
-    assert [x["kind"] for x in r].count("A") == 16 and r[-1]["reason"] == L.REJ_VENUE_FULL
+    assert [x["kind"] for x in r].count("A") == 16 and r[-1]["reason"] == L.REJ_PROCESSING_ERROR
 
 
-def test_replace_rejects_keep_the_order(b):
+@pytest.mark.parametrize("bad", [
+    replace(1, 2, 100, 99_0050),                              # off the grid
+    replace(1, 2, 0, 99_0000),                                # quantity 0
+    replace(1, 2, L.MAX_ORDER_QTY + 1, 99_0000),              # above the threshold
+    replace(1, 2, 100, 120_0000),                             # outside the band
+    replace(1, 2, 100, L.MARKET_PRICE),                       # market price
+    replace(1, 2, 100, 99_0000, tif="6"),                     # GTT
+    replace(1, 2, 100, 99_0000, display="Q"),
+])
+def test_replace_with_invalid_details_cancels_the_live_order(b, bad):
+    """OUCH 5.0: 'a Cancel Order Message will take the existing order out of the book'."""
     b.run(enter(1, "B", 100, 99_0000))
-    for bad, reason in ((replace(1, 2, 100, 99_0050), L.REJ_INVALID_PRICE),
-                        (replace(1, 3, 0, 99_0000), L.REJ_INVALID_QUANTITY),
-                        (replace(1, 4, 100, 120_0000), L.REJ_PRICE_OUTSIDE_BANDS),
-                        (replace(1, 5, 100, L.MARKET_PRICE), L.REJ_INVALID_PRICE)):
-        r, m = b.run(bad)
-        assert r[0]["kind"] == "J" and r[0]["reason"] == reason and m == []
-    assert b.levels(AAA, 0) == [(99_0000, 100, 1)]
+    r, m = b.run(bad)
+    assert [(x["kind"], x["uref"], x["qty"], x["reason_c"]) for x in r] == [("C", 1, 100, ord("Z"))]
+    assert [parse_itch(x)["type"] for x in m] == ["D"] and b.levels(AAA, 0) == []
+    assert b.e.counters[L.C_REPLACE_INVALID] == 1 and b.e.counters[L.C_REJECTED] == 0
+    assert B.live_orders(b.e) == 0
+
+
+def test_replace_of_an_unknown_or_dead_order_is_silently_ignored(b):
+    r, m = b.run(replace(5, 6, 100, 99_0000))
+    assert r == [] and m == [] and b.e.counters[L.C_REPLACE_UNKNOWN] == 1
+    b.run(enter(1, "B", 100, 99_0000), cancel(1))
+    r, m = b.run(replace(1, 2, 100, 99_0000))
+    assert r == [] and m == [] and b.e.counters[L.C_REPLACE_UNKNOWN] == 2
 
 
 def test_cancel_unknown_dead_or_no_change_is_ignored_and_counted(b):

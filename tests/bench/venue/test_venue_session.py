@@ -106,7 +106,7 @@ def test_login_and_order_life_cycle_field_by_field(quiet_venue):
     c1.send(enter_msg(5, b"B", 100, b"ZZZ", 99 * P))
     c1.send(enter_msg(6, b"B", 100, b"AAA", 200 * P))
     assert [(m["type"], m["uref"], m["reason"]) for m in c1.msgs(3)] == [
-        ("J", 4, L.REJ_INVALID_QUANTITY), ("J", 5, L.REJ_INVALID_STOCK), ("J", 6, L.REJ_PRICE_OUTSIDE_BANDS)]
+        ("J", 4, L.REJ_INVALID_QUANTITY), ("J", 5, L.REJ_INVALID_SYMBOL), ("J", 6, L.REJ_FAT_FINGER)]
     time.sleep(0.05)
     assert itch_after(cap, s0, 0, timeout=0.1) == []               # rejects publish nothing
     assert v.server.stats()["users"]["TEST1"]["userrefnum_not_increasing"] == 1
