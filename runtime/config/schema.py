@@ -61,7 +61,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "book": {
         "instruments": ((int,), 1024),       # locate codes 0..instruments-1
         "max_orders": ((int,), 1 << 20),
-        "max_levels": ((int,), 64),
+        "max_levels": ((int,), 4096),
     },
     "indicators": {
         "ema_period": ((int,), 20),
