@@ -63,14 +63,14 @@ def trip(tctx, reason, now_ns):
     kill_trip(tctx.kill, reason, now_ns)
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _audit_failed(tctx, now_ns):
     """The audit ring refused a record: trading without an audit trail is not allowed."""
     tctx.counters[T.C_AUDIT_FULL] += 1
     trip(tctx, T.K_AUDIT, now_ns)
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, dec_ns, reason, now_ns):
     """DECISION + RISK records of one intent (reason < 0: passed)."""
     if tctx.st[T.S_AUDIT_ON] == 0:
@@ -82,7 +82,7 @@ def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, d
         _audit_failed(tctx, now_ns)
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _out(tctx, kind, uref, qty, price, loc, side, tif, trig_seq, trig_recv_ns, decision_ns):
     i = tctx.st[T.S_N_OUT]
     o = tctx.outbox[i]
@@ -104,7 +104,7 @@ def _outbox_full(tctx):
     return tctx.st[T.S_N_OUT] >= tctx.outbox.shape[0]
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _reject(tctx, reason, now_ns):
     c = tctx.counters
     c[reason] += 1
@@ -116,7 +116,7 @@ def _reject(tctx, reason, now_ns):
             trip(tctx, T.K_BREACHES, now_ns)
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _send_cancel(tctx, j, qty, seq, recv_ns, dec_ns, now_ns):
     o = tctx.orders[j]
     _audit_verdict(tctx, R.INTENT_CANCEL, o.uref, o.locate, o.side, qty, o.price, o.tif, seq, recv_ns,
@@ -147,7 +147,7 @@ def _cancel_all(tctx, loc, seq, recv_ns, dec_ns, now_ns):
     return True
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _one_intent(tctx, books, it, now_ns):
     kind = it.kind
     if kind == R.INTENT_NEW:
@@ -229,7 +229,7 @@ def _one_intent(tctx, books, it, now_ns):
         _reject(tctx, T.R_BAD_INTENT, now_ns)
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def drain_intents(tctx, books, now_ns):
     """Risk gate + order manager for every intent the strategy wrote; resets the buffer."""
     n = tctx.st[T.S_N_INTENTS]
@@ -250,7 +250,7 @@ def kill_cancels(tctx, now_ns):
     tctx.counters[T.C_KILL_CANCELS] += tctx.st[T.S_N_OUT] - before
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _breakers_md(tctx, now_ns):
     stale = tctx.risk_i[K.RI_STALE_NS]
     last = tctx.st[T.S_LAST_MD_NS]
@@ -261,7 +261,7 @@ def _breakers_md(tctx, now_ns):
         trip(tctx, T.K_LOSS, now_ns)
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True)
 def _set_symbol(tctx, loc, sym):
     tctx.symbols[loc] = sym
     rs = tctx.restricted

@@ -13,8 +13,6 @@ A quote is sent when there is none; a live quote is replaced only when its price
 by at least `requote_ticks` ticks (requoting costs messages and queue priority). At
 |position| >= max_inventory the side that would add to it is cancelled and not quoted.
 Instruments: `symbols` (empty: every instrument the feed lists).
-on_book is inline="always": the generated step compiles it into itself (a call that passes
-the trading context costs ~100 ns of argument passing; see runtime/trading/borrow.py).
 """
 from __future__ import annotations
 
@@ -93,7 +91,7 @@ def new_state(n_locates: int, params: dict) -> MMState:
                    np.zeros(n_locates, dtype=np.int8), vol, np.zeros(n_locates, dtype=np.float64))
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def _enabled(tctx, s, loc):
     e = s.enabled[loc]
     if e != 0:
@@ -109,7 +107,7 @@ def _enabled(tctx, s, loc):
     return ok
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def _quote(tctx, s, loc, side, price, want, now_ns):
     """Keep one quote on `side` at `price` (want=False: none)."""
     uref = last_uref(tctx, loc, side)
@@ -130,7 +128,7 @@ def _quote(tctx, s, loc, side, price, want, now_ns):
         order_replace(tctx, uref, s.ip[I_QSIZE], price, now_ns)
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def on_book(tctx, s, pipe, loc, now_ns):
     if not _enabled(tctx, s, loc):
         return
