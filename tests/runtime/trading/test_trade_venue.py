@@ -25,7 +25,7 @@ from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading.audit import layout as AL
 from tickpath.runtime.trading.audit.reader import read_records
 
-READY_S = 900          # compile on a cold cache
+READY_S = 2400         # compile on a cold cache (the step inlines the whole hot path: minutes on a loaded box)
 SUPPORT = os.path.join(os.path.dirname(__file__), "..", "..", "support")
 
 
@@ -290,3 +290,18 @@ def test_strategy_that_does_not_compile_fails_before_connecting(tmp_path):
     with pytest.raises(socket.timeout):
         lst.accept()              # nothing ever connected to the "venue"
     lst.close()
+
+
+def test_venue_gone_mid_run_trips_session_lost_without_hanging(venue, tmp_path):
+    cfg = _config(tmp_path, venue, risk={"max_venue_rejects_per_s": 0, "max_breaches": 0}, seconds=120.0)
+    tr = Trade(cfg, tmp_path)
+    tr.wait_for(_ready, READY_S)
+    tr.wait_for(lambda ln: (m := re.search(r"open\s+(\d+)", ln)) and int(m.group(1)) >= 1, 120)
+    venue.proc.kill()             # the venue dies with our orders in it
+    venue.proc.wait(30)
+    tr.wait_for(lambda ln: "KILLED session_lost" in ln, 60)
+    tr.proc.send_signal(signal.SIGINT)
+    s = tr.finish(60)
+    assert s["kill_switch"]["reason"] == "session_lost"
+    assert s["counters"]["session_lost"] >= 1 and s["order_entry"]["connected"] is False
+    assert s["counters"]["impossible_transitions"] == 0
