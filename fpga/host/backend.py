@@ -109,6 +109,13 @@ def _cfg(config, key, default):
     return getattr(config, key, default)
 
 
+def _index(value, key: str, limit: int) -> int:
+    """A card or channel number from the config: an integer 0..limit, else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise ConfigError(f"{key} must be an integer 0..{limit}", key=f"backend.fpga.{key}", value=value)
+    return value
+
+
 @njit(nogil=True, cache=True)
 def fpga_loop(bstate, events, pipe, ctrl, idle_params, idle_state):
     """The receive loop for this backend, cached on disk (runtime/engine/loop.py says why)."""
@@ -126,8 +133,8 @@ class FpgaBackend:
                  channel: int | None = None, eop_flush: bool | None = None, name: str = "fpga"):
         self.name = name
         self.device_dir = device_dir or _cfg(config, "device_dir", DEFAULT_DEVICE_DIR)
-        self.card = int(card if card is not None else _cfg(config, "card", 0))
-        self.channel = int(channel if channel is not None else _cfg(config, "channel", 0))
+        self.card = _index(card if card is not None else _cfg(config, "card", 0), "card", 255)
+        self.channel = _index(channel if channel is not None else _cfg(config, "channel", 0), "channel", 3)
         self.eop_flush = bool(eop_flush if eop_flush is not None else _cfg(config, "eop_flush", False))
         self.ctl: ParserControl | None = None
         self.fd = -1
