@@ -44,9 +44,10 @@ def add_venue_parser(sub) -> None:
 
 
 def _hostport(text: str) -> tuple[str, int]:
+    """A destination: port 0 is refused (it would send nowhere anyone listens)."""
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError("expected HOST:PORT", value=text)
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError("expected HOST:PORT with a port 1..65535", key="venue.itch_to", value=text)
     return host, int(port)
 
 

@@ -52,8 +52,8 @@ def _cmd_replay(args) -> int:
 def _cmd_publish(args) -> int:
     from tickpath.bench.load.itchsend import publish_itch_file
     host, _, port = args.to.rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit("--to takes HOST:PORT")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SystemExit("--to takes HOST:PORT with a port 1..65535 (a destination, so not 0)")
     bar, cb = _progress_bar(not args.no_progress and sys.stderr.isatty(), f"publish {args.file}")
     kw = {"rate_msgs_per_s": args.rate if args.pace == "rate" else None, "speed": args.speed,
           "session": args.session, "max_seconds": args.max_seconds, "progress": cb}

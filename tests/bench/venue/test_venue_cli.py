@@ -45,6 +45,9 @@ def test_config_errors_name_the_key(tmp_path):
         params_from(_Args(config=str(bad)))
     with pytest.raises(ConfigError, match="NAME:PASSWORD"):
         params_from(_Args(user=["nopassword"]))
+    # a destination port of 0 sends nowhere anyone listens
+    with pytest.raises(ConfigError, match="venue.itch_to"):
+        params_from(_Args(itch_to="127.0.0.1:0"))
 
 
 def test_tickpath_venue_ready_line_client_and_summary(tmp_path):

@@ -229,3 +229,14 @@ def test_publish_at_recorded_pace_spreads_packets_over_the_recorded_time(tmp_pat
     assert arrival[-1] - arrival[0] >= span_s * 0.8
     # recorded pace leaves the file's timestamps as they are
     assert int.from_bytes(got[0][20 + 2 + 5:20 + 2 + 11], "big") == ts[0]
+
+
+def test_publish_refuses_port_zero(tmp_path):
+    """A destination port of 0 is refused before anything is read or sent (issue 19, finding 11)."""
+    import subprocess
+    import sys
+    f = tmp_path / "x.itch"
+    f.write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "publish-itch", str(f), "--to",
+                        "127.0.0.1:0"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "port 1..65535" in r.stderr
