@@ -100,7 +100,7 @@ def plots(summary: dict, hists: dict, out_dir: str) -> list[str]:
         fig, ax = plt.subplots(figsize=(8, 5))
         drew = False
         for key, h in hists.items():
-            s, path = key.split("/", 1)
+            s, path = key.rsplit("/", 1)
             if s != sname:
                 continue
             pct, vals = percentile_curve(h)
@@ -117,7 +117,7 @@ def plots(summary: dict, hists: dict, out_dir: str) -> list[str]:
             ax.set_title(f"tick-to-trade, {sname} — {summary['machine'].get('cpu_model', '')}")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend()
-            p = os.path.join(out_dir, f"t2t_{sname}.png")
+            p = os.path.join(out_dir, f"t2t_{sname.replace('/', '_')}.png")
             fig.savefig(p, dpi=110, bbox_inches="tight")
             written.append(p)
         plt.close(fig)
