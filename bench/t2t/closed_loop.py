@@ -38,6 +38,7 @@ def example_config() -> dict:
 
 def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments: int = 300, seed: int = 1,
                     rx_cpu: int | None = None, venue_cpu: int | None = None, itch_port: int = 26430,
+                    quoted: int = 20,
                     idle: str = "busy-spin", kill_venue_after_s: float | None = None, progress=print) -> dict:
     from tickpath.runtime.trading import config as TC
     from tickpath.runtime.trading.context import totals
@@ -49,6 +50,7 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
     workdir = tempfile.mkdtemp(prefix="tickpath-demo-loop-")
     tap = trader = None
     series = []
+    since_ns = 0
     try:
         ready = os.path.join(workdir, "venue.ready")
         with open(ready, "w") as f:
@@ -60,6 +62,9 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
         raw["book"]["instruments"] = instruments + 8
         raw["venue"].update(ouch=f"{host}:{port}", user="TP", password=venue.password("TP"), ready_file=ready)
         raw["trading"].update(seconds=seconds, drain_s=1.0)
+        # quote the `quoted` most active names, not all: requoting hundreds of books would run
+        # into the example's order-rate throttle, whose rejects count toward its breach breaker
+        raw["strategy"]["params"]["symbols"] = [r["symbol"] for r in venue.ready["refdata"][:quoted]]
         if rx_cpu is not None:
             raw.setdefault("cores", {})["rx"] = [rx_cpu]
         cfg, tcfg = TC.from_dict(raw)
@@ -71,6 +76,9 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
         trader = Trader(cfg, tcfg)
         trader.start()
         t0 = time.monotonic()
+        # orders answering feed sent before this are warm-up: the backlog queued while the
+        # loop compiled or loaded, and the first second of books rebuilt mid-day
+        since_ns = time.clock_gettime_ns(time.CLOCK_REALTIME) + 1_000_000_000
         killed_venue = False
         while time.monotonic() - t0 < seconds and trader.running:
             time.sleep(0.1)
@@ -94,10 +102,12 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
         cancels_sent=s["counters"]["cancel_sent"], fills=s["counters"]["executions"],
         filled_shares=s["counters"]["filled_shares"], risk_rejects=s["counters"]["risk_rejects"],
         pnl=s["pnl"], positions=s["positions"], kill_switch=s["kill_switch"],
+        risk_rejects_by_reason=s["risk_rejects_by_reason"],
         in_process_t2t_ns=s["tick_to_trade_ns"], venue_alive=stopped["returncode"] == 0,
         series=series)
     if stopped["log"]:
-        m = w2w.orders(stopped["log"], VP.TICKPATH_USER, tap.by_uref if tap is not None else None)
+        m = w2w.orders(stopped["log"], VP.TICKPATH_USER, tap.by_uref if tap is not None else None,
+                       since_ns=since_ns)
         lat = m.pop("latency_ns")
         out["w2w"] = m
         out["w2w_ns"] = w2w.stats(lat)

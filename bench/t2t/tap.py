@@ -114,13 +114,18 @@ class Tap(threading.Thread):
                 return
             if len(buf) - o - 2 < n:
                 break
-            if n >= 1 + 47 and buf[o + 2] == ord("U") and buf[o + 3] == ord("O"):
-                clordid = buf[o + 3 + 31:o + 3 + 45].strip()
+            kind = buf[o + 3] if n >= 2 and buf[o + 2] == ord("U") else 0
+            # Enter Order: ClOrdID at 31, UserRefNum at 1; Replace: ClOrdID at 24, new UserRefNum at 5
+            if (kind == ord("O") and n >= 1 + 47) or (kind == ord("U") and n >= 1 + 40):
+                cl_at, uref_at = (31, 1) if kind == ord("O") else (24, 5)
+                clordid = buf[o + 3 + cl_at:o + 3 + cl_at + 14].strip()
                 if clordid.isdigit():
                     ts = next(t for off, t in reversed(marks) if off <= o)
+                    self.by_uref[struct.unpack_from(">I", buf, o + 3 + uref_at)[0]] = ts
                     key = int(clordid)
-                    self.by_uref[struct.unpack_from(">I", buf, o + 4)[0]] = ts
-                    if key in self.answers:
+                    if kind != ord("O"):
+                        pass
+                    elif key in self.answers:
                         self.duplicates += 1
                     else:
                         self.answers[key] = ts

@@ -18,6 +18,7 @@ import numpy as np
 from tickpath.runtime.engine import latency as LAT
 
 _O = ord("O")
+_U = ord("U")
 PCTS = (50.0, 90.0, 99.0, 99.9)
 
 
@@ -93,14 +94,17 @@ def histogram(lat_ns: np.ndarray) -> np.ndarray:
     return h
 
 
-def orders(log: dict, user: int, wire_by_uref: dict[int, int] | None = None) -> dict:
+def orders(log: dict, user: int, wire_by_uref: dict[int, int] | None = None, since_ns: int = 0) -> dict:
     """Wall to wall for every order of a strategy that names its trigger: the ClOrdID is the
     MoldUDP64 sequence number of the feed message the order answered (tickpath trade writes
-    it so), that message's packet gives the send time; orders from a timer (ClOrdID 0) and
-    replaces are left out. Several orders may answer one message (a quote's two sides)."""
+    it so), that message's packet gives the send time. Enter Orders and Replaces (a quote
+    moving) count; orders from a timer (ClOrdID 0) are left out. Several orders may answer one
+    message (a quote's two sides).
+    since_ns: orders whose trigger was sent before this are warm-up (a feed socket bound before
+    the loop started holds a backlog the first iterations answer) and left out, counted."""
     ins = log["ouch_in"]
     first, sent = log["itch_pkt_first_seq"], log["itch_pkt_send_ns"]
-    mine = ins[(ins["user"] == user) & (ins["kind"] == _O)]
+    mine = ins[(ins["user"] == user) & ((ins["kind"] == _O) | (ins["kind"] == _U))]
     named = mine[mine["clordid"] > 0]
     seqs = named["clordid"].astype(np.int64)
     k = np.searchsorted(first, seqs, side="right") - 1
@@ -109,6 +113,9 @@ def orders(log: dict, user: int, wire_by_uref: dict[int, int] | None = None) -> 
     if wire_by_uref:
         tap = np.array([wire_by_uref.get(int(u), -1) for u in named["uref"][ok]], np.int64)
         recv = np.where(tap >= 0, tap, recv)
-    lat = (recv - sent[k[ok]]).astype(np.int64)
-    return {"orders": int(len(mine)), "orders_with_trigger": int(len(named)),
+    trig_sent = sent[k[ok]]
+    late = trig_sent >= since_ns
+    lat = (recv[late] - trig_sent[late]).astype(np.int64)
+    return {"orders_and_replaces": int(len(mine)), "with_trigger": int(len(named)),
+            "warmup_excluded": int(np.count_nonzero(~late)),
             "answer_timestamps": "loopback tap" if wire_by_uref else "venue read stamps", "latency_ns": lat}
