@@ -45,7 +45,7 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
     from tickpath.runtime.trading.live import Trader
 
     venue = VP.VenueProcess(VP.VenueRun(instruments=instruments, rate_msgs_per_s=rate, seed=seed,
-                                        itch_port=itch_port, cpu=venue_cpu, quiet_symbol=None))
+                                        itch_port=itch_port, cpu=venue_cpu, quiet_symbols=()))
     out: dict = {"seconds": seconds, "venue_rate_msgs_per_s": rate, "instruments": instruments}
     workdir = tempfile.mkdtemp(prefix="tickpath-demo-loop-")
     tap = trader = None

@@ -3,7 +3,8 @@
  *
  * It spins on a non-blocking UDP socket (the venue's MoldUDP64/ITCH feed), walks each
  * packet's message lengths, and when a message is the marked trigger (ITCH 'A' Add Order
- * with the marker locate, shares and price) sends one pre-built OUCH 5.0 Enter Order, in a
+ * of the marker's odd-lot size on one of the quiet trigger instruments, locates LO..HI) sends
+ * one pre-built OUCH 5.0 Enter Order, in a
  * SoupBinTCP 4.1 unsequenced-data packet, on a TCP socket that is already logged in: only
  * the UserRefNum (+1 per order, must rise) and the ClOrdID (the trigger's MoldUDP64 sequence
  * number, 14 ASCII digits: how the venue matches answer to trigger) are patched in. No
@@ -15,7 +16,7 @@
  * 1 s without sending. Exits after SECONDS or when the venue closes the TCP session, and
  * prints one JSON line of counts.
  *
- * usage: floor UDP_FD TCP_FD LOCATE SHARES PRICE SECONDS UREF0 ORDER_HEX
+ * usage: floor UDP_FD TCP_FD LOCATE_LO LOCATE_HI SHARES SECONDS UREF0 ORDER_HEX
  *   ORDER_HEX: the whole SoupBinTCP packet (u16 length, 'U', OUCH 'O' message) in hex
  */
 #define _GNU_SOURCE
@@ -59,12 +60,12 @@ static int send_all(int fd, const uint8_t *buf, size_t n) {
 
 int main(int argc, char **argv) {
     if (argc != 9) {
-        fprintf(stderr, "usage: floor UDP_FD TCP_FD LOCATE SHARES PRICE SECONDS UREF0 ORDER_HEX\n");
+        fprintf(stderr, "usage: floor UDP_FD TCP_FD LOCATE_LO LOCATE_HI SHARES SECONDS UREF0 ORDER_HEX\n");
         return 2;
     }
     int ufd = atoi(argv[1]), tfd = atoi(argv[2]);
-    uint64_t locate = strtoull(argv[3], 0, 10), shares = strtoull(argv[4], 0, 10);
-    uint64_t price = strtoull(argv[5], 0, 10);
+    uint64_t loc_lo = strtoull(argv[3], 0, 10), loc_hi = strtoull(argv[4], 0, 10);
+    uint64_t shares = strtoull(argv[5], 0, 10);
     double seconds = atof(argv[6]);
     uint32_t uref = (uint32_t)strtoul(argv[7], 0, 10);
     const char *hex = argv[8];
@@ -97,8 +98,9 @@ int main(int argc, char **argv) {
                 if (p + len > (size_t)n) { malformed++; break; }
                 const uint8_t *msg = pkt + p;
                 messages++;
-                if (len >= ITCH_ADD_BYTES && msg[0] == 'A' && be(msg + 1, 2) == locate &&
-                    be(msg + 20, 4) == shares && be(msg + 32, 4) == price) {
+                uint64_t loc = len >= ITCH_ADD_BYTES ? be(msg + 1, 2) : 0;
+                if (len >= ITCH_ADD_BYTES && msg[0] == 'A' && loc >= loc_lo && loc <= loc_hi &&
+                    be(msg + 20, 4) == shares) {
                     triggers++;
                     uref++;
                     order[UREF_AT] = uref >> 24; order[UREF_AT + 1] = uref >> 16;

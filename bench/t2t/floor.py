@@ -86,8 +86,8 @@ class Floor:
 
     def __init__(self, exe: Path, udp: socket.socket, tcp: socket.socket, marker: dict, seconds: float,
                  cpu: int | None = None):
-        args = [str(exe), str(udp.fileno()), str(tcp.fileno()), str(marker["locate"]),
-                str(marker["shares"]), str(marker["price"]), f"{seconds:.3f}", "0",
+        args = [str(exe), str(udp.fileno()), str(tcp.fileno()), str(marker["locate_lo"]),
+                str(marker["locate_hi"]), str(marker["shares"]), f"{seconds:.3f}", "0",
                 order_packet(marker["symbol"], marker["answer_price"]).hex()]
         pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

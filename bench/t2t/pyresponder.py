@@ -2,7 +2,7 @@
 parsing, a socket.send), answering the same triggers the same way as the C floor — the
 baseline beside tickpath in the tick-to-trade bench. Run as its own process:
 
-    python -m tickpath.bench.t2t.pyresponder UDP_FD TCP_FD LOCATE SHARES PRICE SECONDS ORDER_HEX
+    python -m tickpath.bench.t2t.pyresponder UDP_FD TCP_FD LOCATE_LO LOCATE_HI SHARES SECONDS ORDER_HEX
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _HDR = struct.Struct(">10sQH")
 
 
 def main(argv: list[str]) -> int:
-    ufd, tfd, locate, shares, price = (int(a) for a in argv[:5])
+    ufd, tfd, loc_lo, loc_hi, shares = (int(a) for a in argv[:5])
     seconds, order = float(argv[5]), bytearray(bytes.fromhex(argv[6]))
     udp = socket.socket(fileno=ufd)
     tcp = socket.socket(fileno=tfd)
@@ -42,9 +42,8 @@ def main(argv: list[str]) -> int:
                 p += 2
                 msg = pkt[p:p + ln]
                 p += ln
-                if (ln >= 36 and msg[0] == 0x41 and struct.unpack_from(">H", msg, 1)[0] == locate
-                        and struct.unpack_from(">I", msg, 20)[0] == shares
-                        and struct.unpack_from(">I", msg, 32)[0] == price):
+                if (ln >= 36 and msg[0] == 0x41 and loc_lo <= struct.unpack_from(">H", msg, 1)[0] <= loc_hi
+                        and struct.unpack_from(">I", msg, 20)[0] == shares):
                     triggers += 1
                     uref += 1
                     struct.pack_into(">I", order, 4, uref)

@@ -116,7 +116,8 @@ ready_file = "{ready_file}"
 [strategy]
 name = "tickpath.bench.t2t.responder"
 [strategy.params]
-symbol = "{marker['symbol']}"
+symbols = {json.dumps([i['symbol'] for i in marker['instruments']])}
+answer_symbol = "{marker['symbol']}"
 answer_price = {marker['answer_price']}
 answer_qty = 1
 [risk]
@@ -189,7 +190,7 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
     workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-{path}-")
     udp = tcp = resp = trader = tap = None
     try:
-        marker = TR.marker_for(venue.ready["refdata"], venue.quiet_symbol)
+        marker = TR.marker_for(venue.ready["refdata"], venue.quiet_symbols)
         host, oport = venue.ouch()
         try:
             tap = Tap(oport)
@@ -249,7 +250,7 @@ def _python_responder(udp, tcp, marker, seconds, cpu):
     class _P:
         def __init__(self):
             args = [sys.executable, "-m", "tickpath.bench.t2t.pyresponder", str(udp.fileno()), str(tcp.fileno()),
-                    str(marker["locate"]), str(marker["shares"]), str(marker["price"]), f"{seconds:.3f}",
+                    str(marker["locate_lo"]), str(marker["locate_hi"]), str(marker["shares"]), f"{seconds:.3f}",
                     FL.order_packet(marker["symbol"], marker["answer_price"]).hex()]
             pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -2,7 +2,8 @@
 
 A trigger is an order the harness enters at the venue over its own OUCH session: a day buy
 of `MARKER_SHARES` (an odd lot: the background flow only makes round lots, so no flow
-message ever looks like one) at the lowest price the instrument's band accepts. The venue's
+message ever looks like one) at the lowest price the instrument's band accepts, on one of a
+few quiet instruments in turn. The venue's
 engine books it and publishes its ITCH Add Order; the responder under test (tickpath's
 strategy, or the C floor) answers that exact message with one order whose ClOrdID is the
 message's MoldUDP64 sequence number. The venue's timestamp log then holds both ends on one
@@ -35,13 +36,20 @@ class TriggerPlan:
     burst: int = 1                   # triggers sent back to back at each tick (a burst scenario)
 
 
-def marker_for(refdata: list[dict], symbol: str | None = None) -> dict:
-    """The trigger pattern for one instrument of the venue's ready line: locate, shares, price."""
-    row = next((r for r in refdata if symbol is None or r["symbol"] == symbol), None)
-    if row is None:
-        raise ValueError(f"unknown symbol {symbol!r}")
-    return {"symbol": row["symbol"], "locate": row["locate"], "shares": MARKER_SHARES,
-            "price": row["band_lo"], "answer_price": row["band_lo"]}
+def marker_for(refdata: list[dict], symbols) -> dict:
+    """The trigger pattern over the quiet instruments of the venue's ready line (consecutive
+    locates): triggers go round-robin over them, so two triggers in one packet are two
+    instruments — a strategy that reacts once per instrument per batch still sees both. The
+    answer is always on the first one, at its lowest band price."""
+    rows = [r for r in refdata if r["symbol"] in set(symbols)]
+    locs = sorted(r["locate"] for r in rows)
+    if not rows or len(rows) != len(set(symbols)) or locs != list(range(locs[0], locs[0] + len(locs))):
+        raise ValueError(f"trigger instruments must be listed, consecutive locates: {symbols}")
+    rows.sort(key=lambda r: r["locate"])
+    return {"instruments": [{"symbol": r["symbol"], "locate": r["locate"], "price": r["band_lo"]}
+                            for r in rows],
+            "locate_lo": locs[0], "locate_hi": locs[-1], "shares": MARKER_SHARES,
+            "symbol": rows[0]["symbol"], "answer_price": rows[0]["band_lo"]}
 
 
 class TriggerSender(threading.Thread):
@@ -90,8 +98,9 @@ class TriggerSender(threading.Thread):
 
     def _order(self, uref: int) -> bytes:
         m = self.marker
+        ins = m["instruments"][(uref - 1) % len(m["instruments"])]
         return soupbin.packet(soupbin.UNSEQUENCED, ouch.encode_inbound(
-            "O", uref=uref, side="B", qty=m["shares"], symbol=m["symbol"], price=m["price"], tif="0",
+            "O", uref=uref, side="B", qty=m["shares"], symbol=ins["symbol"], price=ins["price"], tif="0",
             display="Y", capacity="P", iso="N", cross="N", clordid=b"TRIGGER", appendage_len=0))
 
     def run(self) -> None:

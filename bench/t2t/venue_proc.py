@@ -27,7 +27,8 @@ class VenueRun:
     itch_port: int = 26410
     cpu: int | None = None
     start_timeout_s: float = 600.0    # a cold numba cache compiles the engine first
-    quiet_symbol: str | None = "AAAA"  # generated symbols start at AAAA: no background flow there
+    # generated symbols start at AAAA: no background flow on these (the triggers go there)
+    quiet_symbols: tuple = ("AAAA", "AAAB", "AAAC", "AAAD")
 
 
 class VenueProcess:
@@ -41,9 +42,9 @@ class VenueProcess:
                 "--timestamps", self.log_path, "--json", self.summary_path]
         for name, pw in USERS:
             args += ["--user", f"{name}:{pw}"]
-        self.quiet_symbol = run.quiet_symbol
-        if run.quiet_symbol:
-            args += ["--quiet-symbol", run.quiet_symbol]
+        self.quiet_symbols = tuple(run.quiet_symbols)
+        for sym in self.quiet_symbols:
+            args += ["--quiet-symbol", sym]
         pre = (lambda: os.sched_setaffinity(0, {run.cpu})) if run.cpu is not None else None
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      preexec_fn=pre)
