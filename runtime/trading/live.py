@@ -80,7 +80,8 @@ def _send_outbox(tctx, ost, n_out, now_ns):
         else:
             j = order_slot(tctx, ob.uref)
             orig = 0 if j < 0 else tctx.orders[j].other
-            rc = ouch_replace(ost, orig, ob.uref, ob.qty, ob.price, ob.tif, now_ns)
+            rc = ouch_replace(ost, orig, ob.uref, ob.qty, ob.price, ob.tif, now_ns,
+                              ob.trigger_seq % 100_000_000_000_000)
         if rc >= 0:
             note_sent_inline(tctx, i, ost.ctl[_OL.C_SENT_NS])
         else:

@@ -67,8 +67,8 @@ def encode_enter(buf, off, uref, side, qty, symbol_u64, price, tif, clordid):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def encode_replace(buf, off, orig_uref, uref, qty, price, tif):
-    """Framed 'U' at buf[off:off+43]; ClOrdID left blank; returns 43."""
+def encode_replace(buf, off, orig_uref, uref, qty, price, tif, clordid=0):
+    """Framed 'U' at buf[off:off+43]; ClOrdID as 14 digits when > 0, else blank; returns 43."""
     _header(buf, off, L.U_LEN)
     m = off + L.SOUP_HDR
     buf[m] = ord("U")
@@ -79,8 +79,11 @@ def encode_replace(buf, off, orig_uref, uref, qty, price, tif):
     buf[m + L.U_TIF] = _DIGIT0 + tif
     buf[m + L.U_DISPLAY] = ord("Y")
     buf[m + L.U_ISO] = ord("N")
-    for k in range(L.CLORDID_LEN):
-        buf[m + L.U_CLORDID + k] = _SPACE
+    if clordid > 0:
+        _digits14(buf, m + L.U_CLORDID, clordid)
+    else:
+        for k in range(L.CLORDID_LEN):
+            buf[m + L.U_CLORDID + k] = _SPACE
     store_be16(buf, m + L.U_APPLEN, 0)
     return L.U_WIRE
 

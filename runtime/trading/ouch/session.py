@@ -170,17 +170,18 @@ def ouch_cancel(st, uref, qty, now_ns):
 
 
 @njit(nogil=True, cache=True)
-def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns):
-    """Replace Order 'U' (loses time priority; qty = total for the chain)."""
+def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns, clordid_u64=0):
+    """Replace Order 'U' (loses time priority; qty = total for the chain). clordid_u64 > 0:
+    written as 14 ASCII digits (a trigger's name, as for an Enter Order), else blank."""
     if not _up(st):
         return L.ERR_NOT_CONNECTED
-    if tif < 0 or tif > 9:
+    if tif < 0 or tif > 9 or clordid_u64 < 0 or clordid_u64 > codec.MAX_CLORDID:
         return L.ERR_BAD_ARGUMENT
     off = _room(st, L.U_WIRE)
     if off < 0:
         st.counters[L.K_TX_FULL] += 1
         return L.ERR_TX_FULL
-    codec.encode_replace(st.tx, off, orig_uref, new_uref, qty, price, tif)
+    codec.encode_replace(st.tx, off, orig_uref, new_uref, qty, price, tif, clordid_u64)
     st.counters[L.K_REPLACES_SENT] += 1
     st.ctl[L.C_LAST_UREF] = new_uref
     return _commit(st, L.U_WIRE, now_ns)

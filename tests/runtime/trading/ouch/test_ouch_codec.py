@@ -164,3 +164,16 @@ def test_layout_table_matches_the_venue_sizes():
     assert (L.O_LEN, L.U_LEN, L.X_LEN, L.M_LEN) == tuple(V.INBOUND_BYTES[t] for t in "OUXM")
     assert (L.S_LEN, L.A_LEN, L.RU_LEN, L.C_LEN, L.E_LEN, L.J_LEN, L.MM_LEN) == \
         tuple(V.OUTBOUND_BYTES[t] for t in "SAUCEJM")
+
+
+def test_replace_names_its_trigger_in_the_clordid_like_an_enter():
+    """A replace sent for a feed event carries that event's sequence number (how the
+    tick-to-trade bench times a quote that moved); 0 leaves the ClOrdID blank."""
+    import numpy as np
+    from tickpath.bench.venue import ouch as venue_ouch
+    buf = np.zeros(64, np.uint8)
+    n = codec.encode_replace(buf, 0, 7, 8, 500, 99_990_000, R.TIF_DAY, 1234567)
+    msg = venue_ouch.decode_inbound(bytes(buf[3:n]))
+    assert msg["clordid"] == b"00000000001234567"[-14:] and msg["orig_uref"] == 7 and msg["uref"] == 8
+    n = codec.encode_replace(buf, 0, 7, 8, 500, 99_990_000, R.TIF_DAY)
+    assert venue_ouch.decode_inbound(bytes(buf[3:n]))["clordid"] == b" " * 14
