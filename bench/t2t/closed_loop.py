@@ -62,7 +62,7 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
         raw["book"]["instruments"] = instruments + 8
         raw["venue"].update(ouch=f"{host}:{port}", user="TP", password=venue.password("TP"), ready_file=ready)
         raw["trading"].update(seconds=seconds, drain_s=1.0)
-        # quote the `quoted` most active names, not all: requoting hundreds of books would run
+        # quote the first `quoted` listed names, not all: requoting hundreds of books would run
         # into the example's order-rate throttle, whose rejects count toward its breach breaker
         raw["strategy"]["params"]["symbols"] = [r["symbol"] for r in venue.ready["refdata"][:quoted]]
         if rx_cpu is not None:
