@@ -297,6 +297,29 @@ def percentile_curve(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pct, vals
 
 
+NINES = (50, 90, 99, 99.9, 99.99)
+
+
+def plot_percentiles(ax, hist: np.ndarray, label: str) -> bool:
+    """One latency-by-percentile curve (µs) on the "nines" axis; False when it has no points."""
+    pct, vals = percentile_curve(hist)
+    keep = pct < 100.0
+    if not keep.any():
+        return False
+    ax.plot(1.0 / (1.0 - pct[keep] / 100.0), vals[keep] / 1e3, label=label)
+    return True
+
+
+def nines_axis(ax, nines=NINES) -> None:
+    """Log axes with the percentile ticks (10 = 90 %, 100 = 99 %, ...), grid and legend."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([1.0 / (1.0 - q / 100.0) for q in nines], [f"{q:g}%" for q in nines])
+    ax.set_xlabel("percentile")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+
+
 def plots(s: dict, hists: dict, out_dir: str) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")

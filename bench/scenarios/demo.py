@@ -295,35 +295,26 @@ def write_outputs(summary: dict, json_path: str | None, hgrm_path: str | None) -
                 f.write(latency.hgrm_text(loop["_w2w_hist"]))
     target = json_path or hgrm_path
     if target and loop.get("series"):
-        from tickpath.bench.harness.report import percentile_curve
         from tickpath.bench.t2t.closed_loop import plot
         base = os.path.splitext(target)[0]
         plot(loop, f"{base}.pnl.png")
-        _plot_latency(summary, f"{base}.latency.png", percentile_curve)
+        _plot_latency(summary, f"{base}.latency.png")
 
 
-def _plot_latency(summary: dict, path: str, percentile_curve) -> None:
+def _plot_latency(summary: dict, path: str) -> None:
     """HdrHistogram-style percentile plot: market data (both receivers) and tick-to-trade."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from tickpath.bench.harness.report import nines_axis, plot_percentiles
     curves = [(r["name"], r["hist"]) for r in summary["results"] if r.get("hist") is not None]
     loop = summary.get("closed_loop") or {}
     if "_w2w_hist" in loop:
         curves.append(("tick-to-trade wall to wall", loop["_w2w_hist"]))
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, h in curves:
-        pct, vals = percentile_curve(h)
-        keep = pct < 100.0
-        if keep.any():
-            ax.plot(1.0 / (1.0 - pct[keep] / 100.0), vals[keep] / 1e3, label=name)
-    nines = [50, 90, 99, 99.9, 99.99]
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks([1.0 / (1.0 - q / 100.0) for q in nines], [f"{q:g}%" for q in nines])
-    ax.set_xlabel("percentile")
+        plot_percentiles(ax, h, name)
+    nines_axis(ax)
     ax.set_ylabel("µs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -9,7 +9,7 @@ import math
 import os
 
 
-from tickpath.bench.harness.report import _json_default, percentile_curve
+from tickpath.bench.harness.report import _json_default, nines_axis, plot_percentiles
 from tickpath.runtime.engine import latency
 
 COLS = ("p50", "p90", "p99", "p99.9", "max", "mean", "std")
@@ -95,7 +95,6 @@ def plots(summary: dict, hists: dict, out_dir: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    nines = [50, 90, 99, 99.9, 99.99]
     for sname in summary["scenarios"]:
         fig, ax = plt.subplots(figsize=(8, 5))
         drew = False
@@ -103,20 +102,11 @@ def plots(summary: dict, hists: dict, out_dir: str) -> list[str]:
             s, path = key.rsplit("/", 1)
             if s != sname:
                 continue
-            pct, vals = percentile_curve(h)
-            keep = pct < 100.0
-            if keep.any():
-                ax.plot(1.0 / (1.0 - pct[keep] / 100.0), vals[keep] / 1e3, label=path)
-                drew = True
+            drew = plot_percentiles(ax, h, path) or drew
         if drew:
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xticks([1.0 / (1.0 - q / 100.0) for q in nines], [f"{q:g}%" for q in nines])
-            ax.set_xlabel("percentile")
+            nines_axis(ax)
             ax.set_ylabel("wall-to-wall µs (trigger sent → order at the venue)")
             ax.set_title(f"tick-to-trade, {sname} — {summary['machine'].get('cpu_model', '')}")
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend()
             p = os.path.join(out_dir, f"t2t_{sname.replace('/', '_')}.png")
             fig.savefig(p, dpi=110, bbox_inches="tight")
             written.append(p)
