@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit
 from tickpath.runtime.feed import itch
 from tickpath.runtime.feed import moldudp64 as mold
+from tickpath.runtime.feed.moldudp64 import MoldPackets  # noqa: F401  (re-exported: bench's senders use it)
 from tickpath.runtime.core.errors import ConfigError
 
 TICK_PRICE4 = 100                      # one cent in Price(4) units
@@ -51,6 +52,13 @@ _P_REPLACE = _P_CANCEL + 0.09
 _P_EXEC = _P_REPLACE + 0.08   # the rest (0.03) are P trades
 _F_SHARE = 0.05               # adds that carry an MPID attribution (F)
 _C_SHARE = 0.10               # executions that print at another price (C)
+
+# where the bytes go: offsets (itch.A_PRICE...) and lengths from itch.py's one table
+_A_BYTES, _F_BYTES, _D_BYTES, _X_BYTES, _U_BYTES, _E_BYTES, _C_BYTES, _P_BYTES = (
+    itch.MESSAGE_BYTES[t] for t in "AFDXUECP")
+_LONGEST_FLOW_BYTES = max(itch.MESSAGE_BYTES[t] for t in "AFDXUECP")
+# E and C share their first fields (the generator writes C through the E offsets)
+assert itch.BODY_FIELDS["C"][:3] == itch.BODY_FIELDS["E"]
 
 
 @dataclass(frozen=True)
@@ -74,29 +82,6 @@ class Market:
         return [self.message(i) for i in range(self.n_messages)]
 
 
-@dataclass(frozen=True)
-class MoldPackets:
-    """MoldUDP64 packets back to back: packet k is buf[offsets[k]:offsets[k]+lengths[k]],
-    carrying messages [msg_first[k], msg_first[k]+msg_count[k]), the first numbered
-    first_seq[k]. ts_offsets[i] is where message i's 6-byte timestamp lies in buf."""
-    buf: np.ndarray
-    offsets: np.ndarray
-    lengths: np.ndarray
-    first_seq: np.ndarray
-    msg_first: np.ndarray
-    msg_count: np.ndarray
-    ts_offsets: np.ndarray
-    session: bytes
-
-    @property
-    def n_packets(self) -> int:
-        return len(self.lengths)
-
-    def packet(self, k: int) -> bytes:
-        o = self.offsets[k]
-        return self.buf[o:o + self.lengths[k]].tobytes()
-
-
 # ---- big-endian stores into a preallocated buffer (sizes fixed by the caller) ----
 
 @njit(nogil=True, inline="always")
@@ -108,9 +93,9 @@ def _put(buf, o, value, n_bytes):
 @njit(nogil=True, inline="always")
 def _header(buf, o, msg_type, locate, ts_ns):
     buf[o] = msg_type
-    _put(buf, o + 1, locate, 2)
-    _put(buf, o + 3, 0, 2)            # tracking number: NASDAQ-internal, zero here
-    _put(buf, o + 5, ts_ns, 6)
+    _put(buf, o + itch.LOCATE_OFFSET, locate, 2)
+    _put(buf, o + itch.TRACKING_OFFSET, 0, 2)   # tracking number: NASDAQ-internal, zero here
+    _put(buf, o + itch.TIMESTAMP_OFFSET, ts_ns, itch.TIMESTAMP_BYTES)
 
 
 @njit(nogil=True, inline="always")
@@ -176,18 +161,19 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
                 shares = np.random.randint(1, 100)   # odd lot
             t = ord("F") if np.random.random() < _F_SHARE else ord("A")
             _header(buf, o, t, loc, ts)
-            _put(buf, o + 11, next_ref, 8)
-            buf[o + 19] = side
-            _put(buf, o + 20, shares, 4)
-            _symbol(buf, o + 24, symbols, loc)
-            _put(buf, o + 32, price, 4)
-            o += 36
+            _put(buf, o + itch.A_ORDER_REF, next_ref, 8)     # F: A plus an attribution
+            buf[o + itch.A_SIDE] = side
+            _put(buf, o + itch.A_SHARES, shares, 4)
+            _symbol(buf, o + itch.A_STOCK, symbols, loc)
+            _put(buf, o + itch.A_PRICE, price, 4)
             if t == ord("F"):
-                buf[o] = ord("M")          # attribution "MPID"
-                buf[o + 1] = ord("P")
-                buf[o + 2] = ord("I")
-                buf[o + 3] = ord("D")
-                o += 4
+                buf[o + itch.F_ATTRIBUTION] = ord("M")          # attribution "MPID"
+                buf[o + itch.F_ATTRIBUTION + 1] = ord("P")
+                buf[o + itch.F_ATTRIBUTION + 2] = ord("I")
+                buf[o + itch.F_ATTRIBUTION + 3] = ord("D")
+                o += _F_BYTES
+            else:
+                o += _A_BYTES
             live_ref[n_live] = next_ref
             live_loc[n_live] = loc
             live_side[n_live] = side
@@ -198,8 +184,8 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
         elif u < _P_DELETE or (u < _P_CANCEL and live_shares[j] < 2) or draining:
             t = ord("D")
             _header(buf, o, t, live_loc[j], ts)
-            _put(buf, o + 11, live_ref[j], 8)
-            o += 19
+            _put(buf, o + itch.D_ORDER_REF, live_ref[j], 8)
+            o += _D_BYTES
             n_live -= 1                       # swap-remove
             live_ref[j] = live_ref[n_live]
             live_loc[j] = live_loc[n_live]
@@ -210,9 +196,9 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
             t = ord("X")
             cut = np.random.randint(1, live_shares[j])   # partial: leaves >= 1
             _header(buf, o, t, live_loc[j], ts)
-            _put(buf, o + 11, live_ref[j], 8)
-            _put(buf, o + 19, cut, 4)
-            o += 23
+            _put(buf, o + itch.X_ORDER_REF, live_ref[j], 8)
+            _put(buf, o + itch.X_SHARES, cut, 4)
+            o += _X_BYTES
             live_shares[j] -= cut
         elif u < _P_REPLACE:
             t = ord("U")
@@ -221,11 +207,11 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
                         TICK_PRICE4)
             shares = 100 * min(np.random.geometric(0.4), 50)
             _header(buf, o, t, live_loc[j], ts)
-            _put(buf, o + 11, live_ref[j], 8)
-            _put(buf, o + 19, next_ref, 8)
-            _put(buf, o + 27, shares, 4)
-            _put(buf, o + 31, price, 4)
-            o += 35
+            _put(buf, o + itch.U_ORDER_REF, live_ref[j], 8)
+            _put(buf, o + itch.U_NEW_ORDER_REF, next_ref, 8)
+            _put(buf, o + itch.U_SHARES, shares, 4)
+            _put(buf, o + itch.U_PRICE, price, 4)
+            o += _U_BYTES
             live_ref[j] = next_ref              # the new order takes the old one's slot
             live_shares[j] = shares
             live_price[j] = price
@@ -235,16 +221,16 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
             shares = live_shares[j] if full else np.random.randint(1, live_shares[j])
             t = ord("C") if np.random.random() < _C_SHARE else ord("E")
             _header(buf, o, t, live_loc[j], ts)
-            _put(buf, o + 11, live_ref[j], 8)
-            _put(buf, o + 19, shares, 4)
-            _put(buf, o + 23, next_match, 8)
+            _put(buf, o + itch.E_ORDER_REF, live_ref[j], 8)   # C: E plus printable, price
+            _put(buf, o + itch.E_SHARES, shares, 4)
+            _put(buf, o + itch.E_MATCH, next_match, 8)
             if t == ord("C"):
-                buf[o + 31] = ord("Y")
-                _put(buf, o + 32, max(live_price[j] + TICK_PRICE4 * np.random.randint(-1, 2),
-                                      TICK_PRICE4), 4)
-                o += 36
+                buf[o + itch.C_PRINTABLE] = ord("Y")
+                _put(buf, o + itch.C_PRICE, max(live_price[j] + TICK_PRICE4
+                                                * np.random.randint(-1, 2), TICK_PRICE4), 4)
+                o += _C_BYTES
             else:
-                o += 31
+                o += _E_BYTES
             next_match += 1
             if full:
                 n_live -= 1
@@ -260,13 +246,13 @@ def _flow(seed, n, o, buf, offsets, types, symbols, cum_weight, mid, ts_start_ns
             loc = np.searchsorted(cum_weight, np.random.random() * cum_weight[-1]) + 1
             side = ord("B") if np.random.random() < 0.5 else ord("S")
             _header(buf, o, t, loc, ts)
-            _put(buf, o + 11, 0, 8)          # NASDAQ zeroes P's order reference
-            buf[o + 19] = side
-            _put(buf, o + 20, 100 * np.random.randint(1, 10), 4)
-            _symbol(buf, o + 24, symbols, loc)
-            _put(buf, o + 32, mid[loc - 1], 4)
-            _put(buf, o + 36, next_match, 8)
-            o += 44
+            _put(buf, o + itch.P_ORDER_REF, 0, 8)   # NASDAQ zeroes P's order reference
+            buf[o + itch.P_SIDE] = side
+            _put(buf, o + itch.P_SHARES, 100 * np.random.randint(1, 10), 4)
+            _symbol(buf, o + itch.P_STOCK, symbols, loc)
+            _put(buf, o + itch.P_PRICE, mid[loc - 1], 4)
+            _put(buf, o + itch.P_MATCH, next_match, 8)
+            o += _P_BYTES
             next_match += 1
         types[i] = t
     offsets[offsets.shape[0] - 1] = o
@@ -361,7 +347,7 @@ def generate(seed: int, n_messages: int, n_instruments: int, *,
     pre.append(itch.encode_system_event(0, 0, start_ns, "Q"))
     n_flow = n_messages - n_pre
     pre_bytes = sum(len(m) for m in pre)
-    buf = np.zeros(pre_bytes + 44 * n_flow, dtype=np.uint8)   # 44: the longest flow message
+    buf = np.zeros(pre_bytes + _LONGEST_FLOW_BYTES * n_flow, dtype=np.uint8)
     offsets = np.zeros(n_messages + 1, dtype=np.int64)
     types = np.zeros(n_messages, dtype=np.uint8)
     o = 0
@@ -378,6 +364,9 @@ def generate(seed: int, n_messages: int, n_instruments: int, *,
                   symbols=tuple(bytes(s) for s in symbols), ref_prices=ref_prices, seed=seed)
 
 
+_PREFIX = mold.LENGTH_PREFIX_BYTES   # the u16 length before each message
+
+
 @njit(nogil=True, cache=True)
 def _pack(mbuf, moffsets, session, first_seq, max_payload, max_count, out, pkt_off, pkt_len,
           pkt_seq, pkt_first, pkt_count, ts_off):
@@ -388,29 +377,29 @@ def _pack(mbuf, moffsets, session, first_seq, max_payload, max_count, out, pkt_o
     count = 0
     for i in range(n):
         ln = moffsets[i + 1] - moffsets[i]
-        if size + 2 + ln > max_payload or count == max_count:
+        if size + _PREFIX + ln > max_payload or count == max_count:
             if k >= 0:
-                _put(out, pkt_off[k] + 18, count, 2)
+                _put(out, pkt_off[k] + mold.COUNT_OFFSET, count, 2)
                 pkt_len[k] = size
                 pkt_count[k] = count
             k += 1
             pkt_off[k] = o
             pkt_seq[k] = first_seq + i
             pkt_first[k] = i
-            for c in range(10):
-                out[o + c] = session[c]
-            _put(out, o + 10, first_seq + i, 8)
-            o += 20
-            size = 20
+            for c in range(mold.SESSION_BYTES):
+                out[o + mold.SESSION_OFFSET + c] = session[c]
+            _put(out, o + mold.SEQ_OFFSET, first_seq + i, 8)
+            o += mold.HEADER_BYTES
+            size = mold.HEADER_BYTES
             count = 0
-        _put(out, o, ln, 2)
-        out[o + 2:o + 2 + ln] = mbuf[moffsets[i]:moffsets[i + 1]]
-        ts_off[i] = o + 2 + itch.TIMESTAMP_OFFSET
-        o += 2 + ln
-        size += 2 + ln
+        _put(out, o, ln, _PREFIX)
+        out[o + _PREFIX:o + _PREFIX + ln] = mbuf[moffsets[i]:moffsets[i + 1]]
+        ts_off[i] = o + _PREFIX + itch.TIMESTAMP_OFFSET
+        o += _PREFIX + ln
+        size += _PREFIX + ln
         count += 1
     if k >= 0:
-        _put(out, pkt_off[k] + 18, count, 2)
+        _put(out, pkt_off[k] + mold.COUNT_OFFSET, count, 2)
         pkt_len[k] = size
         pkt_count[k] = count
     return k + 1, o
@@ -456,5 +445,5 @@ def stamp_timestamps(buf, ts_offsets, msg_first, msg_count, k, ts_ns):
     ts = ts_ns & 0xFFFFFFFFFFFF
     for i in range(msg_first[k], msg_first[k] + msg_count[k]):
         o = ts_offsets[i]
-        if 0 <= o and o + 6 <= buf.shape[0]:
-            _put(buf, o, ts, 6)
+        if 0 <= o and o + itch.TIMESTAMP_BYTES <= buf.shape[0]:
+            _put(buf, o, ts, itch.TIMESTAMP_BYTES)

@@ -30,7 +30,7 @@ from numba import njit
 from tickpath.bench.load import market
 from tickpath.fpga.emulator import datapath as dp
 from tickpath.fpga import regmap as rm
-from tickpath.fpga.host.backend import fpga_poll
+from tickpath.fpga.host.backend import SW_FD, SW_WORDS, FpgaState, fpga_poll
 from tickpath.fpga.emulator.model import ParserModel
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.feed.decoder import decode_buffer, new_mold_state
@@ -117,8 +117,8 @@ def test_backend_poll(benchmark, tmp_path):
     recs = np.zeros(PIPE_RECORDS, EVENT_DTYPE)
     recs["shares"] = 1
     raw = recs.tobytes()
-    state = (np.zeros(8, np.int64), np.zeros(64, np.uint8))
-    state[0][0] = rfd
+    state = FpgaState(words=np.zeros(SW_WORDS, np.int64), remainder=np.zeros(64, np.uint8))
+    state.words[SW_FD] = rfd
     events = np.zeros(256, EVENT_DTYPE)
     _drain_and_consume(state, events, 0)               # compile
 

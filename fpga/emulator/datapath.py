@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit
 from tickpath.runtime.core.event import EVENT_VERSION, FLAG_GAP
 from tickpath.runtime.sys.intrinsics import load_relaxed
+from tickpath.runtime.feed.netheaders import LINK_ETHERNET, LINK_RAW_IPV4, udp_payload
 
 from tickpath.fpga import regmap as rm
 from tickpath.fpga.emulator.rom import (
@@ -352,36 +353,16 @@ def _message_done(mtype, mlen, mseq, recv_ns, locate, tracking, ts, order_ref, r
     return S_LEN_HI
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, inline="always")
 def _udp_payload(buf, off, n, kind):
-    """(payload offset, payload bytes, dst port) of an Ethernet/IPv4 UDP frame; bytes -1 = not feed."""
-    p = off
-    end = off + n
-    if kind == KIND_ETHERNET:
-        if n < 14:
-            return 0, -1, 0
-        etype = (buf[p + 12] << 8) | buf[p + 13]
-        p += 14
-        if etype == 0x8100:                    # one 802.1Q tag
-            if n < 18:
-                return 0, -1, 0
-            etype = (buf[p + 2] << 8) | buf[p + 3]
-            p += 4
-        if etype != 0x0800:
-            return 0, -1, 0
-    if end - p < 20 or (buf[p] >> 4) != 4 or buf[p + 9] != 17:
-        return 0, -1, 0
-    ihl = (buf[p] & 0x0F) * 4
-    total = (buf[p + 2] << 8) | buf[p + 3]
-    frag = ((buf[p + 6] & 0x3F) << 8) | buf[p + 7]
-    if ihl < 20 or frag != 0 or total < ihl + 8 or p + total > end:
-        return 0, -1, 0                        # options garbage, fragments, or cut short
-    u = p + ihl
-    dport = (buf[u + 2] << 8) | buf[u + 3]
-    ulen = (buf[u + 4] << 8) | buf[u + 5]
-    if ulen < 8 or ulen > total - ihl:
-        return 0, -1, 0
-    return u + 8, ulen - 8, dport
+    """(payload offset, payload bytes, dst port) of an Ethernet/IPv4 UDP frame; bytes -1 = not
+    feed. The headers are parsed as the runtime parses them (runtime/feed/netheaders.py): the
+    card's ingress refuses what the software path refuses; the port filter comes after."""
+    link = LINK_ETHERNET if kind == KIND_ETHERNET else LINK_RAW_IPV4
+    p, plen, dport, _vlan = udp_payload(buf, off, n, link, 0)
+    if p < 0:
+        return 0, -1, 0                        # not IPv4/UDP, options garbage, fragment, cut short
+    return p, plen, dport
 
 
 @njit(nogil=True, cache=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -56,6 +57,12 @@ SW_ERRNO = 7           # last fatal errno
 SW_WORDS = 8
 
 
+class FpgaState(NamedTuple):
+    """What fpga_poll reads and writes (numba types it as a tuple: no run-time cost)."""
+    words: np.ndarray       # int64[SW_WORDS]: the fd, the remainder's length, counts (SW_*)
+    remainder: np.ndarray   # u8[RECORD_BYTES]: the start of a record a read cut short
+
+
 @njit(nogil=True, inline="always")
 def _copy_bytes(dst, src, n):
     for i in range(n):
@@ -65,7 +72,7 @@ def _copy_bytes(dst, src, n):
 @njit(nogil=True, cache=True)
 def fpga_poll(state, events):
     """Read whole records into events[0:n]; returns n, or -errno (-ENODEV: device gone)."""
-    sw, rem = state
+    sw, rem = state.words, state.remainder
     sw[SW_POLLS] += 1
     cap_bytes = events.shape[0] * RECORD_BYTES
     have = sw[SW_REM_BYTES]
@@ -160,7 +167,7 @@ class FpgaBackend:
             raise
         sw = np.zeros(SW_WORDS, np.int64)
         sw[SW_FD] = self.fd
-        self.state = (sw, np.zeros(RECORD_BYTES, np.uint8))
+        self.state = FpgaState(words=sw, remainder=np.zeros(RECORD_BYTES, np.uint8))
         if enable:
             self.ctl.enable(True)
         return self
@@ -172,7 +179,7 @@ class FpgaBackend:
         e = -rc_value
         if e == ENODEV:
             raise DeviceGoneError("C2H stream ended: the card or its emulator is gone", node=self.node,
-                                  partial_record_bytes=int(self.state[0][SW_REM_BYTES]))
+                                  partial_record_bytes=int(self.state.words[SW_REM_BYTES]))
         raise BackendError("C2H read failed", node=self.node, errno=errno.errorcode.get(e, e),
                            reason=os.strerror(e))
 
@@ -181,7 +188,7 @@ class FpgaBackend:
         return bool(self.ctl.bar.read32(rm.STATUS) & rm.ST_OVERFLOW)
 
     def stats(self) -> dict:
-        sw = self.state[0] if self.state is not None else np.zeros(SW_WORDS, np.int64)
+        sw = self.state.words if self.state is not None else np.zeros(SW_WORDS, np.int64)
         out = {
             "backend": self.name,
             "c2h_node": self.node,

@@ -59,6 +59,7 @@ from tickpath.runtime.engine.replay_input import open_input
 from tickpath.runtime.feed import pcap
 from tickpath.runtime.feed.decoder import decode_packet, new_mold_state
 from tickpath.runtime.feed.itchfile import ItchFile, decode_messages
+from tickpath.runtime.feed.netheaders import LINK_ETHERNET, LINK_RAW_IPV4, udp_payload
 from tickpath.runtime.sys.byteorder import load_be48
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.sys.libc import libc_usleep
@@ -70,8 +71,8 @@ SPEED_MAX = 1e6                # a day in under 0.1 s: "as fast as possible" is 
 SPEED_UNITS = 1_000_000        # speed is kept as an integer number of millionths
 BATCH_EVENTS = 1 << 13         # events per jitted call and digest block: 512 KiB, stays in L2
 BATCH_PACKETS = 512
-_KIND_ETH = 0
-_KIND_IP = 1
+_KIND_ETH = LINK_ETHERNET     # capture link kinds, as netheaders names them
+_KIND_IP = LINK_RAW_IPV4
 _R = ord("R")
 _E, _C, _P = ord("E"), ord("C"), ord("P")
 _OFFSET_CAP_NS = 1 << 62       # a wait longer than this (146 years) is saturated
@@ -101,7 +102,7 @@ def scaled_offset_ns(elapsed_ns, speed_units):
 @njit(nogil=True, cache=True)
 def locate_udp(data, offsets, lengths, orig_lengths, kind, udp_port, out_off, out_len, counters):
     """For each captured frame, where its UDP payload lies in data (-1 when it is not one we
-    replay). Every header read is length-checked first."""
+    replay; runtime/feed/netheaders.py parses the headers, every read length-checked)."""
     for i in range(offsets.shape[0]):
         out_off[i] = -1
         out_len[i] = 0
@@ -113,39 +114,12 @@ def locate_udp(data, offsets, lengths, orig_lengths, kind, udp_port, out_off, ou
         if n < orig_lengths[i]:
             counters[C.FRAMES_DROPPED] += 1   # cut by the snaplen: the tail is lost
             continue
-        p = 0
-        if kind == _KIND_ETH:
-            if n < 14:
-                counters[C.FRAMES_NOT_FEED] += 1
-                continue
-            et = (np.int64(data[o + 12]) << 8) | data[o + 13]
-            p = 14
-            if et == 0x8100 and n >= 18:
-                et = (np.int64(data[o + 16]) << 8) | data[o + 17]
-                p = 18
-            if et != 0x0800:
-                counters[C.FRAMES_NOT_FEED] += 1
-                continue
-        if n < p + 20 or (data[o + p] >> 4) != 4 or data[o + p + 9] != 17:
-            counters[C.FRAMES_NOT_FEED] += 1
+        p, plen, _dport, _vlan = udp_payload(data, o, n, kind, udp_port)
+        if p < 0:
+            counters[C.FRAMES_NOT_FEED] += 1    # not IPv4/UDP, a fragment, or another port
             continue
-        ihl = np.int64(data[o + p] & 0x0F) * 4
-        total = (np.int64(data[o + p + 2]) << 8) | data[o + p + 3]
-        frag = ((np.int64(data[o + p + 6]) << 8) | data[o + p + 7]) & 0x3FFF
-        u = p + ihl
-        if ihl < 20 or frag != 0 or n < u + 8 or total < ihl + 8:
-            counters[C.FRAMES_NOT_FEED] += 1
-            continue
-        dport = (np.int64(data[o + u + 2]) << 8) | data[o + u + 3]
-        ulen = (np.int64(data[o + u + 4]) << 8) | data[o + u + 5]
-        if ulen < 8 or u + ulen > n or ulen > total - ihl:
-            counters[C.FRAMES_NOT_FEED] += 1
-            continue
-        if udp_port != 0 and dport != udp_port:
-            counters[C.FRAMES_NOT_FEED] += 1
-            continue
-        out_off[i] = o + u + 8
-        out_len[i] = ulen - 8
+        out_off[i] = p
+        out_len[i] = plen
         counters[C.FRAMES] += 1
 
 

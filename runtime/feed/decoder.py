@@ -69,6 +69,7 @@ from tickpath.runtime.core.event import (
     FLAG_CROSS,
     FLAG_GAP,
 )
+from tickpath.runtime.feed import itch   # field offsets itch.A_PRICE...: ints numba freezes
 from tickpath.runtime.feed.itch import (
     KIND_BY_TYPE,
     KIND_DECODED,
@@ -254,10 +255,9 @@ def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
         counters[EVENTS_DROPPED] += 1
         return ev
     # from here every read is inside [o, o + spec length) <= [o, o + length)
-    locate = _be16(p, o + 1)
-    tracking = _be16(p, o + 3)
-    ts = _be48(p, o + 5)
-    b = o + 11  # body
+    locate = _be16(p, o + itch.LOCATE_OFFSET)
+    tracking = _be16(p, o + itch.TRACKING_OFFSET)
+    ts = _be48(p, o + itch.TIMESTAMP_OFFSET)
     order_ref = 0
     ref2 = 0
     shares = 0
@@ -266,52 +266,52 @@ def _decode_message(p, o, length, seq, recv_ns, events, ev, counters):
     aux = 0
     flags = 0
     if t == _A or t == _F:
-        order_ref = _be64(p, b)
-        side = p[b + 8]
-        shares = _be32(p, b + 9)
-        price = _be32(p, b + 21)
+        order_ref = _be64(p, o + itch.A_ORDER_REF)     # F is A plus an attribution (itch.py)
+        side = p[o + itch.A_SIDE]
+        shares = _be32(p, o + itch.A_SHARES)
+        price = _be32(p, o + itch.A_PRICE)
         if t == _F:
             flags = FLAG_ATTRIBUTED
     elif t == _D:
-        order_ref = _be64(p, b)
+        order_ref = _be64(p, o + itch.D_ORDER_REF)
     elif t == _E:
-        order_ref = _be64(p, b)
-        shares = _be32(p, b + 8)
-        ref2 = _be64(p, b + 12)
+        order_ref = _be64(p, o + itch.E_ORDER_REF)
+        shares = _be32(p, o + itch.E_SHARES)
+        ref2 = _be64(p, o + itch.E_MATCH)
     elif t == _X:
-        order_ref = _be64(p, b)
-        shares = _be32(p, b + 8)
+        order_ref = _be64(p, o + itch.X_ORDER_REF)
+        shares = _be32(p, o + itch.X_SHARES)
     elif t == _U:
-        order_ref = _be64(p, b)
-        ref2 = _be64(p, b + 8)
-        shares = _be32(p, b + 16)
-        price = _be32(p, b + 20)
+        order_ref = _be64(p, o + itch.U_ORDER_REF)
+        ref2 = _be64(p, o + itch.U_NEW_ORDER_REF)
+        shares = _be32(p, o + itch.U_SHARES)
+        price = _be32(p, o + itch.U_PRICE)
     elif t == _C:
-        order_ref = _be64(p, b)
-        shares = _be32(p, b + 8)
-        ref2 = _be64(p, b + 12)
-        aux = p[b + 20]
-        price = _be32(p, b + 21)
+        order_ref = _be64(p, o + itch.C_ORDER_REF)
+        shares = _be32(p, o + itch.C_SHARES)
+        ref2 = _be64(p, o + itch.C_MATCH)
+        aux = p[o + itch.C_PRINTABLE]
+        price = _be32(p, o + itch.C_PRICE)
     elif t == _P:
         # event.py lists order_ref for A F E C X D U only: P's (zeroed by NASDAQ) is not kept
-        side = p[b + 8]
-        shares = _be32(p, b + 9)
-        price = _be32(p, b + 21)
-        ref2 = _be64(p, b + 25)
+        side = p[o + itch.P_SIDE]
+        shares = _be32(p, o + itch.P_SHARES)
+        price = _be32(p, o + itch.P_PRICE)
+        ref2 = _be64(p, o + itch.P_MATCH)
     elif t == _Q:
-        shares = _be64(p, b)
-        price = _be32(p, b + 16)
-        ref2 = _be64(p, b + 20)
-        aux = p[b + 28]
+        shares = _be64(p, o + itch.Q_SHARES)
+        price = _be32(p, o + itch.Q_PRICE)
+        ref2 = _be64(p, o + itch.Q_MATCH)
+        aux = p[o + itch.Q_CROSS_TYPE]
         flags = FLAG_CROSS
     elif t == _S:
-        aux = p[b]
+        aux = p[o + itch.S_EVENT_CODE]
     elif t == _R:
-        ref2 = _le64(p, b)
+        ref2 = _le64(p, o + itch.R_STOCK)
     elif t == _H:
-        aux = p[b + 8]
+        aux = p[o + itch.H_TRADING_STATE]
     elif t == _B:
-        ref2 = _be64(p, b)
+        ref2 = _be64(p, o + itch.B_MATCH)
     _write(events, ev, seq, ts, recv_ns, order_ref, ref2, shares, price, locate, tracking,
            t, side, aux, flags)
     return ev + 1

@@ -22,7 +22,7 @@ import numpy as np
 from tickpath.runtime.core.errors import ConfigError
 
 HEADER_BYTES = 11
-TIMESTAMP_OFFSET = 5        # the 6-byte timestamp inside every message
+TIMESTAMP_OFFSET = 5        # the 6-byte timestamp inside every message (offsets below)
 TIMESTAMP_BYTES = 6
 MAX_TIMESTAMP_NS = (1 << 48) - 1
 
@@ -99,6 +99,61 @@ _FORMATS = {t: ">" + "".join(code for _, code in f) for t, f in BODY_FIELDS.item
 MESSAGE_BYTES: dict[str, int] = {
     t: HEADER_BYTES + struct.calcsize(fmt) for t, fmt in _FORMATS.items()
 }
+
+
+def field_offset(msg_type: str, name: str) -> int:
+    """Byte offset of a field from the start of the message (the header included), from
+    BODY_FIELDS: the one place the layout is written down."""
+    pos = HEADER_BYTES
+    for field, code in BODY_FIELDS[msg_type]:
+        if field == name:
+            return pos
+        pos += struct.calcsize(">" + code)
+    raise KeyError(f"{msg_type}.{name}")
+
+
+# Offsets the decoder (numba) and the generators read: plain ints, frozen into compiled code.
+# Header fields, common to every type:
+LOCATE_OFFSET = 1
+TRACKING_OFFSET = 3
+# Body fields, named <type>_<field>:
+A_ORDER_REF = field_offset("A", "order_ref")
+A_SIDE = field_offset("A", "side")
+A_SHARES = field_offset("A", "shares")
+A_STOCK = field_offset("A", "stock")
+A_PRICE = field_offset("A", "price")
+F_ATTRIBUTION = field_offset("F", "attribution")
+D_ORDER_REF = field_offset("D", "order_ref")
+E_ORDER_REF = field_offset("E", "order_ref")
+E_SHARES = field_offset("E", "shares")
+E_MATCH = field_offset("E", "match")
+X_ORDER_REF = field_offset("X", "order_ref")
+X_SHARES = field_offset("X", "shares")
+U_ORDER_REF = field_offset("U", "order_ref")
+U_NEW_ORDER_REF = field_offset("U", "new_order_ref")
+U_SHARES = field_offset("U", "shares")
+U_PRICE = field_offset("U", "price")
+C_ORDER_REF = field_offset("C", "order_ref")
+C_SHARES = field_offset("C", "shares")
+C_MATCH = field_offset("C", "match")
+C_PRINTABLE = field_offset("C", "printable")
+C_PRICE = field_offset("C", "price")
+P_ORDER_REF = field_offset("P", "order_ref")
+P_SIDE = field_offset("P", "side")
+P_SHARES = field_offset("P", "shares")
+P_STOCK = field_offset("P", "stock")
+P_PRICE = field_offset("P", "price")
+P_MATCH = field_offset("P", "match")
+Q_SHARES = field_offset("Q", "shares")
+Q_PRICE = field_offset("Q", "price")
+Q_MATCH = field_offset("Q", "match")
+Q_CROSS_TYPE = field_offset("Q", "cross_type")
+S_EVENT_CODE = field_offset("S", "event_code")
+R_STOCK = field_offset("R", "stock")
+H_TRADING_STATE = field_offset("H", "trading_state")
+B_MATCH = field_offset("B", "match")
+# F is A with an attribution after it: the decoder reads both through the A offsets
+assert BODY_FIELDS["F"][:len(BODY_FIELDS["A"])] == BODY_FIELDS["A"]
 
 # The types the decoder turns into event records; every other spec type is walked over.
 DECODED_TYPES = frozenset("SRHAFECXDUPQB")

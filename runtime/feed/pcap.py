@@ -40,8 +40,7 @@ _NG_BOM = 0x1A2B3C4D
 _NG_IDB = 1
 _NG_SPB = 3
 _NG_EPB = 6
-ETH_HEADER_BYTES = 14
-IPV4_HEADER_BYTES = 20
+IPV4_HEADER_BYTES = 20   # udp_frame writes no IP options
 UDP_HEADER_BYTES = 8
 
 
@@ -309,30 +308,14 @@ def udp_frame(payload: bytes, dst_port: int, src_port: int = 40000, src_ip: str 
 
 
 def udp_payloads(cap: Capture):
-    """Yield (ts_ns, dst_port, payload bytes) for each IPv4/UDP packet; others are skipped."""
+    """Yield (ts_ns, dst_port, payload bytes) for each IPv4/UDP packet (not a fragment, not
+    cut short; runtime/feed/netheaders.py decides); others are skipped."""
+    # imported here: reading and writing captures needs no numba, only this walk does
+    from tickpath.runtime.feed.netheaders import LINK_ETHERNET, LINK_RAW_IPV4, udp_payload
+
+    link = LINK_ETHERNET if cap.linktype == LINKTYPE_ETHERNET else LINK_RAW_IPV4
     for i in range(len(cap)):
-        frame = cap.packet(i)
-        pos = 0
-        if cap.linktype == LINKTYPE_ETHERNET:
-            if len(frame) < ETH_HEADER_BYTES:
-                continue
-            etype = struct.unpack_from("!H", frame, 12)[0]
-            pos = ETH_HEADER_BYTES
-            if etype == 0x8100 and len(frame) >= 18:      # one 802.1Q tag
-                etype = struct.unpack_from("!H", frame, 16)[0]
-                pos = 18
-            if etype != 0x0800:
-                continue
-        if len(frame) < pos + IPV4_HEADER_BYTES or frame[pos] >> 4 != 4 or frame[pos + 9] != 17:
-            continue
-        ihl = (frame[pos] & 0x0F) * 4
-        total = struct.unpack_from("!H", frame, pos + 2)[0]
-        if struct.unpack_from("!H", frame, pos + 6)[0] & 0x3FFF:   # fragments: not reassembled
-            continue
-        u = pos + ihl
-        if ihl < 20 or len(frame) < u + UDP_HEADER_BYTES or total < ihl + UDP_HEADER_BYTES:
-            continue
-        dport, ulen = struct.unpack_from("!2xH H", frame, u)
-        if ulen < UDP_HEADER_BYTES or u + ulen > len(frame) or ulen > total - ihl:
-            continue
-        yield int(cap.ts_ns[i]), dport, frame[u + UDP_HEADER_BYTES:u + ulen]
+        o, n = int(cap.offsets[i]), int(cap.lengths[i])
+        p, plen, dport, _vlan = udp_payload(cap.data, o, n, link, 0)
+        if p >= 0:
+            yield int(cap.ts_ns[i]), int(dport), cap.data[p:p + plen].tobytes()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tickpath.runtime.core.errors import ConfigError, PrivilegeError, ResourceError
+from tickpath.runtime.sys.topology import free_huge_pages, numa_nodes  # one sysfs reader
 
 CACHE_LINE_BYTES = 64
 PAGE_BYTES = mmap.PAGESIZE
@@ -37,30 +38,6 @@ _libc.syscall.restype = ctypes.c_long
 _libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _libc.munlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-
-
-def numa_nodes(sysfs: str = "/sys") -> list[int]:
-    """Online NUMA node ids (one node, 0, when the kernel has no NUMA view)."""
-    path = os.path.join(sysfs, "devices/system/node")
-    try:
-        nodes = sorted(int(d[4:]) for d in os.listdir(path) if d.startswith("node") and d[4:].isdigit())
-    except OSError:
-        nodes = []
-    return nodes or [0]
-
-
-def free_huge_pages(node: int, sysfs: str = "/sys") -> int:
-    p = os.path.join(sysfs, f"devices/system/node/node{node}/hugepages/hugepages-2048kB/free_hugepages")
-    try:
-        with open(p) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        # no per-node view: the global pool
-        try:
-            with open("/proc/sys/vm/nr_hugepages") as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return 0
 
 
 def _round_up(n: int, to: int) -> int:

@@ -12,9 +12,9 @@ import os
 
 
 def _topology() -> dict:
-    from tickpath.hostconfig.discover.topology import discover
+    from tickpath.runtime.sys.topology import discover
     try:
-        from tickpath.hostconfig.discover.nic import EthtoolOps
+        from tickpath.runtime.sys.ethtool import EthtoolOps
         ops = EthtoolOps()
     except Exception:  # pyroute2 missing or no netlink: channels reported unknown
         ops = None

@@ -3,7 +3,8 @@ SCHED_FIFO and mlockall — each refusal named, never a silent no-op.
 
 Which core does what comes from configuration (`[cores]`); `choose_cores` picks them
 automatically when the config says "auto", preferring isolated cores on the NIC's NUMA node
-(the topology logic lives in tickpath.hostconfig.discover.topology and is shared with `tickpath info`).
+(the topology readers live in runtime/sys/topology.py, shared with `tickpath info` and
+hostconfig).
 """
 from __future__ import annotations
 
@@ -14,29 +15,15 @@ import threading
 import warnings
 
 from tickpath.runtime.core.errors import ConfigError, PrivilegeError, translate_oserror
+from tickpath.runtime.sys import topology
 
 _MCL_CURRENT, _MCL_FUTURE = 1, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def online_cpus() -> set[int]:
-    return set(os.sched_getaffinity(0)) | _sysfs_online()
-
-
-def _sysfs_online() -> set[int]:
-    try:
-        with open("/sys/devices/system/cpu/online") as f:
-            text = f.read().strip()
-    except OSError:
-        return set()
-    cpus: set[int] = set()
-    for part in text.split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            cpus.update(range(int(a), int(b) + 1))
-        elif part:
-            cpus.add(int(part))
-    return cpus
+    online = topology.online_cpus()
+    return set(os.sched_getaffinity(0)) | (set(online) if isinstance(online, list) else set())
 
 
 def check_cpus(cpus, what: str = "cpus") -> list[int]:
@@ -102,17 +89,14 @@ def unlock_all_memory() -> None:
 
 def choose_cores(n: int, nic: str | None = None) -> list[int]:
     """n cores for the hot threads, preferring isolated cores on the NIC's node."""
-    try:
-        from tickpath.hostconfig.discover.topology import choose_cores as _choose, discover
-    except ImportError:
-        cpus = sorted(os.sched_getaffinity(0))
-        # avoid cpu 0 (housekeeping, most IRQs) when there is a choice
-        pref = [c for c in cpus if c != 0] + [c for c in cpus if c == 0]
-        return pref[:n]
     allowed = os.sched_getaffinity(0)
-    topo = discover()
+    topo = topology.discover()
+    if isinstance(topo.cpus_online, topology.Unknown):
+        # no sysfs view: avoid cpu 0 (housekeeping, most IRQs) when there is a choice
+        cpus = sorted(allowed)
+        return ([c for c in cpus if c != 0] + [c for c in cpus if c == 0])[:n]
     # the whole preference order, then keep what this process may run on
     if nic is not None and nic not in topo.nics:
         nic = None  # e.g. an interface in another network namespace: no node preference
-    chosen = [c for c in _choose(topo, len(topo.cpus_online), nic=nic) if c in allowed]
+    chosen = [c for c in topology.choose_cores(topo, len(topo.cpus_online), nic=nic) if c in allowed]
     return chosen[:n] if len(chosen) >= n else sorted(allowed)[:n]

@@ -26,7 +26,7 @@ from tickpath.runtime.backends.registry import FRAMES, BackendInfo, register_bac
 from tickpath.runtime.core.errors import BackendError, ConfigError
 from tickpath.runtime.backends.afxdp import bpf as _bpf
 from tickpath.runtime.backends.afxdp.attach import Attachment, attach
-from tickpath.runtime.backends.afxdp.config import AfxdpConfig, interface_numa_node
+from tickpath.runtime.backends.afxdp.config import AfxdpConfig
 from tickpath.runtime.backends.afxdp.layout import XDP_COPY, XDP_USE_NEED_WAKEUP, XDP_ZEROCOPY
 from tickpath.runtime.backends.afxdp.poll import (
     C_STASH_TOP,
@@ -41,9 +41,11 @@ from tickpath.runtime.backends.afxdp.poll import (
     P_RX_MASK,
     P_UDP_PORT,
     P_UMEM_BYTES,
+    XskState,
     afxdp_poll,
 )
 from tickpath.runtime.backends.afxdp.socket import XskSocket
+from tickpath.runtime.sys.topology import nic_numa_node
 from tickpath.runtime.engine.loop import run_frames
 
 BPF_PATH = "raw bpf() syscall, hand-encoded XDP program"
@@ -140,7 +142,7 @@ class AfxdpBackend:
             from tickpath.runtime.sys import buffers
         except ImportError:       # the runtime's NUMA buffers not present: plain mmap
             buffers = None
-        node = cfg.numa_node if cfg.numa_node is not None else interface_numa_node(cfg.interface)
+        node = cfg.numa_node if cfg.numa_node is not None else nic_numa_node(cfg.interface)
         if buffers is not None:
             self._region = buffers.allocate(cfg.umem_bytes, node=node, hugepages="auto", lock=True)
             self.umem_report = self._region.report()
@@ -173,9 +175,11 @@ class AfxdpBackend:
         cursors = np.zeros(N_CURSORS, np.int64)
         cursors[C_STASH_TOP] = rest.shape[0]
         r.fill_producer[0] = (prod + k) & 0xFFFFFFFF  # before bind/map insert: no reader yet
-        self.state = (r.rx_producer, r.rx_consumer, r.rx_desc, r.fill_producer, r.fill_consumer,
-                      r.fill_flags, r.fill_desc, umem, stash, cursors, params, self.counters,
-                      self.detail)
+        self.state = XskState(rx_prod=r.rx_producer, rx_cons=r.rx_consumer, rx_desc=r.rx_desc,
+                              fill_prod=r.fill_producer, fill_cons=r.fill_consumer,
+                              fill_flags=r.fill_flags, fill_desc=r.fill_desc, umem=umem,
+                              stash=stash, cursors=cursors, params=params,
+                              counters=self.counters, detail=self.detail)
 
     def _join(self, cfg: AfxdpConfig, ifindex: int) -> None:
         s = _pysocket.socket(_pysocket.AF_INET, _pysocket.SOCK_DGRAM)
@@ -200,7 +204,7 @@ class AfxdpBackend:
                 out[C.NAMES[slot]] = int(self.counters[slot])
             out["detail"] = {name: int(self.detail[i]) for i, name in DETAIL_NAMES.items()}
         if self.state is not None:
-            out["frames_in_stash"] = int(self.state[9][C_STASH_TOP])  # free, waiting for fill room
+            out["frames_in_stash"] = int(self.state.cursors[C_STASH_TOP])  # free, waiting for fill room
         if self.xsk is not None and self.xsk.sock is not None:
             xdp = self.xsk.statistics()
             out["xdp"] = xdp

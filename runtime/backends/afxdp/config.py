@@ -142,13 +142,3 @@ def rx_queue_count(name: str, ifindex: int) -> int:
         links = ipr.get_links(ifindex)
     n = links[0].get_attr("IFLA_NUM_RX_QUEUES") if links else None
     return int(n or 1)
-
-
-def interface_numa_node(name: str) -> int | None:
-    """The NIC's NUMA node from sysfs (None for virtual devices or no NUMA)."""
-    try:
-        with open(f"/sys/class/net/{name}/device/numa_node") as f:
-            node = int(f.read().strip())
-        return node if node >= 0 else None
-    except (OSError, ValueError):
-        return None

@@ -1,8 +1,8 @@
 """The AF_XDP hot path: RX ring → UDP payloads in the frame buffer → fill ring (numba).
 
 One call: acquire-load the RX producer; for each new descriptor (at most one per free frame
-slot) parse Ethernet / one optional 802.1Q tag / IPv4 / UDP, every length checked before the
-read it guards, copy the UDP payload of feed datagrams into payload[slot]; release-store
+slot) parse Ethernet / one optional 802.1Q tag / IPv4 / UDP (runtime/feed/netheaders.py,
+every length checked before the read it guards), copy the UDP payload of feed datagrams into payload[slot]; release-store
 the RX consumer; give every frame back to the fill ring in one batch (one release store of
 the fill producer); kick the kernel with recvfrom(MSG_DONTWAIT) only when the fill ring
 says NEED_WAKEUP (or, under busy-poll, when the ring was empty: the syscall drives NAPI).
@@ -18,6 +18,7 @@ Counter accounting, per RX descriptor (tested as an invariant):
 """
 from __future__ import annotations
 
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -25,12 +26,15 @@ from numba import njit
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.sys.intrinsics import load_acquire, load_relaxed, realtime_ns, store_release
 from tickpath.runtime.sys.libc import libc_recvfrom
-from tickpath.runtime.backends.afxdp.layout import (
-    ETH_P_8021Q,
-    ETH_P_IP,
-    IPPROTO_UDP,
-    MSG_DONTWAIT,
-    XDP_RING_NEED_WAKEUP,
+from tickpath.runtime.backends.afxdp.layout import MSG_DONTWAIT, XDP_RING_NEED_WAKEUP
+from tickpath.runtime.feed.netheaders import (
+    LINK_ETHERNET,
+    NH_FEED_FRAGMENT,
+    NH_NOT_IPV4,
+    NH_NOT_UDP,
+    NH_SHORT,
+    NH_WRONG_PORT,
+    udp_payload,
 )
 
 # backend-local detail counters (the shared array has the four summary slots)
@@ -66,75 +70,58 @@ N_CURSORS = 8
 _U32 = 0xFFFFFFFF
 
 
+class XskState(NamedTuple):
+    """What afxdp_poll reads and writes (numba types it as a tuple: no run-time cost). The
+    ring words are views of the kernel's mmapped rings (layout.py); the rest is ours."""
+    rx_prod: np.ndarray      # u32[1], the kernel's: read with an acquire load
+    rx_cons: np.ndarray      # u32[1], ours: release-stored after the batch
+    rx_desc: np.ndarray      # u64[2 * rx size]: (addr, len | options << 32) per descriptor
+    fill_prod: np.ndarray    # u32[1], ours
+    fill_cons: np.ndarray    # u32[1], the kernel's
+    fill_flags: np.ndarray   # u32[1], XDP_RING_NEED_WAKEUP
+    fill_desc: np.ndarray    # u64[fill size]: frame addresses
+    umem: np.ndarray         # u8[umem bytes], the frames
+    stash: np.ndarray        # int64[n frames]: free frames waiting for fill-ring room (LIFO)
+    cursors: np.ndarray      # int64[N_CURSORS]: C_STASH_TOP
+    params: np.ndarray       # int64[N_PARAMS], read-only: P_*
+    counters: np.ndarray     # int64[N_COUNTERS], the runtime's (runtime/core/counters.py)
+    detail: np.ndarray       # int64[N_DETAIL]: D_*
+
+
 
 @njit(nogil=True, inline="always")
-def _be16(buf, i):
-    return (np.int64(buf[i]) << 8) | np.int64(buf[i + 1])
-
-
-@njit(nogil=True, cache=True)
 def _deliver(umem, a, flen, port, slot_bytes, detail):
-    """Classify one frame. Returns (payload_offset, payload_len) for a feed datagram, else
-    (-1, 0) not feed, or (-2, 0) feed but dropped. Every read is inside [a, a + flen)."""
-    end = a + flen
-    if flen < 14:
-        detail[D_SHORT] += 1
-        return -1, 0
-    et = _be16(umem, a + 12)
-    l3 = a + 14
-    if et == ETH_P_8021Q:
-        if flen < 18:
-            detail[D_SHORT] += 1
-            return -1, 0
+    """Classify one frame (runtime/feed/netheaders.py parses it) and count why it is not
+    delivered. Returns (payload_offset, payload_len) for a feed datagram, else (-1, 0) not
+    feed, or (-2, 0) feed but dropped. Every read is inside [a, a + flen)."""
+    off, plen, _dport, vlan = udp_payload(umem, a, flen, LINK_ETHERNET, port)
+    if vlan != 0:
         detail[D_VLAN] += 1
-        et = _be16(umem, a + 16)
-        l3 = a + 18
-    if et != ETH_P_IP:
-        detail[D_NOT_IPV4] += 1
-        return -1, 0
-    if l3 + 20 > end:
-        detail[D_SHORT] += 1
-        return -1, 0
-    vihl = np.int64(umem[l3])
-    if (vihl >> 4) != 4:
-        detail[D_NOT_IPV4] += 1
-        return -1, 0
-    ihl = (vihl & 0x0F) * 4
-    totlen = _be16(umem, l3 + 2)
-    # IP total length, not frame length: short frames are padded on the wire
-    if ihl < 20 or totlen < ihl + 8 or l3 + totlen > end:
-        detail[D_SHORT] += 1
-        return -1, 0
-    if np.int64(umem[l3 + 9]) != IPPROTO_UDP:
-        detail[D_NOT_UDP] += 1
-        return -1, 0
-    l4 = l3 + ihl                       # l4 + 8 <= l3 + totlen <= end (checked above)
-    frag = _be16(umem, l3 + 6) & 0x3FFF
-    if frag != 0:
-        detail[D_FRAGMENTS] += 1
-        # only a first fragment carries the UDP header: if it is the feed's, we lost feed data
-        if (frag & 0x1FFF) == 0 and _be16(umem, l4 + 2) == port:
+    if off >= 0:
+        if plen > slot_bytes:
+            detail[D_OVERSIZE] += 1
             return -2, 0
-        return -1, 0
-    if _be16(umem, l4 + 2) != port:
-        detail[D_WRONG_PORT] += 1
-        return -1, 0
-    ulen = _be16(umem, l4 + 4)
-    if ulen < 8 or ulen > totlen - ihl:
+        return off, plen
+    if off == NH_SHORT:
         detail[D_SHORT] += 1
-        return -1, 0
-    plen = ulen - 8
-    if plen > slot_bytes:
-        detail[D_OVERSIZE] += 1
-        return -2, 0
-    return l4 + 8, plen
+    elif off == NH_NOT_IPV4:
+        detail[D_NOT_IPV4] += 1
+    elif off == NH_NOT_UDP:
+        detail[D_NOT_UDP] += 1
+    elif off == NH_WRONG_PORT:
+        detail[D_WRONG_PORT] += 1
+    else:
+        detail[D_FRAGMENTS] += 1
+        if off == NH_FEED_FRAGMENT:
+            return -2, 0
+    return -1, 0
 
 
 @njit(nogil=True, cache=True)
 def afxdp_poll(state, payload, lengths, recv_ns):
     """The backend's poll (kind FRAMES): fills slots [0, n) and returns n (never raises)."""
-    (rx_prod, rx_cons, rx_desc, fill_prod, fill_cons, fill_flags, fill_desc,
-     umem, stash, cursors, params, counters, detail) = state
+    umem, stash, cursors, params = state.umem, state.stash, state.cursors, state.params
+    counters, detail, rx_desc = state.counters, state.detail, state.rx_desc
     counters[C.POLLS] += 1
     n_slots = min(lengths.shape[0], payload.shape[0], recv_ns.shape[0])
     slot_bytes = payload.shape[1]
@@ -143,8 +130,8 @@ def afxdp_poll(state, payload, lengths, recv_ns):
     frame_mask = params[P_FRAME_MASK]
     stash_cap = stash.shape[0]
 
-    cons = np.int64(rx_cons[0])                      # ours: plain read
-    prod = np.int64(load_acquire(rx_prod, 0))        # kernel's: acquire, descriptors visible
+    cons = np.int64(state.rx_cons[0])                # ours: plain read
+    prod = np.int64(load_acquire(state.rx_prod, 0))  # kernel's: acquire, descriptors visible
     n = min((prod - cons) & _U32, n_slots)
     top = cursors[C_STASH_TOP]
     out = 0
@@ -179,23 +166,23 @@ def afxdp_poll(state, payload, lengths, recv_ns):
             if top < stash_cap:
                 stash[top] = base
                 top += 1
-        store_release(rx_cons, 0, (cons + n) & _U32)  # frames are ours now; slots reusable
+        store_release(state.rx_cons, 0, (cons + n) & _U32)  # frames are ours now; slots reusable
         counters[C.FRAMES] += out
     else:
         counters[C.EMPTY_POLLS] += 1
 
     if top > 0:
-        fprod = np.int64(fill_prod[0])
-        fcons = np.int64(load_acquire(fill_cons, 0))
+        fprod = np.int64(state.fill_prod[0])
+        fcons = np.int64(load_acquire(state.fill_cons, 0))
         fill_size = params[P_FILL_SIZE]
         k = min(fill_size - ((fprod - fcons) & _U32), top)
         for j in range(k):
-            fill_desc[(fprod + j) & (fill_size - 1)] = np.uint64(stash[top - 1 - j])
+            state.fill_desc[(fprod + j) & (fill_size - 1)] = np.uint64(stash[top - 1 - j])
         top -= k
-        store_release(fill_prod, 0, (fprod + k) & _U32)  # one publish per batch
+        store_release(state.fill_prod, 0, (fprod + k) & _U32)  # one publish per batch
     cursors[C_STASH_TOP] = top
 
-    if (load_relaxed(fill_flags, 0) & XDP_RING_NEED_WAKEUP) != 0 \
+    if (load_relaxed(state.fill_flags, 0) & XDP_RING_NEED_WAKEUP) != 0 \
             or (params[P_BUSY_POLL] != 0 and n == 0):
         detail[D_KICKS] += 1
         if libc_recvfrom(params[P_FD], 0, 0, MSG_DONTWAIT, 0, 0) < 0:

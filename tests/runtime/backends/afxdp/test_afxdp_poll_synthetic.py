@@ -50,9 +50,9 @@ class FakeXsk:
         self.recv_ns = np.zeros(n_slots, np.int64)
 
     def state(self):
-        return (self.rx_prod, self.rx_cons, self.rx_desc, self.fill_prod, self.fill_cons,
-                self.fill_flags, self.fill_desc, self.umem, self.stash, self.cursors, self.params,
-                self.counters, self.detail)
+        return P.XskState(self.rx_prod, self.rx_cons, self.rx_desc, self.fill_prod,
+                          self.fill_cons, self.fill_flags, self.fill_desc, self.umem, self.stash,
+                          self.cursors, self.params, self.counters, self.detail)
 
     def deliver(self, frame: bytes, addr: int | None = None, length: int | None = None):
         """The kernel's side: copy a frame into a UMEM frame and publish an RX descriptor."""
