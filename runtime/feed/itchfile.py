@@ -38,7 +38,7 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed.decoder import _decode_message  # the decoder's one message step
 from tickpath.runtime.sys.byteorder import load_be48
 
-from tickpath.bench.load.market import MoldPackets
+from tickpath.runtime.feed.moldudp64 import MoldPackets
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_CHUNK_BYTES = 4 << 20

@@ -17,6 +17,7 @@ their sequence number is the next one the server will send. Sequence numbers sta
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from tickpath.runtime.core.errors import ConfigError
 
@@ -86,3 +87,27 @@ def parse_header(pkt: bytes) -> tuple[bytes, int, int]:
         raise ConfigError("MoldUDP64 packet shorter than its header", length=len(pkt),
                           header_bytes=HEADER_BYTES)
     return _HEADER.unpack_from(pkt, 0)
+
+
+@dataclass(frozen=True)
+class MoldPackets:
+    """A packetized stream (the generator's, an ITCH file's chunk): what senders and the
+    retransmission server send. MoldUDP64 packets back to back: packet k is buf[offsets[k]:offsets[k]+lengths[k]],
+    carrying messages [msg_first[k], msg_first[k]+msg_count[k]), the first numbered
+    first_seq[k]. ts_offsets[i] is where message i's 6-byte timestamp lies in buf."""
+    buf: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    first_seq: np.ndarray
+    msg_first: np.ndarray
+    msg_count: np.ndarray
+    ts_offsets: np.ndarray
+    session: bytes
+
+    @property
+    def n_packets(self) -> int:
+        return len(self.lengths)
+
+    def packet(self, k: int) -> bytes:
+        o = self.offsets[k]
+        return self.buf[o:o + self.lengths[k]].tobytes()
