@@ -114,7 +114,7 @@ def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a
                       max_seconds=n_messages / rate_msgs_per_s * 3 + 30)
     server = RetransmitServer(pk, buf=sender.buf, sent_msgs=sender.sent_msgs, mode=server_mode,
                               delay_s=server_delay_s)
-    cfg["recovery"]["server"] = f"{server.address[0]}:{server.address[1]}"
+    cfg = config.merge({"recovery": {"server": f"{server.address[0]}:{server.address[1]}"}}, base=cfg)
     chk = np.zeros(8, dtype=np.int64)
     chk[K_EXPECTED] = 1
     # np.full writes every page now: the checker's arrays must not look like runtime growth
@@ -134,7 +134,7 @@ def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a
         # buffers — the first soak of every process lost ~60-110 k messages to that
         check_batch(rt.pipe.ring.data[:0].copy(), chk, midnight, *lat, lat_seq)
         rt.add_consumer(lambda ev: check_batch(ev, chk, midnight, *lat, lat_seq), "soak-checker")
-        rt.start(cpu=cfg["cores"]["rx"][0])
+        rt.start(cpu=cfg.cores.rx[0])
         server.start()
         t0 = time.monotonic()
         sender.start()

@@ -17,6 +17,13 @@ Two kinds (`kind` attribute):
 
 Construction: `BackendInfo.from_config(cfg)` with the whole runtime config (each backend
 reads its own keys), so nothing outside a backend's module branches on its kind.
+
+Where backends come from: the "tickpath.backends" entry points (pyproject.toml), one per
+alias, each naming the module that registers it — so the runtime names no folder above it
+(fpga/ registers "fpga" and "fpga-emu" itself). A module is imported only when its backend is
+asked for, and one that fails to import raises its ImportError, never "unknown backend".
+"tickpath.backend_tables" entry points name the keys of each [backend.<table>] sub-table
+(runtime/config checks them without importing the backend).
 Python side: `open(...)` raises BackendError (or PrivilegeError / ResourceError) naming what
 is missing — never deep inside the loop; `stats() -> dict` merges backend counters;
 `close()` releases everything and is idempotent. `requires` says what the backend needs.
@@ -71,26 +78,47 @@ def register_backend(info: BackendInfo) -> BackendInfo:
     return info
 
 
-def _load_builtin() -> None:
-    # Importing a backend module registers it. A module that fails to import is a broken
-    # install, not an unknown backend: its ImportError surfaces as it is.
-    import importlib
+BACKEND_GROUP = "tickpath.backends"
+TABLE_GROUP = "tickpath.backend_tables"
 
-    for mod in (
-        "tickpath.runtime.backends.socket",
-        "tickpath.runtime.backends.afxdp.backend",
-        "tickpath.fpga.host.backend",
-    ):
-        importlib.import_module(mod)
+
+def _entry_points(group: str) -> dict:
+    from importlib.metadata import entry_points
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def backend_names() -> list[str]:
+    """Every installed backend alias (nothing imported)."""
+    return sorted(set(_entry_points(BACKEND_GROUP)) | set(_REGISTRY))
+
+
+def _load(name: str) -> None:
+    ep = _entry_points(BACKEND_GROUP).get(name)
+    if ep is not None and name not in _REGISTRY:
+        ep.load()   # importing the module registers the backend; an ImportError propagates
 
 
 def backends() -> dict[str, BackendInfo]:
-    _load_builtin()
+    """Every installed backend, each module imported (a broken one raises its ImportError)."""
+    for name in _entry_points(BACKEND_GROUP):
+        _load(name)
     return dict(_REGISTRY)
 
 
 def get_backend(name: str) -> BackendInfo:
-    reg = backends()
-    if name not in reg:
-        raise ConfigError("unknown backend", backend=name, known=sorted(reg))
-    return reg[name]
+    _load(name)
+    if name not in _REGISTRY:
+        raise ConfigError("unknown backend", backend=name, known=backend_names())
+    return _REGISTRY[name]
+
+
+def table_keys(table: str) -> set[str]:
+    """The keys [backend.<table>] may hold, as the owning backend declares them (a dataclass,
+    whose fields are the keys, or a sequence of names)."""
+    ep = _entry_points(TABLE_GROUP).get(table)
+    if ep is None:
+        raise ConfigError("no backend reads this table", table=f"backend.{table}",
+                          known=sorted(_entry_points(TABLE_GROUP)))
+    obj = ep.load()
+    fields = getattr(obj, "__dataclass_fields__", None)
+    return set(fields) if fields is not None else set(obj)

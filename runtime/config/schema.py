@@ -1,11 +1,14 @@
-"""The runtime configuration: a TOML file (example: runtime/example.toml), validated against
-one schema so an unknown key, a wrong type or an impossible value is refused at load time
-with the key and the reason — never discovered in the loop.
+"""The one reader of the runtime configuration: a TOML file (example: runtime/example.toml)
+checked key by key against the typed sections of sections.py, so an unknown key, a wrong
+type or an impossible value is refused at load time with the key and the reason — never
+discovered in the loop. `load(path)` and `merge(table, base=None)` return a frozen
+`RuntimeConfig`; the runtime, `tickpath trade` (trading/config.py) and `tickpath host audit
+--config` (hostconfig/plan.py) all call them, nothing else parses the file.
 
-Sections: [feed] [nic] [backend] [cores] [idle] [buffers] [book] [indicators] [faults]
-[capture] [run].
-The keys tickpath.hostconfig reads for its plan checks (cores.rx, nic.interface,
-buffers.frame_bytes/frames/ring_capacity/hugepages) are part of this schema.
+Sections: [feed] [nic] [backend] (+ [backend.<table>], whose keys the backend owns: listed
+through the "tickpath.backend_tables" entry points, so this module names no backend module)
+[cores] [idle] [buffers] [book] [indicators] [faults] [capture] [lines] [recovery] [run].
+Checks run on a plain nested dict; the frozen sections are built from it last.
 """
 from __future__ import annotations
 
@@ -14,106 +17,26 @@ import ipaddress
 import os
 import re
 import tomllib
-from typing import Any
+from typing import Any, Mapping
 
+from tickpath.runtime.config import sections as S
+from tickpath.runtime.config.sections import RuntimeConfig
 from tickpath.runtime.core.errors import ConfigError
 
-# section -> key -> (allowed types, default)
+# section -> key -> (allowed TOML types, default): derived from the typed sections
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
-    "feed": {
-        "address": ((str,), "127.0.0.1"),    # unicast address to bind, or multicast group
-        "port": ((int,), 26400),
-        "session": ((str,), ""),             # "" = adopt the first packet's session
-        "first_seq": ((int,), 1),            # 1: a late join is a gap; 0: adopt the first seq
-        "max_gap_msgs": ((int,), 1 << 20),   # a larger jump is not believed on one packet; 0 = off
-        "reset_packets": ((int,), 3),        # consistent far-ahead packets in a row = session reset
-    },
-    "nic": {
-        "interface": ((str,), ""),           # multicast join / AF_XDP interface; "" = any
-    },
-    "backend": {
-        "kind": ((str,), "kernel"),          # kernel | afxdp | fpga | fpga-emu
-        "busy_poll_us": ((int,), 0),         # SO_BUSY_POLL (kernel backend)
-        "rcvbuf_bytes": ((int,), 8 << 20),
-        "afxdp": ((dict,), {}),              # passed to AfxdpConfig (queue_id, mode, ...)
-        "fpga": ((dict,), {}),               # device_dir, card, channel
-    },
-    "cores": {
-        "rx": ((list, str), "auto"),         # [cpu] or "auto" (isolated, on the NIC's node)
-        "sched_fifo": ((bool,), False),
-        "fifo_priority": ((int,), 50),
-        "mlockall": ((bool,), False),
-    },
-    "idle": {
-        "strategy": ((str,), "backoff"),     # busy-spin | spin-yield | backoff
-        "spins": ((int,), 1000),
-        "yields": ((int,), 10),
-        "max_park_ns": ((int,), 200_000),
-    },
-    "buffers": {
-        "frames": ((int,), 32),              # frame slots = datagrams per recvmmsg batch
-        "frame_bytes": ((int,), 2048),
-        "ring_capacity": ((int,), 0),        # out ring for consumers (events); 0 = none
-        "ring_policy": ((str,), "drop-newest"),
-        "hugepages": ((str, bool), "auto"),  # auto | require | off (true = require)
-        "numa_node": ((int,), -1),           # -1: the NIC's node (or none)
-    },
-    "book": {
-        "instruments": ((int,), 1024),       # locate codes 0..instruments-1
-        "max_orders": ((int,), 1 << 20),
-        "max_levels": ((int,), 4096),
-    },
-    "indicators": {
-        "ema_period": ((int,), 20),
-        "rsi_period": ((int,), 14),
-    },
-    "faults": {                               # runtime/faults.py: off while every rate is 0
-        "seed": ((int,), 1),
-        "drop_rate": ((float, int), 0.0),
-        "burst_rate": ((float, int), 0.0),   # chance that a frame starts a burst of losses
-        "burst_len": ((int,), 8),
-        "duplicate_rate": ((float, int), 0.0),
-        "reorder_rate": ((float, int), 0.0),
-        "reorder_window": ((int,), 4),
-        "reorder_timeout_ns": ((int,), 1_000_000),
-        "truncate_rate": ((float, int), 0.0),
-        "delay_rate": ((float, int), 0.0),
-        "delay_ns": ((int,), 0),
-        "hold_frames": ((int,), 256),
-    },
-    "capture": {                              # runtime/capture.py: "" = no capture
-        "path": ((str,), ""),
-        "format": ((str,), "auto"),          # auto (by extension) | pcap | pcapng
-        "ring_records": ((int,), 8192),
-        "on_error": ((str,), "degrade"),     # a writer error: degrade (capture off) | stop the run
-    },
-    "lines": {                               # A/B arbitration (runtime/arbiter.py)
-        "enabled": ((bool,), False),         # [feed] is line A; line B below
-        "b_address": ((str,), "127.0.0.1"),
-        "b_port": ((int,), 26401),
-        "reorder_capacity": ((int,), 1 << 16),   # messages held out of order
-        "slot_bytes": ((int,), 64),          # longest message held (ITCH's longest is 50)
-        "wait_ns": ((int,), 200_000),        # how long a hole waits for the other line
-        "stale_ns": ((int,), 2_000_000_000),  # both lines silent this long: stale feed
-    },
-    "recovery": {                            # MoldUDP64 retransmission (runtime/recovery.py)
-        "server": ((str,), ""),              # "host:port"; "" = none (gaps at the deadline)
-        "bind_address": ((str,), "0.0.0.0"),
-        "timeout_ns": ((int,), 20_000_000),
-        "retries": ((int,), 3),
-        "deadline_ns": ((int,), 250_000_000),
-        "max_outstanding": ((int,), 16),
-        "max_request_msgs": ((int,), 1000),
-    },
-    "run": {
-        "seconds": ((float, int), 0.0),      # 0 = until SIGINT/SIGTERM
-        "warmup_seq": ((int,), 0),           # messages below this seq are not in the latency
-    },
-}
+    name: {k: (S.toml_types(name, k), S.default_value(name, k)) for k in cls.__dataclass_fields__}
+    for name, cls in S.SECTIONS.items()}
 
 
-def defaults() -> dict:
-    return {s: {k: copy.deepcopy(v[1]) for k, v in keys.items()} for s, keys in SCHEMA.items()}
+def defaults() -> RuntimeConfig:
+    """Every key at its default (no file)."""
+    return RuntimeConfig()
+
+
+def _default_tables() -> dict:
+    return {s: {k: copy.deepcopy(dict(v[1]) if isinstance(v[1], Mapping) else v[1])
+                for k, v in keys.items()} for s, keys in SCHEMA.items()}
 
 
 def _check_value(section: str, key: str, value):
@@ -137,7 +60,7 @@ def _pos(cfg, section, key, lo=1, hi=None):
 
 
 def validate(cfg: dict) -> dict:
-    """Range and consistency checks; returns cfg (normalised)."""
+    """Range and consistency checks on the nested dict; returns it (normalised)."""
     _pos(cfg, "feed", "port", 0, 65535)
     _pos(cfg, "feed", "first_seq", 0, (1 << 62) - 1)
     _pos(cfg, "feed", "max_gap_msgs", 0, (1 << 62) - 1)
@@ -169,10 +92,9 @@ def validate(cfg: dict) -> dict:
             raise ConfigError("value not allowed", key="cores.rx", value=rx, allowed='"auto" or [cpu]')
     elif len(rx) != 1 or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in rx):
         raise ConfigError("cores.rx must list one CPU id (one receive thread)", key="cores.rx", value=rx)
-    from tickpath.runtime.backends.faults import FaultConfig
     for k in ("drop_rate", "burst_rate", "duplicate_rate", "reorder_rate", "truncate_rate", "delay_rate"):
         cfg["faults"][k] = float(cfg["faults"][k])
-    FaultConfig.from_table(cfg["faults"])   # raises ConfigError naming the key
+    _check_faults(cfg["faults"])
     cap = cfg["capture"]
     if cap["format"] not in ("auto", "pcap", "pcapng"):
         raise ConfigError("value not allowed", key="capture.format", value=cap["format"],
@@ -198,10 +120,18 @@ def validate(cfg: dict) -> dict:
                               value=srv) from exc
     _bounds(cfg)
     _check_backend_tables(cfg["backend"])
-    if cfg["backend"]["kind"] not in ("kernel", "afxdp", "fpga", "fpga-emu"):
+    from tickpath.runtime.backends.registry import backend_names
+    known = backend_names()
+    if cfg["backend"]["kind"] not in known:
         raise ConfigError("unknown backend", key="backend.kind", value=cfg["backend"]["kind"],
-                          allowed=["kernel", "afxdp", "fpga", "fpga-emu"])
+                          allowed=known)
     return cfg
+
+
+def _check_faults(f: dict) -> None:
+    """The fault injector's own checks (rates in [0, 1], sizes): FaultConfig owns them."""
+    from tickpath.runtime.backends.faults import FaultConfig
+    FaultConfig.from_table(f)   # raises ConfigError naming the key
 
 
 # (section, key, lo, hi): integers the OS or numba takes as C ints, and sizes with a ceiling
@@ -264,16 +194,11 @@ def _bounds(cfg: dict) -> None:
 
 def _check_backend_tables(backend: dict) -> None:
     """[backend.afxdp] and [backend.fpga] are refused at load time on an unknown key, with the
-    key's full name; the backends own the list (imported only when the table is not empty)."""
-    if backend["afxdp"]:
-        from dataclasses import fields
-
-        from tickpath.runtime.backends.afxdp.config import AfxdpConfig
-        known = {f.name for f in fields(AfxdpConfig)}
-        _refuse_unknown("backend.afxdp", backend["afxdp"], known)
-    if backend["fpga"]:
-        from tickpath.fpga.host.backend import CONFIG_KEYS
-        _refuse_unknown("backend.fpga", backend["fpga"], set(CONFIG_KEYS))
+    key's full name; each backend owns its list (looked up only when the table is not empty)."""
+    from tickpath.runtime.backends.registry import table_keys
+    for table in ("afxdp", "fpga"):
+        if backend[table]:
+            _refuse_unknown(f"backend.{table}", backend[table], table_keys(table))
 
 
 def _refuse_unknown(section: str, table: dict, known: set) -> None:
@@ -282,9 +207,9 @@ def _refuse_unknown(section: str, table: dict, known: set) -> None:
             raise ConfigError("unknown key", key=f"{section}.{key}", known=sorted(known))
 
 
-def merge(overrides: dict, base: dict | None = None) -> dict:
+def merge(overrides: dict, base: RuntimeConfig | None = None) -> RuntimeConfig:
     """Defaults (or base) updated from a nested dict; unknown sections/keys refused."""
-    cfg = copy.deepcopy(base) if base is not None else defaults()
+    cfg = base.to_dict() if base is not None else _default_tables()
     if not isinstance(overrides, dict):
         raise ConfigError("configuration must be a table", got=type(overrides).__name__)
     for section, table in overrides.items():
@@ -297,15 +222,19 @@ def merge(overrides: dict, base: dict | None = None) -> dict:
                 raise ConfigError("unknown key", key=f"{section}.{key}",
                                   known=sorted(SCHEMA[section]))
             cfg[section][key] = _check_value(section, key, value)
-    return validate(cfg)
+    return S.build(validate(cfg))
 
 
-def load(path: str) -> dict:
+def read_toml(path: str, what: str = "runtime config") -> dict:
+    """The parsed TOML document at path; ConfigError naming the file when it cannot be."""
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as exc:
-        raise ConfigError("cannot read config", path=path, reason=exc.strerror) from exc
+        raise ConfigError(f"cannot read {what}", path=path, reason=exc.strerror) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config is not valid TOML", path=path, reason=str(exc)) from exc
-    return merge(raw)
+        raise ConfigError(f"{what} is not valid TOML", path=path, reason=str(exc)) from exc
+
+
+def load(path: str) -> RuntimeConfig:
+    return merge(read_toml(path))

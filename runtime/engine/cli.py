@@ -1,13 +1,20 @@
-"""`tickpath replay FILE` and `tickpath publish-itch FILE`: the command-line face of
-runtime/replay.py and bench/itchsend.py, with a rich progress bar (slow path only)."""
+"""`tickpath run` (the runtime alone against a feed) and `tickpath replay FILE` (the
+command-line face of runtime/engine/replay.py, with a rich progress bar): slow path only.
+Registered as "tickpath.commands" entry points (`add_run`, `add_replay`; runtime/cli.py says
+how); `publish-itch` is bench/'s (bench/cli.py).
+"""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import time
 
 
-def _progress_bar(enabled: bool, label: str):
+
+def progress_bar(enabled: bool, label: str):
+    """A rich progress bar on stderr and its update(done, total) callback; (None, None) when off."""
     if not enabled:
         return None, None
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -24,7 +31,7 @@ def _cmd_replay(args) -> int:
                  max_orders=args.max_orders, max_levels=args.max_levels,
                  events_out=args.events_out, bbo=args.bbo, digest=not args.no_digest)
     prev = signal.signal(signal.SIGINT, lambda *_: r.request_stop())
-    bar, cb = _progress_bar(not args.no_progress and sys.stderr.isatty(), f"replay {args.file}")
+    bar, cb = progress_bar(not args.no_progress and sys.stderr.isatty(), f"replay {args.file}")
     try:
         if bar:
             with bar:
@@ -49,24 +56,7 @@ def _cmd_replay(args) -> int:
     return 0
 
 
-def _cmd_publish(args) -> int:
-    from tickpath.bench.load.itchsend import publish_itch_file
-    host, _, port = args.to.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise SystemExit("--to takes HOST:PORT with a port 1..65535 (a destination, so not 0)")
-    bar, cb = _progress_bar(not args.no_progress and sys.stderr.isatty(), f"publish {args.file}")
-    kw = {"rate_msgs_per_s": args.rate if args.pace == "rate" else None, "speed": args.speed,
-          "session": args.session, "max_seconds": args.max_seconds, "progress": cb}
-    if bar:
-        with bar:
-            res = publish_itch_file(args.file, host, int(port), **kw)
-    else:
-        res = publish_itch_file(args.file, host, int(port), **kw)
-    print(json.dumps(res, indent=2))
-    return 0 if res["send_errors"] == 0 else 1
-
-
-def add_subcommands(sub) -> None:
+def add_replay(sub) -> None:
     s = sub.add_parser("replay", help="run a pcap/pcapng capture or a NASDAQ ITCH 5.0 file through the pipeline")
     s.add_argument("file", help="capture (.pcap/.pcapng) or ITCH 5.0 binary file (gzip or raw); "
                    "a pipe or '-' (standard input) works too")
@@ -90,13 +80,77 @@ def add_subcommands(sub) -> None:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_cmd_replay)
 
-    s = sub.add_parser("publish-itch", help="send an ITCH 5.0 file as MoldUDP64 at a rate or its recorded pace")
-    s.add_argument("file")
-    s.add_argument("--to", required=True, metavar="HOST:PORT")
-    s.add_argument("--pace", choices=("rate", "recorded"), default="rate")
-    s.add_argument("--rate", type=float, default=100_000, help="messages per second (--pace rate)")
-    s.add_argument("--speed", type=float, default=1.0, help="recorded pace: this many times faster")
-    s.add_argument("--session", default="ITCHFILE")
-    s.add_argument("--max-seconds", type=float, default=3600.0)
-    s.add_argument("--no-progress", action="store_true")
-    s.set_defaults(func=_cmd_publish)
+
+def _cmd_run(args) -> int:
+    from tickpath.runtime.config import schema as config
+    from tickpath.runtime.core import counters as C
+    from tickpath.runtime.engine import latency
+    from tickpath.runtime.engine.loop import STOP
+    from tickpath.runtime.ipc import livestats
+    from tickpath.runtime.ipc.livestats import LiveStats
+    from tickpath.runtime.lines.runner import make_runtime
+    cfg = config.load(args.config) if args.config else config.defaults()
+    if args.seconds is not None:
+        cfg = config.merge({"run": {"seconds": args.seconds}}, base=cfg)
+    stop = {"flag": False, "signal": None, "signal_ns": 0, "rt": None}
+
+    def on_signal(signum, frame):
+        if stop["flag"]:
+            # a second signal forces exit: os._exit, because SystemExit would unwind through
+            # the same cleanup (a capture flush, a thread join) that is already stuck
+            print(f"tickpath run: second {signal.Signals(signum).name}, forced exit", file=sys.stderr, flush=True)
+            try:   # the live stats file is the one thing a forced exit would leave behind
+                os.unlink(livestats.path_for(os.getpid()))
+            except OSError:
+                pass
+            os._exit(130)
+        stop.update(flag=True, signal=signal.Signals(signum).name, signal_ns=time.monotonic_ns())
+        rt_ = stop["rt"]
+        if rt_ is not None:   # stop the loop now, not after the main thread's next 50 ms nap
+            rt_.ctrl[STOP] = 1
+            rt_.pipe.stop[0] = 1
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    rt = stop["rt"] = make_runtime(cfg)
+    live = None
+    if getattr(rt, "live", None) is None:
+        # `tickpath stats --pid` reads the counters while we run: the loop's array is the file
+        live = LiveStats()
+        live.counters[:] = rt.pipe.counters
+        rt.pipe.counters = live.counters
+    seconds = cfg.run.seconds
+    with rt:
+        rt.open().start()
+        port = getattr(rt.backend, "port", cfg.feed.port)
+        print(f"tickpath run: backend {cfg.backend.kind} on cpu {rt.cpu}, feed "
+              f"{cfg.feed.address}:{port}; Ctrl-C stops", flush=True)
+        t0 = time.monotonic()
+        last = 0.0
+        while not stop["flag"] and rt.running:
+            time.sleep(0.05)
+            if seconds and time.monotonic() - t0 >= seconds:
+                break
+            if time.monotonic() - last >= 1.0:
+                last = time.monotonic()
+                c = rt.pipe.counters
+                print(f"  {last - t0:6.1f} s  messages {int(c[C.MESSAGES]):,}  events {int(c[C.EVENTS]):,}  gaps {int(c[C.GAPS]):,}  "
+                      f"p99 {latency.percentile(rt.pipe.hist, 99) / 1000:.1f} µs", flush=True)
+        rt.stop()
+        st = rt.stats()
+    if live is not None:
+        live.close()
+    # when the loop stopped, on CLOCK_MONOTONIC (system-wide: comparable with another process's)
+    st["lifecycle"] = {"signal": stop["signal"], "signal_monotonic_ns": stop["signal_ns"],
+                       "loop_stopped_monotonic_ns": rt.stopped_ns,
+                       "stop_latency_ms": round((rt.stopped_ns - stop["signal_ns"]) / 1e6, 3)
+                       if stop["signal_ns"] else None}
+    print(json.dumps({k: v for k, v in st.items()}, indent=2, default=str))
+    return 0
+
+
+def add_run(sub) -> None:
+    s = sub.add_parser("run", help="run the runtime alone against a feed")
+    s.add_argument("--config", metavar="FILE.toml")
+    s.add_argument("--seconds", type=float)
+    s.set_defaults(func=_cmd_run)

@@ -6,12 +6,12 @@ import pytest
 from tickpath.hostconfig.apply import apply, load_rollback, rollback
 from tickpath.hostconfig.checks.base import OK, Context, run_checks
 from fakehost import KernelLikeFS
-from tickpath.hostconfig.plan import plan_from_dict
+from tickpath.hostconfig.plan import RuntimePlan
 from tickpath.hostconfig.discover.sysfs import HostFS, Unknown
 from tickpath.runtime.core.errors import ConfigError, PrivilegeError
 
-PLAN = plan_from_dict({"cores": {"rx": [2, 3]}, "nic": {"interface": "eth0"},
-                       "buffers": {"frame_bytes": 2048, "frames": 4096, "hugepages": True}})
+PLAN = RuntimePlan(rx_cores=[2, 3], interface="eth0", frame_bytes=2048, frames=4096,
+                   hugepages=True)   # two hot cores: the checks take any set
 
 
 def _ctx(root, nic=None, fs_cls=KernelLikeFS, **fs_kw):

@@ -13,7 +13,7 @@ from tickpath.hostconfig.checks.base import (
     exit_status,
     run_checks,
 )
-from tickpath.hostconfig.plan import plan_from_dict
+from tickpath.hostconfig.plan import RuntimePlan
 from tickpath.runtime.core.errors import ConfigError
 
 PLAN = {"cores": {"rx": [2, 3]}, "nic": {"interface": "eth0"},
@@ -22,8 +22,17 @@ PLAN = {"cores": {"rx": [2, 3]}, "nic": {"interface": "eth0"},
 ENOUGH = 1 << 30
 
 
+def _plan(d: dict) -> RuntimePlan:
+    """A plan with several hot cores (the checks take any set; a runtime config has one)."""
+    b = d.get("buffers", {})
+    return RuntimePlan(rx_cores=sorted(d.get("cores", {}).get("rx", [])),
+                       interface=d.get("nic", {}).get("interface"), frame_bytes=b.get("frame_bytes"),
+                       frames=b.get("frames"), ring_capacity=b.get("ring_capacity"),
+                       hugepages=bool(b.get("hugepages", False)))
+
+
 def _run(root, plan=PLAN, nic=None, memlock=ENOUGH):
-    ctx = Context.build(root, plan=plan_from_dict(plan) if plan is not None else None,
+    ctx = Context.build(root, plan=_plan(plan) if plan is not None else None,
                         nic_ops=nic, memlock_bytes=memlock)
     res = {r.id: r for r in run_checks(ctx)}
     for r in res.values():  # no check may fall over on a fixture host

@@ -20,7 +20,7 @@ import pytest
 from tickpath.hostconfig.apply import apply, default_rollback_path, load_rollback, rollback
 from tickpath.hostconfig.checks.base import Context
 from tickpath.hostconfig.discover.sysfs import HostFS
-from tickpath.hostconfig.plan import plan_from_dict
+from tickpath.hostconfig.plan import RuntimePlan
 from tickpath.runtime.core.errors import ConfigError
 
 from fakehost import KernelLikeFS
@@ -28,8 +28,8 @@ from fakehost import KernelLikeFS
 NOBODY = 65534
 need_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user "
                                "(os.setuid to nobody in a child process)")
-PLAN = plan_from_dict({"cores": {"rx": [2, 3]}, "nic": {"interface": "eth0"},
-                       "buffers": {"frame_bytes": 2048, "frames": 4096, "hugepages": True}})
+PLAN = RuntimePlan(rx_cores=[2, 3], interface="eth0", frame_bytes=2048, frames=4096,
+                   hugepages=True)   # two hot cores: the checks take any set
 
 
 def _ctx(root):

@@ -14,12 +14,12 @@ import json, sys
 from tickpath.hostconfig.discover.nic import EthtoolOps
 from tickpath.hostconfig.apply import apply, rollback
 from tickpath.hostconfig.checks.base import Context
-from tickpath.hostconfig.plan import plan_from_dict
+from tickpath.hostconfig.plan import RuntimePlan
 from tickpath.hostconfig.discover.sysfs import HostFS
 ops = EthtoolOps()
 ops.set_feature("tpa", "rx-gro", True)
 before = ops.get_features("tpa")["rx-gro"]
-ctx = Context.build("/", plan=plan_from_dict({"nic": {"interface": "tpa"}}), nic_ops=ops)
+ctx = Context.build("/", plan=RuntimePlan(interface="tpa"), nic_ops=ops)
 rep = apply(ctx, only=["nic_gro"], euid=0, rollback_path=sys.argv[1])
 mid = ops.get_features("tpa")["rx-gro"]
 rb = rollback(sys.argv[1], HostFS("/"), ops, euid=0)

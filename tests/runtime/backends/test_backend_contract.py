@@ -23,10 +23,8 @@ def _events(n: int) -> np.ndarray:
 
 
 def _cfg():
-    cfg = config.defaults()
-    cfg["feed"]["address"] = "127.0.0.1"
-    cfg["feed"]["port"] = 0            # an idle source: a free port nobody sends to
-    return cfg
+    # an idle source: a free port nobody sends to
+    return config.merge({"feed": {"address": "127.0.0.1", "port": 0}})
 
 
 def test_the_builtin_backends_are_registered():

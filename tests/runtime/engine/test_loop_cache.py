@@ -14,9 +14,7 @@ import json
 from tickpath.runtime.config import schema as config
 from tickpath.runtime.engine.runner import Runtime
 from tickpath.runtime.backends.socket import socket_loop
-cfg = config.defaults()
-cfg["feed"]["address"] = "127.0.0.1"
-cfg["feed"]["port"] = 0
+cfg = config.merge({"feed": {"address": "127.0.0.1", "port": 0}})
 rt = Runtime(cfg)
 with rt:
     rt.open()
