@@ -40,7 +40,7 @@ ALL_ON = dict(max_order_qty=100_000, max_notional=1e12, price_collar_pct=50.0, m
               max_venue_rejects_per_s=1000, max_breaches=1 << 30, market_data_stale_ms=1000)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def gate_loop(tctx, books, n, now_ns):
     """n orders through the gate (each one passes), as the step runs it; returns how many passed."""
     tctx = borrow_all(tctx)   # as the step does at its entry
@@ -100,14 +100,14 @@ _on_order = _mod.on_order
 _on_timer = _mod.on_timer
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def book_only(pipe, events, n):
     for i in range(n):
         process_events(pipe, events[i:i + 1], 1)
     return n
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def full(tctx, strat, pipe, events, n, wire, responses, now_ns):
     """Per update: book, step (strategy + gate + order manager), encode, the venue's answer."""
     sent = 0

@@ -57,7 +57,7 @@ from tickpath.runtime.engine.pipeline import process_events
 from tickpath.runtime.feed.decoder import decode_frames
 from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
 from tickpath.runtime.trading import records as _R
-from tickpath.runtime.trading.borrow import borrow_all
+from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.trading.ouch import layout as _OL
 from tickpath.runtime.trading.ouch.session import ouch_cancel, ouch_enter, ouch_poll, ouch_replace
 from tickpath.runtime.trading.step import (
@@ -88,14 +88,12 @@ def _send_outbox(tctx, ost, n_out, now_ns):
             note_send_failed_inline(tctx, i, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def trade_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
                idle_state, tctx, strat, ost, responses):
-    tctx = borrow_all(tctx)       # held by the caller for the whole run: no refcounting per call
-    strat = borrow_all(strat)
-    pipe = borrow_all(pipe)
-    events = borrow_all(events)
-    responses = borrow_all(responses)
+    tctx = ref(tctx)      # the step's calls get pointers, not ~350 words of context (ref.py)
+    strat = ref(strat)
+    pref = ref(pipe)      # process_events keeps the value: its own cached code is for that type
     store_release(ctrl, RUNNING, 1)
     while load_acquire(ctrl, STOP) == 0:
         n = _poll(bstate, payload, lengths, recv_ns)
@@ -110,7 +108,7 @@ def trade_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, c
         now = realtime_ns()
         # the step's cached entry points above, called (not inlined again: one compile of the
         # step serves both; a call costs tens of ns per iteration, not per order)
-        n_out = trade_on_events(tctx, strat, pipe, events, m, now)
+        n_out = trade_on_events(tctx, strat, pref, events, m, now)
         _send_outbox(tctx, ost, n_out, now)
         nr = ouch_poll(ost, responses, now)
         if nr > 0:

@@ -42,7 +42,7 @@ def is_open(state):
             or state == T.PENDING_CANCEL or state == T.PENDING_REPLACE or state == T.NEW)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _add_open(tctx, j, shares):
     """Count `shares` more (or fewer, negative) as worst-case open for order j's side."""
     o = tctx.orders[j]
@@ -51,7 +51,7 @@ def _add_open(tctx, j, shares):
     tctx.st[T.S_TOTAL_OPEN] += shares
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _set_leaves(tctx, j, leaves):
     o = tctx.orders[j]
     d = np.int64(leaves) - np.int64(o.leaves)
@@ -61,7 +61,7 @@ def _set_leaves(tctx, j, leaves):
     o.leaves = leaves
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _ack(tctx, j):
     """The venue answered for order j: its shares are no longer in flight."""
     o = tctx.orders[j]
@@ -70,7 +70,7 @@ def _ack(tctx, j):
         o.acked = 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _close(tctx, j, state):
     """Order j reaches a terminal state: nothing of it is open any more."""
     o = tctx.orders[j]
@@ -80,7 +80,7 @@ def _close(tctx, j, state):
     o.state = state
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def om_new(tctx, loc, side, qty, price, tif, trigger_recv_ns):
     """Take the next free uref for a new order (state PendingNew: the caller sends it now).
     Returns the table index, or -1 when no slot is free near the next uref."""
@@ -119,7 +119,7 @@ def om_new(tctx, loc, side, qty, price, tif, trigger_recv_ns):
     return j
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def om_cancel(tctx, j):
     """A cancel of order j is being sent: Live/PartiallyFilled -> PendingCancel."""
     o = tctx.orders[j]
@@ -127,7 +127,7 @@ def om_cancel(tctx, j):
     o.state = T.PENDING_CANCEL
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def om_replace(tctx, j, qty, price, tif, trigger_recv_ns):
     """A replace of order j by `qty` open shares at `price` is being sent: j -> PendingReplace,
     the replacement gets a new uref in PendingNew. Returns its index, or -1 (table full)."""
@@ -144,7 +144,7 @@ def om_replace(tctx, j, qty, price, tif, trigger_recv_ns):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _reopen(tctx, j):
     """A cancel or replace of j was refused: back to the state it had."""
     o = tctx.orders[j]
@@ -152,12 +152,12 @@ def _reopen(tctx, j):
         o.state = o.prev if o.prev == T.LIVE or o.prev == T.PARTIAL else T.LIVE
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _impossible(tctx):
     tctx.counters[T.C_IMPOSSIBLE] += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def om_on_response(tctx, r):
     """Apply one venue response to the order table and positions. Returns the index of the
     order it concerned, or -1 (unknown uref / not an order response)."""
@@ -292,7 +292,7 @@ def om_on_response(tctx, r):
     return j
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_session_lost(tctx):
     """Cancel-on-disconnect: a cancel that was in flight may never have arrived, so every
     PendingCancel order goes back to its previous state (the kill switch re-sends its cancel

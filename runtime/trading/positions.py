@@ -18,7 +18,7 @@ PX_SCALE = 1e-4           # Price(4) -> dollars
 RF_FEES_PER_SHARE = 0     # risk_f slot (risk.py owns the rest of the array)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def pos_fill(tctx, loc, side, qty, price):
     """Apply one execution of `qty` shares at `price` (Price(4)) on `side` to locate `loc`."""
     if loc < 0 or loc >= tctx.loc.shape[0] or qty <= 0:
@@ -54,7 +54,7 @@ def pos_fill(tctx, loc, side, qty, price):
     pos_mark(tctx, loc, pnl[loc, T.P_MARK])
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def pos_mark(tctx, loc, mid_px4):
     """Mark locate `loc`'s position to `mid_px4` (Price(4); NaN = keep the last mark)."""
     p = tctx.pnl

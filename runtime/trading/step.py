@@ -33,7 +33,7 @@ from tickpath.runtime.book.orderbook import mid_price
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading import risk as K
-from tickpath.runtime.trading.borrow import borrow_all
+from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.trading.audit.writer import (
     audit_write_decision,
     audit_write_response_record,
@@ -63,14 +63,14 @@ def trip(tctx, reason, now_ns):
     kill_trip(tctx.kill, reason, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _audit_failed(tctx, now_ns):
     """The audit ring refused a record: trading without an audit trail is not allowed."""
     tctx.counters[T.C_AUDIT_FULL] += 1
     trip(tctx, T.K_AUDIT, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, dec_ns, reason, now_ns):
     """DECISION + RISK records of one intent (reason < 0: passed)."""
     if tctx.st[T.S_AUDIT_ON] == 0:
@@ -82,7 +82,7 @@ def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, d
         _audit_failed(tctx, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _out(tctx, kind, uref, qty, price, loc, side, tif, trig_seq, trig_recv_ns, decision_ns):
     i = tctx.st[T.S_N_OUT]
     o = tctx.outbox[i]
@@ -104,7 +104,7 @@ def _outbox_full(tctx):
     return tctx.st[T.S_N_OUT] >= tctx.outbox.shape[0]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _reject(tctx, reason, now_ns):
     c = tctx.counters
     c[reason] += 1
@@ -116,7 +116,7 @@ def _reject(tctx, reason, now_ns):
             trip(tctx, T.K_BREACHES, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _send_cancel(tctx, j, qty, seq, recv_ns, dec_ns, now_ns):
     o = tctx.orders[j]
     _audit_verdict(tctx, R.INTENT_CANCEL, o.uref, o.locate, o.side, qty, o.price, o.tif, seq, recv_ns,
@@ -132,7 +132,7 @@ def _cancellable(o):
     return o.state == T.LIVE or o.state == T.PARTIAL or o.state == T.PENDING_NEW
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _cancel_all(tctx, loc, seq, recv_ns, dec_ns, now_ns):
     """Cancels of every open order of `loc` (ALL_LOCATES: of all). Returns False if the outbox filled."""
     orders = tctx.orders
@@ -147,7 +147,7 @@ def _cancel_all(tctx, loc, seq, recv_ns, dec_ns, now_ns):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _one_intent(tctx, books, it, now_ns):
     kind = it.kind
     if kind == R.INTENT_NEW:
@@ -229,7 +229,7 @@ def _one_intent(tctx, books, it, now_ns):
         _reject(tctx, T.R_BAD_INTENT, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def drain_intents(tctx, books, now_ns):
     """Risk gate + order manager for every intent the strategy wrote; resets the buffer."""
     n = tctx.st[T.S_N_INTENTS]
@@ -238,7 +238,7 @@ def drain_intents(tctx, books, now_ns):
     tctx.st[T.S_N_INTENTS] = 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def kill_cancels(tctx, now_ns):
     """While the kill switch is on: a cancel for every open order not already being cancelled
     (once per change: a response or a reconnect makes it look again)."""
@@ -250,7 +250,7 @@ def kill_cancels(tctx, now_ns):
     tctx.counters[T.C_KILL_CANCELS] += tctx.st[T.S_N_OUT] - before
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _breakers_md(tctx, now_ns):
     stale = tctx.risk_i[K.RI_STALE_NS]
     last = tctx.st[T.S_LAST_MD_NS]
@@ -261,7 +261,7 @@ def _breakers_md(tctx, now_ns):
         trip(tctx, T.K_LOSS, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _set_symbol(tctx, loc, sym):
     tctx.symbols[loc] = sym
     rs = tctx.restricted
@@ -272,10 +272,9 @@ def _set_symbol(tctx, loc, sym):
 
 @njit(nogil=True, inline="always")
 def events_impl(on_book, on_timer, tctx, strat, pipe, events, n, now_ns):
-    tctx = borrow_all(tctx)   # no refcounting of ~50 arrays per call below (borrow.py says why)
-    strat = borrow_all(strat)
-    pipe = borrow_all(pipe)
-    events = borrow_all(events)
+    tctx = ref(tctx)   # callees get pointers, not ~350 words of context each (ref.py says why)
+    strat = ref(strat)
+    pipe = ref(pipe)
     st = tctx.st
     st[T.S_N_OUT] = 0
     books = pipe.books
@@ -333,9 +332,8 @@ def events_impl(on_book, on_timer, tctx, strat, pipe, events, n, now_ns):
 
 @njit(nogil=True, inline="always")
 def responses_impl(on_order, tctx, strat, responses, n, now_ns):
-    tctx = borrow_all(tctx)
-    strat = borrow_all(strat)
-    responses = borrow_all(responses)
+    tctx = ref(tctx)
+    strat = ref(strat)
     st = tctx.st
     c = tctx.counters
     n = min(n, responses.shape[0])
@@ -384,7 +382,7 @@ def responses_impl(on_order, tctx, strat, responses, n, now_ns):
 
 
 # -- transport side -----------------------------------------------------------------------------
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def replace_orig(tctx, i):
     """The original uref of the REPLACE outbox entry i (its `uref` is the replacement's)."""
     j = order_slot(tctx, tctx.outbox[i].uref)
@@ -409,7 +407,7 @@ def note_sent_inline(tctx, i, sent_ns):
         latency.record(tctx.t2t, sent_ns - ob.trigger_recv_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def note_sent(tctx, i, sent_ns):
     """Outbox entry i left at sent_ns: stamp the order, record tick-to-trade."""
     note_sent_inline(tctx, i, sent_ns)
@@ -421,25 +419,25 @@ def note_send_failed_inline(tctx, i, now_ns):
     trip(tctx, T.K_UNSURE, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def note_send_failed(tctx, i, now_ns):
     """Order entry refused outbox entry i: counted, and the kill switch trips (state unsure)."""
     note_send_failed_inline(tctx, i, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def session_restored(tctx):
     """The order-entry session is back: cancel what is still open before anything else."""
     tctx.st[T.S_SESSION_DOWN] = 0
     tctx.st[T.S_KILL_DONE] = 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def trip_now(tctx, reason, now_ns):
     trip(tctx, reason, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def count_open(tctx):
     """Open orders by a full scan (tests and reports compare it with the running count)."""
     n = 0

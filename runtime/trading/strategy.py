@@ -35,7 +35,7 @@ from tickpath.runtime.core.errors import ConfigError, TickpathError
 
 BUILTIN_PACKAGE = "tickpath.runtime.trading.strategies"
 REQUIRED = ("PARAMS", "new_state", "on_book", "on_order", "on_timer")
-_CORE_FILES = ("borrow.py", "step.py", "orders.py", "risk.py", "positions.py", "intents.py", "layout.py",
+_CORE_FILES = ("borrow.py", "ref.py", "step.py", "orders.py", "risk.py", "positions.py", "intents.py", "layout.py",
                "killswitch.py", "records.py", "strategy.py", "live.py")
 
 
@@ -55,12 +55,12 @@ _on_order = _S.on_order
 _on_timer = _S.on_timer
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def trade_on_events(tctx, strat, pipe, events, n, now_ns):
     return events_impl(_on_book, _on_timer, tctx, strat, pipe, events, n, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def trade_on_responses(tctx, strat, responses, n, now_ns):
     return responses_impl(_on_order, tctx, strat, responses, n, now_ns)
 '''

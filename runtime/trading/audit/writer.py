@@ -60,7 +60,7 @@ def _put(aw, kind, code, t_ns, t2_ns, price, ref, seq2, uref, aux, qty, reason, 
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def audit_write_decision(aw, decision_ns, trigger_recv_ns, trigger_seq, intent_kind, uref, locate,
                          side, qty, price, tif):
     """The strategy's intent (INTENT_* kind) and what triggered it."""
@@ -68,14 +68,14 @@ def audit_write_decision(aw, decision_ns, trigger_recv_ns, trigger_seq, intent_k
                 trigger_seq, uref, 0, qty, 0, locate, side, tif)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def audit_write_risk(aw, now_ns, intent_kind, uref, locate, passed, reason):
     """The risk gate's verdict for an intent: passed (bool) and its reason code."""
     return _put(aw, L.KIND_RISK, L.VERDICT_PASS if passed else L.VERDICT_REJECT, now_ns, 0, 0, 0,
                 0, uref, 0, 0, reason, locate, 0, intent_kind)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def audit_write_sent(aw, sent_ns, trigger_recv_ns, intent_kind, uref, orig_uref, locate, side, qty,
                      price, tif):
     """The order left: sent_ns = right after send() returned (OUCH ctl C_SENT_NS)."""
@@ -83,7 +83,7 @@ def audit_write_sent(aw, sent_ns, trigger_recv_ns, intent_kind, uref, orig_uref,
                 orig_uref, qty, 0, locate, side, tif)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def audit_write_response(aw, kind, recv_ns, venue_ts, seq, uref, orig_uref, qty, price, ref,
                          side, reason, flag, locate):
     """A venue response (RESP_* kind) with its venue timestamp; flag = state (A/U),
@@ -92,7 +92,7 @@ def audit_write_response(aw, kind, recv_ns, venue_ts, seq, uref, orig_uref, qty,
                 qty, reason, locate, side, flag)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def audit_write_response_record(aw, responses, i, locate):
     """audit_write_response from responses[i] (RESPONSE_DTYPE), picking the flag by kind."""
     r = responses[i]
@@ -122,7 +122,7 @@ def _crc_table() -> np.ndarray:
 CRC_TABLE = _crc_table()
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def crc32(buf, start, n, table):
     """zlib's CRC-32 of buf[start:start+n] (the caller checked the bounds)."""
     c = np.uint32(0xFFFFFFFF)
@@ -131,7 +131,7 @@ def crc32(buf, start, n, table):
     return c ^ np.uint32(0xFFFFFFFF)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def drain_with_crc(hdr, data, out, out_bytes, table):
     """Move up to len(out) published records into out, each with its CRC; returns how many.
     out_bytes is out viewed as uint8 (len(out) * RECORD_BYTES)."""

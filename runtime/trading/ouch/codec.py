@@ -181,7 +181,7 @@ DEC_TRUNCATED = -1
 DEC_UNKNOWN = -2
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def decode_into(msg, off, n, out, i, seq, recv_ns):
     """Decode the OUCH message msg[off:off+n] (sequenced number `seq`) into out[i].
 

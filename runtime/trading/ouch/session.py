@@ -58,7 +58,7 @@ def new_state(tx_bytes: int = L.TX_BYTES, rx_bytes: int = L.RX_BYTES) -> OuchSta
 
 # -- tx queue -------------------------------------------------------------------------------
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _fail(st, reason):
     """A socket error on the hot path: the next poll reports the loss."""
     st.counters[L.K_LAST_ERRNO] = libc_errno()
@@ -138,7 +138,7 @@ def _up(st):
 
 # -- orders ---------------------------------------------------------------------------------
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_enter(st, uref, side, qty, symbol_u64, price, tif, clordid_u64, now_ns):
     """Enter Order 'O'. clordid_u64: written as 14 ASCII digits (<= 99999999999999)."""
     if not _up(st):
@@ -155,7 +155,7 @@ def ouch_enter(st, uref, side, qty, symbol_u64, price, tif, clordid_u64, now_ns)
     return _commit(st, L.O_WIRE, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_cancel(st, uref, qty, now_ns):
     """Cancel Order 'X': qty = the new intended size (0 = cancel all)."""
     if not _up(st):
@@ -169,7 +169,7 @@ def ouch_cancel(st, uref, qty, now_ns):
     return _commit(st, L.X_WIRE, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns, clordid_u64=0):
     """Replace Order 'U' (loses time priority; qty = total for the chain). clordid_u64 > 0:
     written as 14 ASCII digits (a trigger's name, as for an Enter Order), else blank."""
@@ -187,7 +187,7 @@ def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns, clordid_u64=0
     return _commit(st, L.U_WIRE, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_modify(st, uref, side, qty, now_ns):
     """Modify Order 'M' (side change among B/S/T/E, or a size reduction)."""
     if not _up(st):
@@ -201,7 +201,7 @@ def ouch_modify(st, uref, side, qty, now_ns):
     return _commit(st, L.M_WIRE, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_flush(st, now_ns):
     """Push queued bytes. Returns bytes still queued (>= 0) or an error code."""
     if not _up(st):
@@ -210,14 +210,14 @@ def ouch_flush(st, now_ns):
     return L.ERR_SEND_FAILED if left < 0 else left
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_connected(st):
     return _up(st)
 
 
 # -- responses ------------------------------------------------------------------------------
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _lost(st, responses, n, reason, recv_ns):
     """Write the RESP_SESSION_LOST record at responses[n], mark the session down."""
     ctl = st.ctl
@@ -231,7 +231,7 @@ def _lost(st, responses, n, reason, recv_ns):
     return n + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _gap(st, responses, n, recv_ns):
     ctl = st.ctl
     codec.blank(responses, n, ctl[L.C_NEXT_SEQ], recv_ns)      # seq: the first one after the gap
@@ -244,7 +244,7 @@ def _gap(st, responses, n, recv_ns):
     return n + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ouch_poll(st, responses, now_ns):
     """Flush, read once, decode every complete sequenced message into responses[0:n].
 

@@ -91,7 +91,7 @@ def new_state(n_locates: int, params: dict) -> MMState:
                    np.zeros(n_locates, dtype=np.int8), vol, np.zeros(n_locates, dtype=np.float64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _enabled(tctx, s, loc):
     e = s.enabled[loc]
     if e != 0:
@@ -107,7 +107,7 @@ def _enabled(tctx, s, loc):
     return ok
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _quote(tctx, s, loc, side, price, want, now_ns):
     """Keep one quote on `side` at `price` (want=False: none)."""
     uref = last_uref(tctx, loc, side)
@@ -128,7 +128,7 @@ def _quote(tctx, s, loc, side, price, want, now_ns):
         order_replace(tctx, uref, s.ip[I_QSIZE], price, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_book(tctx, s, pipe, loc, now_ns):
     if not _enabled(tctx, s, loc):
         return
@@ -164,11 +164,11 @@ def on_book(tctx, s, pipe, loc, now_ns):
     _quote(tctx, s, loc, R.SIDE_SELL, ask, pos > -s.ip[I_MAXINV], now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_order(tctx, s, resp, j, now_ns):
     return              # quotes are found again from the order table on the next book update
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_timer(tctx, s, pipe, now_ns):
     return

@@ -62,7 +62,7 @@ def new_state(n_locates: int, params: dict) -> TakerState:
                                 0 if params["symbols"] else 1], dtype=np.int64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _enabled(tctx, s, loc):
     if s.enabled[loc] != 0:
         return s.enabled[loc] == 1
@@ -77,7 +77,7 @@ def _enabled(tctx, s, loc):
     return ok
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_book(tctx, s, pipe, loc, now_ns):
     if not _enabled(tctx, s, loc):
         return
@@ -104,11 +104,11 @@ def on_book(tctx, s, pipe, loc, now_ns):
         order_new(tctx, loc, R.SIDE_SELL, qty, bp, R.TIF_IOC, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_order(tctx, s, resp, j, now_ns):
     return
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def on_timer(tctx, s, pipe, now_ns):
     return
