@@ -2,8 +2,8 @@
 its history — the bench side of runtime/arbiter.py and runtime/recovery.py.
 
 `ABSender` sends each pre-packed MoldUDP64 packet to line A and line B on an open-loop
-schedule (numba, like bench/sender.py: the scheduled send time is stamped into the ITCH
-timestamps first), dropping the packets its loss masks mark — seeded, so a run is
+schedule (bench/load/sender.py's send core: the scheduled send time is stamped into the
+ITCH timestamps first), dropping the packets its loss masks mark — seeded, so a run is
 reproducible — and then sends heartbeats on both lines, which reveal a lost tail.
 
 `RetransmitServer` answers request packets (session 10 B + seq u64 BE + count u16 BE) from
@@ -20,18 +20,22 @@ import threading
 import time
 
 import numpy as np
-from numba import njit
 from tickpath.runtime.feed import moldudp64 as M
 from tickpath.runtime.core.errors import ConfigError
-from tickpath.runtime.sys.intrinsics import cpu_relax, load_acquire, realtime_ns, store_release
 
-from tickpath.bench.load.market import MoldPackets, stamp_timestamps
-from tickpath.bench.load.sender import sockaddr_in
-from tickpath.runtime.sys.libc import libc_sendto, libc_usleep
+from tickpath.bench.load.market import MoldPackets
+from tickpath.bench.load.sender import (
+    N_PROGRESS,
+    S_DONE,
+    S_DROPPED_A,
+    S_DROPPED_B,
+    S_NEXT_PKT,
+    S_STOP,
+    line_addrs,
+    rate_schedule,
+    send_paced,
+)
 
-# progress slots
-P_SENT_PKTS, P_SENT_MSGS, P_DROPPED_A, P_DROPPED_B, P_DONE, P_STOP = range(6)
-N_PROGRESS = 8
 MODES = ("ok", "refuse", "slow", "silent")
 
 
@@ -48,37 +52,6 @@ def loss_mask(n_pkts: int, loss: float, seed: int, burst: int = 1) -> np.ndarray
     return mask
 
 
-@njit(nogil=True, cache=True)
-def ab_send_loop(fd, addr_a, addr_b, buf, offsets, lengths, msg_first, msg_count, ts_offsets,
-                 n_pkts, start_ns, interval_ps, midnight_ns, deadline_ns, drop_a, drop_b, progress):
-    buf_addr = buf.ctypes.data
-    base_msg = msg_first[0] if n_pkts > 0 else 0
-    for k in range(n_pkts):
-        t_sched = start_ns + ((msg_first[k] - base_msg) * interval_ps) // 1000
-        while True:
-            now = realtime_ns()
-            if now >= t_sched:
-                break
-            if t_sched - now > 100_000:
-                libc_usleep(20)
-            else:
-                cpu_relax()
-        if now > deadline_ns or load_acquire(progress, P_STOP) != 0:
-            break
-        stamp_timestamps(buf, ts_offsets, msg_first, msg_count, k, t_sched - midnight_ns)
-        if drop_a[k]:
-            progress[P_DROPPED_A] += 1
-        else:
-            libc_sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_a.ctypes.data, 16)
-        if drop_b[k]:
-            progress[P_DROPPED_B] += 1
-        else:
-            libc_sendto(fd, buf_addr + offsets[k], lengths[k], 0, addr_b.ctypes.data, 16)
-        progress[P_SENT_MSGS] += msg_count[k]
-        store_release(progress, P_SENT_PKTS, k + 1)
-    store_release(progress, P_DONE, 1)
-
-
 class ABSender:
     """Publishes `packets` on lines A and B at rate_msgs_per_s with the given loss masks."""
 
@@ -92,35 +65,41 @@ class ABSender:
             raise ConfigError("loss masks must have one entry per packet, rate > 0",
                               n_packets=n, rate_msgs_per_s=rate_msgs_per_s)
         self.packets, self.rate, self.max_seconds = packets, float(rate_msgs_per_s), max_seconds
-        self.addr_a, self.addr_b = sockaddr_in(*line_a), sockaddr_in(*line_b)
-        self.line_a, self.line_b = line_a, line_b
+        self.line_a, self.line_b = line_a, line_b   # may be changed until start()
+        self.drops = np.ascontiguousarray(np.stack([self.drop_a, self.drop_b]))
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         self.buf = packets.buf.copy()   # stamped as sent: the retransmission server's history
         self.progress = np.zeros(N_PROGRESS, dtype=np.int64)
         self.thread: threading.Thread | None = None
+        self._sched = rate_schedule(packets.msg_first, self.rate)
         p = packets   # compile now: a compile inside the timed run would make every send late
-        ab_send_loop(self.sock.fileno(), self.addr_a, self.addr_b, self.buf, p.offsets, p.lengths,
-                     p.msg_first, p.msg_count, p.ts_offsets, 0, 0, 1, 0, 0, self.drop_a,
-                     self.drop_b, self.progress)
+        send_paced(self.sock.fileno(), line_addrs(line_a, line_b), self.buf, p.offsets,
+                   p.lengths, p.msg_first, p.msg_count, p.ts_offsets, 0, 0, 0, self._sched, 1, 0,
+                   0, self.drops, self.progress)
         self.progress[:] = 0
 
     def sent_msgs(self) -> int:
-        return int(self.progress[P_SENT_MSGS])
+        """Messages whose turn has come, lost on purpose or not: their numbers are spent, so
+        the retransmission server may answer for them."""
+        k = int(self.progress[S_NEXT_PKT])
+        p = self.packets
+        return int(p.msg_first[k - 1] + p.msg_count[k - 1] - p.msg_first[0]) if k > 0 else 0
 
     def _body(self, heartbeats: int):
         from tickpath.runtime.engine.pipeline import utc_midnight_ns
         p = self.packets
         start = time.clock_gettime_ns(time.CLOCK_REALTIME) + 20_000_000
-        ab_send_loop(self.sock.fileno(), self.addr_a, self.addr_b, self.buf, p.offsets, p.lengths,
-                     p.msg_first, p.msg_count,
-                     p.ts_offsets, p.n_packets, start, int(round(1e12 / self.rate)),
-                     utc_midnight_ns(), start + int(self.max_seconds * 1e9), self.drop_a,
-                     self.drop_b, self.progress)
+        addrs = line_addrs(self.line_a, self.line_b)
+        send_paced(self.sock.fileno(), addrs, self.buf, p.offsets, p.lengths, p.msg_first,
+                   p.msg_count, p.ts_offsets, 0, p.n_packets, start, self._sched, 1,
+                   utc_midnight_ns(), start + int(self.max_seconds * 1e9), self.drops,
+                   self.progress)
+        self.progress[S_DONE] = 1
         nxt = int(p.first_seq[0] + p.msg_first[-1] - p.msg_first[0] + p.msg_count[-1]) if p.n_packets else 1
         hb = M.mold_heartbeat(p.session, nxt)
         for _ in range(heartbeats):   # a lost tail shows up as a gap against these
-            if self.progress[P_STOP]:
+            if self.progress[S_STOP]:
                 break
             self.sock.sendto(hb, self.line_a)
             self.sock.sendto(hb, self.line_b)
@@ -137,12 +116,12 @@ class ABSender:
             self.thread.join(timeout_s)
 
     def stats(self) -> dict:
-        return {"sent_packets": int(self.progress[P_SENT_PKTS]), "sent_messages": self.sent_msgs(),
-                "dropped_a": int(self.progress[P_DROPPED_A]), "dropped_b": int(self.progress[P_DROPPED_B]),
+        return {"sent_packets": int(self.progress[S_NEXT_PKT]), "sent_messages": self.sent_msgs(),
+                "dropped_a": int(self.progress[S_DROPPED_A]), "dropped_b": int(self.progress[S_DROPPED_B]),
                 "dropped_both": int(np.count_nonzero(self.drop_a & self.drop_b)), "rate_msgs_per_s": self.rate}
 
     def close(self):
-        self.progress[P_STOP] = 1
+        self.progress[S_STOP] = 1
         self.join(5)
         self.sock.close()
 

@@ -51,14 +51,6 @@ class ParserControl:
     def enable(self, on: bool = True) -> None:
         self._set_ctrl(rm.CTRL_ENABLE, on)
 
-    def set_drop_on_full(self, on: bool) -> None:
-        self._set_ctrl(rm.CTRL_DROP_ON_FULL, on)
-
-    def set_udp_port(self, port: int) -> None:
-        if not 0 <= port <= 65535:
-            raise ConfigError("udp port out of range", udp_port=port)
-        self.bar.write32(rm.UDP_PORT, port)
-
     def set_locates(self, locates) -> None:
         """Pass only these locates (plus locate 0); None = every locate (filter off)."""
         base = rm.LOCATE_BITMAP >> 2

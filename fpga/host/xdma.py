@@ -118,11 +118,6 @@ def open_c2h(device_dir: str = DEFAULT_DEVICE_DIR, card: int = 0, channel: int =
     return fd, path
 
 
-def open_events(device_dir: str = DEFAULT_DEVICE_DIR, card: int = 0, channel: int = 0) -> tuple[int, str]:
-    """Open a user-interrupt node; a 4-byte read blocks until the interrupt fires."""
-    path = node_path(device_dir, card, "events", channel)
-    return _open_node(path, os.O_RDONLY, "user interrupt events"), path
-
 
 def read_records(fd: int, buf: np.ndarray, node: str) -> int:
     """One C2H transfer into buf (EVENT_DTYPE); returns whole records read (0 = nothing now).

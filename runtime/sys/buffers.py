@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tickpath.runtime.core.errors import ConfigError, PrivilegeError, ResourceError
+from tickpath.runtime.core.errors import ConfigError, ResourceError
 from tickpath.runtime.sys.topology import free_huge_pages, numa_nodes  # one sysfs reader
 
 CACHE_LINE_BYTES = 64
@@ -203,10 +203,3 @@ def allocate(
                 "raise it (ulimit -l / limits.conf) or run with CAP_IPC_LOCK"
             )
     return region
-
-
-def require_lock(region: Region) -> None:
-    """For deployments that insist on locked memory: turn the mlock note into an error."""
-    if not region.locked:
-        raise PrivilegeError("buffer could not be locked", size_bytes=region.size_bytes,
-                             notes="; ".join(region.notes))

@@ -9,8 +9,6 @@ a cache prefetch hint, and an array view without reference counting (`borrow`).
 """
 from __future__ import annotations
 
-import time
-
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
@@ -165,8 +163,3 @@ def realtime_ns():
 def monotonic_ns():
     """CLOCK_MONOTONIC in ns, callable from jitted code (intervals, deadlines)."""
     return _clock_ns(CLOCK_MONOTONIC)
-
-
-def python_realtime_ns() -> int:
-    """The same clock from Python (for the slow path and the plain-Python baseline)."""
-    return time.clock_gettime_ns(time.CLOCK_REALTIME)

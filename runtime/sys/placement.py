@@ -83,10 +83,6 @@ def lock_all_memory(strict: bool = False) -> bool:
     return False
 
 
-def unlock_all_memory() -> None:
-    _libc.munlockall()
-
-
 def choose_cores(n: int, nic: str | None = None) -> list[int]:
     """n cores for the hot threads, preferring isolated cores on the NIC's node."""
     allowed = os.sched_getaffinity(0)

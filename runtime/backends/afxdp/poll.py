@@ -2,8 +2,8 @@
 
 One call: acquire-load the RX producer; for each new descriptor (at most one per free frame
 slot) parse Ethernet / one optional 802.1Q tag / IPv4 / UDP (runtime/feed/netheaders.py,
-every length checked before the read it guards), copy the UDP payload of feed datagrams into payload[slot]; release-store
-the RX consumer; give every frame back to the fill ring in one batch (one release store of
+every length checked before the read it guards), copy the UDP payload of feed datagrams
+into payload[slot]; release-store the RX consumer; give every frame back to the fill ring in one batch (one release store of
 the fill producer); kick the kernel with recvfrom(MSG_DONTWAIT) only when the fill ring
 says NEED_WAKEUP (or, under busy-poll, when the ring was empty: the syscall drives NAPI).
 
@@ -88,8 +88,7 @@ class XskState(NamedTuple):
     detail: np.ndarray       # int64[N_DETAIL]: D_*
 
 
-
-@njit(nogil=True, inline="always")
+@njit(nogil=True, inline="always")   # inlined into afxdp_poll, which is cached
 def _deliver(umem, a, flen, port, slot_bytes, detail):
     """Classify one frame (runtime/feed/netheaders.py parses it) and count why it is not
     delivered. Returns (payload_offset, payload_len) for a feed datagram, else (-1, 0) not
