@@ -153,6 +153,21 @@ def _reopen(tctx, j):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
+def _replacement_dead(tctx, orig):
+    """`orig` died (filled or cancelled) with its replace still unanswered: OUCH ignores a
+    replace whose original is dead, silently, so no answer will ever come for the
+    replacement — it never lived; close it (else it stays open here forever)."""
+    k = order_slot(tctx, orig.other)
+    if k < 0:
+        return
+    n = tctx.orders[k]
+    unanswered = n.state == T.PENDING_NEW or (n.state == T.PENDING_CANCEL and n.prev == T.PENDING_NEW)
+    if n.other == orig.uref and unanswered:
+        _close(tctx, k, T.CANCELLED)
+        tctx.counters[T.C_REPLACE_IGNORED] += 1
+
+
+@njit(nogil=True, cache=True, _nrt=False)
 def _impossible(tctx):
     tctx.counters[T.C_IMPOSSIBLE] += 1
 
@@ -207,8 +222,10 @@ def om_on_response(tctx, r):
         o.filled += r.qty
         o.chain_exec += r.qty
         _set_leaves(tctx, j, o.leaves - r.qty)
-        if o.leaves == 0:   # a replacement in flight will be refused by the venue (J)
+        if o.leaves == 0:
             _close(tctx, j, T.FILLED)
+            if st == T.PENDING_REPLACE:
+                _replacement_dead(tctx, o)
         elif o.state == T.LIVE:
             o.state = T.PARTIAL
         elif o.state == T.PENDING_CANCEL or o.state == T.PENDING_REPLACE:
@@ -226,6 +243,8 @@ def om_on_response(tctx, r):
         _set_leaves(tctx, j, o.leaves - dec)
         if o.leaves == 0:
             _close(tctx, j, T.CANCELLED)
+            if st == T.PENDING_REPLACE:
+                _replacement_dead(tctx, o)
         elif st == T.PENDING_CANCEL:
             o.state = T.PARTIAL if o.filled > 0 else T.LIVE   # a reduce: done, still open
         elif st == T.PENDING_NEW:
@@ -240,6 +259,8 @@ def om_on_response(tctx, r):
             _close(tctx, j, T.REJECTED)
         elif st == T.PENDING_CANCEL and o.prev == T.PENDING_NEW:
             _close(tctx, j, T.REJECTED)   # rejected while our cancel was in flight
+        elif not is_open(st) and o.other != 0:
+            c[T.C_LATE_RESPONSES] += 1    # a venue that does answer a dead original's replace
         else:
             _impossible(tctx)
     elif kind == R.RESP_CANCEL_REJECT:

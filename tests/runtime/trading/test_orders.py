@@ -192,14 +192,34 @@ def test_replace_accepted_rejected_and_racing_a_fill():
     k.respond(k.resp("J", out[0]["uref"], reason=20))
     assert _state(k, v) == "live" and _state(k, out[0]["uref"]) == "rejected"
     _check_aggregates(k)
-    # the original fills completely while the replace is in flight: the venue refuses it
+    # the original fills completely while the replace is in flight: OUCH silently ignores a
+    # replace of a dead original, so the replacement never lived and no answer will come
     out = _send(k, (R.INTENT_REPLACE, 1, "B", 60, MID - 300, v))
-    k.respond(k.resp("E", v, 50, MID - 100), k.resp("J", out[0]["uref"], reason=16))
-    assert _state(k, v) == "filled" and _state(k, out[0]["uref"]) == "rejected"
+    k.respond(k.resp("E", v, 50, MID - 100))
+    assert _state(k, v) == "filled" and _state(k, out[0]["uref"]) == "cancelled"
+    assert k.counter("replaces_ignored") == 1
     assert k.tctx.loc[1, T.L_POS] == 70
     _check_aggregates(k)
     assert k.tctx.loc[1, T.L_OPEN_ORDERS] == 0
-    assert k.counter("impossible_transitions") == 0
+    # a venue that answers it with a reject all the same: a late response, not an impossible one
+    k.respond(k.resp("J", out[0]["uref"], reason=16))
+    assert k.counter("late_responses") == 1 and k.counter("impossible_transitions") == 0
+
+
+def test_replace_ignored_when_the_original_is_cancelled_first():
+    """The original is cancelled in full (say, by the venue) with our replace in flight, and
+    the kill switch had already cancelled the replacement too: both close, nothing stays open."""
+    k = _kit()
+    u = _new(k)
+    k.respond(k.resp("A", u, 100, MID))
+    v = _send(k, (R.INTENT_REPLACE, 1, "B", 100, MID - 100, u))[0]["uref"]
+    _send(k, (R.INTENT_CANCEL, 1, "B", 0, 0, v))
+    assert _state(k, v) == "pending_cancel"
+    k.respond(k.resp("C", u, 100))
+    assert _state(k, u) == "cancelled" and _state(k, v) == "cancelled"
+    assert k.counter("replaces_ignored") == 1 and k.counter("impossible_transitions") == 0
+    _check_aggregates(k)
+    assert k.tctx.loc[1, T.L_OPEN_ORDERS] == 0 and k.tctx.loc[1, T.L_INFLIGHT] == 0
 
 
 def test_impossible_unknown_and_duplicate_responses_are_counted():

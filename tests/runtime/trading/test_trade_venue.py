@@ -305,3 +305,174 @@ def test_venue_gone_mid_run_trips_session_lost_without_hanging(venue, tmp_path):
     assert s["kill_switch"]["reason"] == "session_lost"
     assert s["counters"]["session_lost"] >= 1 and s["order_entry"]["connected"] is False
     assert s["counters"]["impossible_transitions"] == 0
+
+
+class DroppingProxy:
+    """A TCP relay between `tickpath trade` and the venue that can hold back what the venue
+    sends and then cut the session: the responses held (fills among them) never reach the
+    client on that connection, so only its re-login replay can deliver them."""
+
+    def __init__(self, target: str):
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(0.1)
+        self.addr = f"127.0.0.1:{self.lsock.getsockname()[1]}"
+        self.holding = False
+        self.held = b""
+        self.accepted = 0
+        self._drop = threading.Event()
+        self._stop = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        import select
+        pair = None
+        while not self._stop.is_set():
+            if pair is None:
+                try:
+                    c, _ = self.lsock.accept()
+                except socket.timeout:
+                    continue
+                pair = (c, socket.create_connection(self.target, timeout=5))
+                self.accepted += 1
+            c, v = pair
+            if self._drop.is_set():
+                for s in pair:
+                    s.close()
+                pair = None
+                self._drop.clear()
+                continue
+            r, _, _ = select.select([c, v], [], [], 0.05)
+            closed = False
+            for s in r:
+                data = s.recv(65536)
+                if not data:
+                    closed = True
+                elif s is c:
+                    v.sendall(data)
+                elif self.holding:
+                    self.held += data                # dropped with the session
+                else:
+                    c.sendall(data)
+            if closed:
+                for s in pair:
+                    s.close()
+                pair = None
+        self.lsock.close()
+
+    def held_messages(self) -> bytes:
+        """The OUCH message types inside the sequenced packets held back (b'E' = a fill)."""
+        out, buf = b"", self.held
+        while len(buf) >= 3:
+            n = int.from_bytes(buf[:2], "big")
+            if buf[2:3] == b"S" and n >= 2 and len(buf) >= 2 + n:
+                out += buf[3:4]
+            buf = buf[2 + n:]
+        return out
+
+    def cut(self, until: bytes = b"E", max_hold_s: float = 4.0):
+        """Hold the venue's side until a message of a type in `until` is held (or max_hold_s,
+        under the client's 5 s heartbeat timeout), then drop both connections."""
+        self.holding = True
+        deadline = time.monotonic() + max_hold_s
+        while time.monotonic() < deadline and not set(self.held_messages()) & set(until):
+            time.sleep(0.01)
+        self._drop.set()
+        while self._drop.is_set():
+            time.sleep(0.01)
+        self.holding = False
+
+    def close(self):
+        self._stop.set()
+        self.t.join(5)
+
+
+def _venue_fills(replay: np.ndarray) -> tuple[int, int, int]:
+    """(executions, bought, sold) from the venue's own sequenced output."""
+    side = {}
+    for r in replay:
+        if int(r["kind"]) in (R.RESP_ACCEPTED, R.RESP_REPLACED):
+            side[int(r["uref"])] = int(r["side"])
+    ex = replay[replay["kind"] == R.RESP_EXECUTED]
+    bought = sum(int(r["qty"]) for r in ex if side[int(r["uref"])] == ord("B"))
+    return len(ex), bought, int(ex["qty"].sum()) - bought
+
+
+def _positions_from_audit(path, fees_per_share):
+    """Plain-Python average-cost positions and P&L per locate, from the audit log alone."""
+    recs = read_records(path).records
+    order = {}
+    for r in recs[recs["kind"] == AL.KIND_SENT]:
+        order[int(r["uref"])] = (int(r["side"]), int(r["locate"]))
+    out = {}
+    for r in recs[(recs["kind"] == AL.KIND_RESPONSE) & (recs["code"] == R.RESP_EXECUTED)]:
+        side, loc = order[int(r["uref"])]
+        p = out.setdefault(loc, {"position": 0, "avg": 0.0, "realised": 0.0, "fees": 0.0, "bought": 0, "sold": 0})
+        qty, px = int(r["qty"]), float(r["price"])
+        signed = qty if side == ord("B") else -qty
+        p["bought" if side == ord("B") else "sold"] += qty
+        p["fees"] += qty * fees_per_share
+        q = p["position"]
+        if q == 0 or (q > 0) == (signed > 0):
+            p["avg"] = (p["avg"] * abs(q) + px * qty) / abs(q + signed)
+        else:
+            closed = min(abs(q), qty)
+            p["realised"] += (1.0 if q > 0 else -1.0) * (px - p["avg"]) * closed * 1e-4
+            if q + signed == 0:
+                p["avg"] = 0.0
+            elif (q + signed > 0) != (q > 0):
+                p["avg"] = px
+        p["position"] = q + signed
+    return out
+
+
+def test_relogin_mid_fills_loses_nothing_and_positions_equal_the_audit_log(venue, tmp_path):
+    """The session is cut while the venue's answers (fills among them) are held back: the
+    client logs in again with its last sequence number, applies the replay exactly once and
+    cancels what is still open. Its executions and positions then equal the venue's own
+    record, and a plain-Python recomputation from the audit log gives the same positions and
+    P&L as the summary."""
+    proxy = DroppingProxy(venue.ouch)
+    try:
+        cfg = _config(tmp_path, venue, params={"symbols": ["AAAA", "AAAB", "AAAC", "AAAD"]},
+                      risk={"fees_per_share": 0.0015, "max_breaches": 0, "max_venue_rejects_per_s": 0},
+                      seconds=240.0)
+        text = open(cfg).read().replace(f'ouch = "{venue.ouch}"', f'ouch = "{proxy.addr}"')
+        open(cfg, "w").write(text)
+        tr = Trade(cfg, tmp_path)
+        tr.wait_for(_ready, READY_S)
+        tr.wait_for(lambda ln: (m := re.search(r"fills\s+(\d+)", ln)) and int(m.group(1)) >= 2, 180)
+        proxy.cut()
+        # logged in again, then cancel-on-disconnect emptied the book of our orders
+        tr.wait_for(lambda ln: "KILLED session_lost" in ln, 60)
+        deadline = time.monotonic() + 60
+        while proxy.accepted < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        tr.wait_for(lambda ln: "KILLED" in ln and re.search(r"open\s+0\b", ln), 60)
+        tr.proc.send_signal(signal.SIGINT)
+        s = tr.finish(60)
+    finally:
+        proxy.close()
+    held = proxy.held_messages()
+    print(f"held back then replayed: {held!r}")
+    assert held and proxy.accepted >= 2 and s["reconnects"] == 1   # answers were lost in flight
+    c = s["counters"]
+    assert c["session_lost"] >= 1 and c["impossible_transitions"] == 0 and c["unknown_uref"] == 0
+    replay = venue.replay_user()
+    n_exec, bought, sold = _venue_fills(replay)
+    pos = s["positions"]
+    assert n_exec == c["executions"] and n_exec >= 2                 # each fill applied once
+    assert (sum(p["bought"] for p in pos.values()), sum(p["sold"] for p in pos.values())) == (bought, sold)
+    assert not _open_at_venue(replay)                                 # nothing left open
+    mine = _positions_from_audit(str(tmp_path / "trade.audit"), 0.0015)
+    assert {p["locate"] for p in pos.values()} == set(mine)
+    for sym, p in pos.items():
+        a = mine[p["locate"]]
+        assert (p["position"], p["bought"], p["sold"]) == (a["position"], a["bought"], a["sold"]), sym
+        assert p["avg_price"] == round(a["avg"] * 1e-4, 6), sym
+        assert p["realised"] == pytest.approx(round(a["realised"], 4), abs=1e-4), sym
+        assert p["fees"] == pytest.approx(round(a["fees"], 4), abs=1e-4), sym
