@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -340,40 +339,62 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn_fpga_emulator(device_dir: str, udp_port: int, cpu: int | None = None,
+                        timeout_s: float = 120.0) -> subprocess.Popen:
+    """`tickpath fpga emulate` on 127.0.0.1:udp_port with its nodes in device_dir, enabled;
+    returns once its link is up (BackendError, process ended, if it does not come up)."""
+    from tickpath.fpga.host.control import ParserControl
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickpath.fpga.cli", "fpga", "emulate", "--device-dir", device_dir,
+         "--udp", f"127.0.0.1:{udp_port}", "--enable", "--fifo-depth", "65536"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if cpu is not None:   # pinned from here: preexec_fn is unsafe in a threaded process
+        os.sched_setaffinity(proc.pid, [cpu])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode(errors="replace")[-400:]
+                raise BackendError("fpga emulator exited", rc=proc.returncode, output=out)
+            if time.monotonic() > deadline:
+                raise BackendError("fpga emulator did not come up", timeout_s=timeout_s)
+            with contextlib.suppress(Exception):
+                ctl = ParserControl(device_dir, 0, writable=False)
+                try:
+                    if ctl.status()["link_up"]:
+                        return proc
+                finally:
+                    ctl.close()
+            time.sleep(0.05)
+    except BaseException:
+        stop_fpga_emulator(proc)
+        raise
+
+
+def stop_fpga_emulator(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class FpgaEmuRun:
     """A fresh emulator process (fresh session state) and a Runtime reading its C2H stream."""
 
     READY_TIMEOUT_S = 120.0
 
     def __init__(self, spec: RunSpec):
-        from tickpath.fpga.host.control import ParserControl
-
         self.tmp = tempfile.TemporaryDirectory(prefix="tickpath-bench-fpga-")
         self.port = _free_udp_port()
-        cpu = spec.aux_cpu
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tickpath.fpga.cli", "fpga", "emulate", "--device-dir", self.tmp.name,
-             "--udp", f"127.0.0.1:{self.port}", "--enable", "--fifo-depth", "65536"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if cpu is not None:   # pinned from here: preexec_fn is unsafe in a threaded process
-            os.sched_setaffinity(self.proc.pid, [cpu])
+        self.proc = None
         self.inner = None
         try:
-            deadline = time.monotonic() + self.READY_TIMEOUT_S
-            while True:
-                if self.proc.poll() is not None:
-                    out = self.proc.stdout.read().decode(errors="replace")[-400:]
-                    raise BackendError("fpga emulator exited", rc=self.proc.returncode, output=out)
-                if time.monotonic() > deadline:
-                    raise BackendError("fpga emulator did not come up", timeout_s=self.READY_TIMEOUT_S)
-                with contextlib.suppress(Exception):
-                    ctl = ParserControl(self.tmp.name, 0, writable=False)
-                    try:
-                        if ctl.status()["link_up"]:
-                            break
-                    finally:
-                        ctl.close()
-                time.sleep(0.05)
+            self.proc = spawn_fpga_emulator(self.tmp.name, self.port, spec.aux_cpu, self.READY_TIMEOUT_S)
             self.emu_cpu0_s = self._emu_cpu_s()
             cfg = _runtime_cfg(spec, backend={"kind": "fpga-emu", "fpga": {"device_dir": self.tmp.name}})
             self.inner = RuntimeRun(cfg, spec, port=self.port, label="fpga-emu",
@@ -412,14 +433,8 @@ class FpgaEmuRun:
         if self.inner is not None:
             self.inner.close()
             self.inner = None
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if self.proc.stdout:
+        stop_fpga_emulator(self.proc)
+        if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
         self.tmp.cleanup()
 

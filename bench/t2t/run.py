@@ -2,10 +2,11 @@
 seeded market, the same open-loop triggers, and the venue's own clock at both ends.
 
 Paths: `floor` (the C reflector: floor.c), `kernel` and `kernel-busypoll` (tickpath trade on
-the kernel socket backend, SO_BUSY_POLL on or off, with the responder strategy), `python`
-(a plain-Python responder). `afxdp` and `fpga-emu` are reported as skipped with the reason
-(the venue sends ITCH on loopback, where AF_XDP cannot attach; `tickpath trade` runs frame
-backends only). Each path runs `repeats` times; each run gives the wall-to-wall percentiles
+the kernel socket backend, SO_BUSY_POLL on or off, with the responder strategy), `fpga-emu`
+(tickpath trade on the FPGA backend, reading event records from `tickpath fpga emulate`, which
+takes the venue's ITCH on its UDP port and parses it as the card would), `python` (a
+plain-Python responder). `afxdp` is reported as skipped with the reason (the venue sends ITCH
+on loopback, where AF_XDP cannot attach). Each path runs `repeats` times; each run gives the wall-to-wall percentiles
 (bench/t2t/w2w.py), loss, and for tickpath the in-process tick-to-trade (event received ->
 send() returned) from `tickpath trade`'s own summary. The ratio to the floor is the median
 p50 of a path over the median p50 of the floor, in the same run.
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tickpath.bench.harness.backends import spawn_fpga_emulator, stop_fpga_emulator
 from tickpath.bench.t2t import floor as FL
 from tickpath.bench.t2t.tap import Tap
 from tickpath.bench.t2t import triggers as TR
@@ -39,7 +41,6 @@ PATHS = ("floor", "kernel", "kernel-busypoll", "afxdp", "fpga-emu", "python")
 SKIPPED = {
     "afxdp": "the venue publishes ITCH on loopback, where an XDP program cannot attach; "
              "AF_XDP needs the venue behind a veth pair (not built yet)",
-    "fpga-emu": "tickpath trade runs frame backends only (the FPGA path hands over decoded events)",
 }
 
 
@@ -86,9 +87,11 @@ def _udp(port: int) -> socket.socket:
 
 
 def _trade_config(path: str, ready_file: str, venue: VP.VenueProcess, marker: dict, p: T2TParams,
-                  sc: Scenario, port: int) -> str:
+                  sc: Scenario, port: int, card_dir: str = "") -> str:
     host, oport = venue.ouch()
     busy = 50 if path == "kernel-busypoll" else 0
+    backend = (f'kind = "fpga-emu"\n[backend.fpga]\ndevice_dir = "{card_dir}"' if path == "fpga-emu"
+               else f"kind = \"kernel\"\nbusy_poll_us = {busy}")
     rate = int(sc.trigger_rate_per_s * 4) + 100
     rx = f"[{p.rx_cpu}]" if p.rx_cpu is not None else '"auto"'
     return f"""
@@ -97,8 +100,7 @@ address = "127.0.0.1"
 port = {port}
 first_seq = 0
 [backend]
-kind = "kernel"
-busy_poll_us = {busy}
+{backend}
 [cores]
 rx = {rx}
 [idle]
@@ -140,13 +142,13 @@ live_interval_s = 1.0
 """
 
 
-def _responder_tickpath(path, venue, marker, p, sc, port, workdir):
+def _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir=""):
     ready_file = os.path.join(workdir, "venue.ready")
     with open(ready_file, "w") as f:
         f.write(json.dumps(venue.ready) + "\n")
     cfg = os.path.join(workdir, f"{path}.toml")
     with open(cfg, "w") as f:
-        f.write(_trade_config(path, ready_file, venue, marker, p, sc, port))
+        f.write(_trade_config(path, ready_file, venue, marker, p, sc, port, card_dir))
     out_json = os.path.join(workdir, f"{path}.json")
     proc = subprocess.Popen([sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg,
                              "--json", out_json, "--quiet"],
@@ -187,7 +189,7 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
                                         seed=p.seed, itch_port=port, cpu=p.venue_cpu))
     res: dict = {"path": path, "scenario": sc.name, "repeat": repeat}
     workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-{path}-")
-    udp = tcp = resp = trader = tap = None
+    udp = tcp = resp = trader = tap = emu = None
     try:
         marker = TR.marker_for(venue.ready["refdata"], venue.quiet_symbols)
         host, oport = venue.ouch()
@@ -206,7 +208,12 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
                 resp = _python_responder(udp, tcp, marker, p.seconds + 1.0, p.rx_cpu)
             responder_user = VP.FLOOR_USER
         else:
-            trader, out_json = _responder_tickpath(path, venue, marker, p, sc, port, workdir)
+            card_dir = ""
+            if path == "fpga-emu":   # the emulated card takes the venue's ITCH; trade reads its records
+                card_dir = os.path.join(workdir, "card")
+                os.mkdir(card_dir)
+                emu = spawn_fpga_emulator(card_dir, port, p.venue_cpu)
+            trader, out_json = _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir)
             responder_user = VP.TICKPATH_USER
         plan = TR.TriggerPlan(rate_per_s=sc.trigger_rate_per_s, seconds=p.seconds, warmup=p.warmup,
                               linger=0, burst=sc.burst)
@@ -228,6 +235,7 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
             tap.close()
             res["tap"] = {"segments": tap.segments, "answers": len(tap.answers),
                           "duplicates": tap.duplicates, "resyncs": tap.resyncs}
+        stop_fpga_emulator(emu)
         stopped = venue.stop()
         venue.cleanup()
         for s in (udp, tcp):

@@ -31,6 +31,7 @@ import numpy as np
 
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.engine import latency
+from tickpath.runtime.backends.registry import EVENTS
 from tickpath.runtime.engine.runner import Runtime
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
@@ -89,30 +90,29 @@ def _send_outbox(tctx, ost, n_out, now_ns):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def trade_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
-               idle_state, tctx, strat, ost, responses):
+def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, ost, responses):
     tctx = ref(tctx)      # the step's calls get pointers, not ~350 words of context (ref.py)
     strat = ref(strat)
     pref = ref(pipe)      # process_events keeps the value: its own cached code is for that type
     store_release(ctrl, RUNNING, 1)
     while load_acquire(ctrl, STOP) == 0:
-        n = _poll(bstate, payload, lengths, recv_ns)
-        m = 0
-        if n > 0:
-            m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
-            process_events(pipe, events, m)
+{receive}
         ep = load_acquire(ctrl, {epoch})
         if ep != ctrl[{seen}]:
             ctrl[{seen}] = ep
             session_restored(tctx)
         now = realtime_ns()
         # the step's cached entry points above, called (not inlined again: one compile of the
-        # step serves both; a call costs tens of ns per iteration, not per order)
+        # step serves both)
         n_out = trade_on_events(tctx, strat, pref, events, m, now)
         _send_outbox(tctx, ost, n_out, now)
-        nr = ouch_poll(ost, responses, now)
-        if nr > 0:
-            trade_on_responses(tctx, strat, responses, nr, realtime_ns())
+        nr = 0
+        # order entry is read when the feed is quiet, else every 8th iteration: a recv()
+        # syscall per busy iteration would sit between every packet and its answer
+        if m == 0 or (ctrl[ITERATIONS] & 7) == 0:
+            nr = ouch_poll(ost, responses, now)
+            if nr > 0:
+                trade_on_responses(tctx, strat, responses, nr, realtime_ns())
         ctrl[ITERATIONS] += 1
         if n < 0:
             store_release(ctrl, EXIT_CODE, n)
@@ -123,19 +123,39 @@ def trade_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, c
 '''
 
 
+# the receive step of the loop, per backend kind: frames are decoded here; an events backend
+# (the FPGA card or its emulator) hands over records its parser already decoded
+RECEIVE = {
+    "frames": dict(
+        recv_args="bstate, payload, lengths, recv_ns, mold, session, events",
+        receive="""        n = _poll(bstate, payload, lengths, recv_ns)
+        m = 0
+        if n > 0:
+            m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
+            process_events(pipe, events, m)"""),
+    "events": dict(
+        recv_args="bstate, events",
+        receive="""        n = _poll(bstate, events)
+        m = max(n, 0)
+        if m > 0:
+            process_events(pipe, events, m)"""),
+}
+
+
 def loop_module(strategy, backend):
     """The generated module holding this strategy's step and its loop for this backend's poll."""
     poll = getattr(backend, "poll", None)
     mod = sys.modules.get(getattr(poll, "__module__", ""), None)
     name = getattr(poll, "__name__", "")
     if poll is None or mod is None or getattr(mod, name, None) is not poll:
-        raise ConfigError("tickpath trade needs a frame backend whose poll is a module-level function "
-                          "(kernel, afxdp; not the fault-injection or capture wrappers, nor fpga yet)",
-                          key="backend.kind", poll=repr(poll))
+        raise ConfigError("tickpath trade needs a backend whose poll is a module-level function "
+                          "(kernel, afxdp, fpga, fpga-emu; not the fault-injection or capture "
+                          "wrappers)", key="backend.kind", poll=repr(poll))
+    shape = RECEIVE["events" if backend.kind == EVENTS else "frames"]
     text = LOOP_TEMPLATE.format(spec=strategy.spec, module=strategy.module,
                                 attr="".join(f".{a}" for a in strategy.attr.split(".") if a),
                                 poll_module=poll.__module__, poll_name=name,
-                                epoch=C_SESSION_EPOCH, seen=C_SESSION_SEEN)
+                                epoch=C_SESSION_EPOCH, seen=C_SESSION_SEEN, **shape)
     stem = "trade_" + "".join(c if c.isalnum() else "_" for c in strategy.spec)[:32] + "_" + name
     return generate_module(text, stem, _source_of(strategy.obj, strategy.module) + _core_sources())
 
@@ -204,10 +224,12 @@ class Trader(Runtime):
         t = self.tctx if self.tctx is not None else None
         if t is None:
             return 0
-        return self.loop_mod.trade_loop(self.backend.state, self.payload, self.lengths, self.recv_ns, self.mold,
-                                        self.session, self.events, self.pipe.arrays, self.ctrl,
-                                        self.idle_params, self.idle_state, t, self.strat, self.ouch.state,
-                                        self.responses)
+        rest = (self.pipe.arrays, self.ctrl, self.idle_params, self.idle_state, t, self.strat,
+                self.ouch.state, self.responses)
+        if self.is_events:
+            return self.loop_mod.trade_loop(self.backend.state, self.events, *rest)
+        return self.loop_mod.trade_loop(self.backend.state, self.payload, self.lengths, self.recv_ns,
+                                        self.mold, self.session, self.events, *rest)
 
     def warm_up(self):
         t0 = time.monotonic()
@@ -286,6 +308,7 @@ class Trader(Runtime):
             "kill_switch": self.kill.report(),
             "order_entry": self.ouch.stats(),
             "reconnects": self.reconnects,
+            "backend": self.cfg["backend"]["kind"], "backend_stats": getattr(self, "backend_stats", {}),
             "feed": self.counters(), "feed_latency_ns": self.latency(),
             "compile_s": {"step": round(self.strategy.compiled_s, 3), "loop": round(getattr(self, "loop_s", 0), 3)},
             "notes": self.notes,
@@ -323,6 +346,7 @@ def run_trade(cfg: dict, tcfg: dict, json_path: str | None = None, hgrm_path: st
                 if not quiet:
                     print(line, file=sys.stderr, flush=True)
         trader.shutdown(tcfg["trading"]["drain_s"])
+        trader.backend_stats = trader.backend.stats()   # before close: the card's own counters
     finally:
         for s, h in old.items():
             signal.signal(s, h)

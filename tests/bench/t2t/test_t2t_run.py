@@ -1,6 +1,7 @@
 """`tickpath bench --t2t` end to end on loopback: a real venue, the C floor and tickpath trade
-(kernel backend, the responder strategy) answering the same open-loop triggers; the venue's
-log pairs every answer with its trigger. Speed is not asserted here (bench/RESULTS.md)."""
+(kernel backend, and the FPGA backend on the emulated card; the responder strategy) answering
+the same open-loop triggers; the venue's log pairs every answer with its trigger. Speed is
+not asserted here (bench/RESULTS.md)."""
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ from tickpath.bench.t2t import run as T
 def test_floor_and_tickpath_answer_every_trigger(tmp_path):
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: the floor cannot be built here")
-    p = T.T2TParams(paths=("floor", "kernel", "afxdp"), seconds=2.0, repeats=1, warmup=50,
+    p = T.T2TParams(paths=("floor", "kernel", "fpga-emu", "afxdp"), seconds=2.0, repeats=1, warmup=50,
                     itch_port=26470)
     s = T.run_rates(p, [200.0], progress=lambda *a: None)
     per = s["scenarios"]["steady@200/s"]
@@ -32,6 +33,10 @@ def test_floor_and_tickpath_answer_every_trigger(tmp_path):
     assert tp["tickpath"]["counters"]["risk_rejects"] == 0
     assert tp["tickpath"]["tick_to_trade_ns"]["count"] >= tp["w2w"]["answered"]
     assert per["kernel"]["aggregate"]["ratio_to_floor_p50"] > 0
+    fp = per["fpga-emu"]["runs"][0]
+    assert fp["tickpath"]["backend"] == "fpga-emu" and fp["tickpath"]["feed"]["events"] == 0
+    assert fp["w2w"]["answered"] >= 0.8 * fp["w2w"]["triggers_measured"], fp["w2w"]
+    assert fp["w2w"]["stray_answers"] == 0 and fp["w2w"]["answered_twice"] == 0
     out = tmp_path / "out"
     written = report.write_all(s, str(out))
     names = {os.path.basename(w) for w in written}

@@ -476,3 +476,29 @@ def test_relogin_mid_fills_loses_nothing_and_positions_equal_the_audit_log(venue
         assert p["avg_price"] == round(a["avg"] * 1e-4, 6), sym
         assert p["realised"] == pytest.approx(round(a["realised"], 4), abs=1e-4), sym
         assert p["fees"] == pytest.approx(round(a["fees"], 4), abs=1e-4), sym
+
+
+def test_market_maker_on_the_fpga_emulator_backend(venue, tmp_path):
+    """The same trading loop on the FPGA path: the emulated card parses the venue's ITCH and
+    hands over event records (no software decoder); the market maker quotes from them."""
+    from fpga_helpers import start_emulator, stop_emulator
+    dev = tmp_path / "card"
+    dev.mkdir()
+    emu = start_emulator(dev, "--udp", f"127.0.0.1:{venue.itch_port}", "--fifo-depth", "65536")
+    try:
+        cfg = _config(tmp_path, venue, seconds=8.0)
+        text = open(cfg).read().replace("[venue]", f'[backend]\nkind = "fpga-emu"\n[backend.fpga]\n'
+                                                    f'device_dir = "{dev}"\n[venue]', 1)
+        open(cfg, "w").write(text)
+        tr = Trade(cfg, tmp_path)
+        tr.wait_for(_ready, READY_S)
+        s = tr.finish(READY_S)
+    finally:
+        stop_emulator(emu)
+    c = s["counters"]
+    assert s["backend"] == "fpga-emu" and s["feed"]["events"] == 0   # no software decoding here
+    assert s["feed"]["book_adds"] > 1000 and c["book_calls"] > 0
+    assert c["new_sent"] > 0 and c["accepted"] > 0 and s["tick_to_trade_ns"]["count"] > 0
+    assert c["impossible_transitions"] == 0 and c["unknown_uref"] == 0
+    v = venue.stop()
+    assert v["users"]["TEST1"]["enter"] == c["new_sent"]
