@@ -10,6 +10,8 @@ is checked: every message delivered once, nothing given up.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 from numba import njit
@@ -17,6 +19,7 @@ from numba import njit
 from tickpath.bench.load import market
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.lines.arbiter import SRC_A, SRC_B, Arbiter, accept_packet, flush
+from tickpath.runtime.lines.sink import register_sink
 
 N_MESSAGES = 1_000_000
 N_INSTRUMENTS = 500
@@ -32,10 +35,17 @@ def feed():
     return pk, drop_a
 
 
+class CountSink(NamedTuple):
+    delivered: np.ndarray   # int64[1]: messages handed on
+
+
 @njit(nogil=True)
 def _count_sink(sink, st_buf, meta, n):
     for r in range(n):
-        sink[0] += meta[2, r]
+        sink.delivered[0] += meta[2, r]
+
+
+register_sink(CountSink, _count_sink)   # the arbiter delivers by sink type (runtime/lines/sink.py)
 
 
 @njit(nogil=True)
@@ -43,10 +53,10 @@ def _arbitrate(arb, buf, offsets, lengths, drop_a, counters, sink):
     for k in range(offsets.shape[0]):
         p = buf[offsets[k]:offsets[k] + lengths[k]]
         if not drop_a[k]:
-            accept_packet(arb, SRC_A, p, lengths[k], k, k, 1000, counters, _count_sink, sink)
-        accept_packet(arb, SRC_B, p, lengths[k], k, k, 1000, counters, _count_sink, sink)
-        flush(arb, _count_sink, sink)
-    return sink[0]
+            accept_packet(arb, SRC_A, p, lengths[k], k, k, 1000, counters, sink)
+        accept_packet(arb, SRC_B, p, lengths[k], k, k, 1000, counters, sink)
+        flush(arb, sink)
+    return sink.delivered[0]
 
 
 def test_arbitrate_two_lines(benchmark, feed):
@@ -55,7 +65,7 @@ def test_arbitrate_two_lines(benchmark, feed):
     def setup():
         arb = Arbiter(session=b"BENCH")
         return (arb.arrays, pk.buf, pk.offsets, pk.lengths, drop_a, C.new_counters(),
-                np.zeros(1, np.int64)), {}
+                CountSink(np.zeros(1, np.int64))), {}
 
     args, _ = setup()
     _arbitrate(*args)   # compile outside the timing
@@ -67,7 +77,7 @@ def test_arbitrate_two_lines(benchmark, feed):
 
     benchmark.pedantic(run, setup=setup, rounds=10, iterations=1, warmup_rounds=1)
     _, _, _, _, _, counters, sink = last["args"]
-    assert sink[0] == N_MESSAGES
+    assert sink.delivered[0] == N_MESSAGES
     assert counters[C.ARB_FIRST_A] + counters[C.ARB_FIRST_B] == N_MESSAGES
     assert counters[C.ARB_FIRST_B] > 0 and counters[C.UNRECOVERABLE] == 0
     benchmark.extra_info["messages"] = N_MESSAGES

@@ -26,8 +26,9 @@ nothing can be held more than `capacity` beyond next, so one range covers the re
 
 Delivery goes through a staging area: runs of consecutive messages from one source are
 re-framed as MoldUDP64 packets (seq, count, length-prefixed messages), gaps as rows with
-source SRC_GAP; `deliver(sink, stage arrays, n)` (a jitted function passed in, so numba
-specialises per sink) hands them on — to the decoder and pipeline in runtime/loop_ab.py.
+source SRC_GAP; `deliver(sink, stage arrays, n)` hands them on to the sink, chosen by the
+sink's type when numba compiles (runtime/lines/sink.py; a function passed as an argument
+would make every caller uncacheable) — to the decoder and pipeline in runtime/lines/loop.py.
 Counters: ARB_FIRST_A/B and RECOVERED count delivered messages by the source that won.
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tickpath.runtime.feed.decoder import (
     MAX_SEQ,
 )
 from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.lines.sink import deliver
 
 SRC_A, SRC_B, SRC_R, SRC_GAP = 0, 1, 2, 3
 
@@ -173,9 +175,11 @@ class Arbiter:
 
 # --- staging ----------------------------------------------------------------------------
 
-# not cached: it takes jitted functions as arguments, which numba cannot cache
+# not cached (here and below, where a sink is taken): a cache index pickles the sink's type, and
+# a sink class defined in a test or a script would make it unreadable in other processes; the
+# cached A/B loop (loop.py) compiles these into its own cached code instead
 @njit(nogil=True, _nrt=False)
-def flush(arb, deliver, sink):
+def flush(arb, sink):
     """Hand every staged row to the sink; returns the rows handed on."""
     st = arb.state
     n = st[S_STAGE_N]
@@ -188,7 +192,7 @@ def flush(arb, deliver, sink):
 
 
 @njit(nogil=True, _nrt=False)
-def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
+def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, sink):
     """Append message s (p[o:o+ln], the caller checked the bounds) to the staging area."""
     st, params, session, st_buf, meta = arb.state, arb.params, arb.session, arb.st_buf, arb.st_meta
     counters[_FIRST_SLOT[src]] += 1
@@ -199,7 +203,7 @@ def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
         r = -1
     if r < 0:
         if st[S_STAGE_N] >= meta.shape[1] or st[S_STAGE_BYTES] + _HDR + 2 + ln > st_buf.shape[0]:
-            flush(arb, deliver, sink)
+            flush(arb, sink)
         r = st[S_STAGE_N]
         st[S_STAGE_N] = r + 1
         off = st[S_STAGE_BYTES]
@@ -230,12 +234,12 @@ def _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink):
 
 
 @njit(nogil=True, _nrt=False)
-def stage_gap(arb, first, count, now_ns, aux, deliver, sink):
+def stage_gap(arb, first, count, now_ns, aux, sink):
     """Stage an explicit gap [first, first+count): the sink turns it into a gap event
     (aux 0, or GAP_AUX_RESET for a session reset; kept in the row's offset column)."""
     st, meta = arb.state, arb.st_meta
     if st[S_STAGE_N] >= meta.shape[1]:
-        flush(arb, deliver, sink)
+        flush(arb, sink)
     r = st[S_STAGE_N]
     st[S_STAGE_N] = r + 1
     st[S_OPEN] = -1
@@ -250,7 +254,7 @@ def stage_gap(arb, first, count, now_ns, aux, deliver, sink):
 # --- in-order delivery ------------------------------------------------------------------
 
 @njit(nogil=True, _nrt=False)
-def drain(arb, counters, deliver, sink):
+def drain(arb, counters, sink):
     """Deliver held messages while they are in order; returns how many."""
     st, rb_seq = arb.state, arb.rb_seq
     cap = arb.params[P_CAPACITY]
@@ -261,14 +265,14 @@ def drain(arb, counters, deliver, sink):
         if rb_seq[k] != s:
             return n
         _stage_msg(arb, arb.rb_src[k], s, arb.rb_data[k], 0, arb.rb_len[k], arb.rb_recv[k],
-                   counters, deliver, sink)
+                   counters, sink)
         rb_seq[k] = -1
         st[S_NEXT] = s + 1
         n += 1
 
 
 @njit(nogil=True, _nrt=False)
-def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
+def advance_to(arb, target, now_ns, counters, overflow, sink):
     """Move next up to `target`: held messages are delivered, missing runs become gaps
     (counted UNRECOVERABLE, and REORDER_OVERFLOW when `overflow`). O(capacity), not
     O(target - next): nothing is held at or beyond next + capacity (accept_message keeps
@@ -278,7 +282,7 @@ def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
     while st[S_NEXT] < target:
         s = st[S_NEXT]
         if rb_seq[s % cap] == s:
-            drain(arb, counters, deliver, sink)
+            drain(arb, counters, sink)
             continue
         lim = min(target, s + cap)
         e = s + 1
@@ -286,13 +290,13 @@ def advance_to(arb, target, now_ns, counters, overflow, deliver, sink):
             e += 1
         if e == lim:
             e = target   # nothing held in [s, target): one range, not a walk
-        stage_gap(arb, s, e - s, now_ns, 0, deliver, sink)
+        stage_gap(arb, s, e - s, now_ns, 0, sink)
         counters[C.UNRECOVERABLE] += e - s
         counters[C.UNRECOVERABLE_GAPS] += 1
         if overflow:
             counters[C.REORDER_OVERFLOW] += e - s
         st[S_NEXT] = e
-    drain(arb, counters, deliver, sink)
+    drain(arb, counters, sink)
 
 
 @njit(nogil=True, cache=True, _nrt=False)
@@ -351,8 +355,7 @@ def hole_asked(arb, s):
 
 
 @njit(nogil=True, _nrt=False)
-def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, counters,
-                   deliver, sink):
+def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, counters, sink):
     """Arbitrate one message s = p[o:o+ln] from src (bounds checked by the caller)."""
     st, params, rb_seq = arb.state, arb.params, arb.rb_seq
     cap = params[P_CAPACITY]
@@ -365,14 +368,14 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
         return
     if s - nxt >= cap:
         note_seen(arb, s, now_ns, max_request_msgs, counters)
-        advance_to(arb, s - cap + 1, now_ns, counters, True, deliver, sink)
+        advance_to(arb, s - cap + 1, now_ns, counters, True, sink)
         nxt = st[S_NEXT]   # the window may have moved up to s itself
     if s == nxt:
-        _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, deliver, sink)
+        _stage_msg(arb, src, s, p, o, ln, recv_ns, counters, sink)
         st[S_NEXT] = s + 1
         if st[S_HI] < s:
             st[S_HI] = s
-        drain(arb, counters, deliver, sink)
+        drain(arb, counters, sink)
         return
     if ln > params[P_SLOT_BYTES]:
         counters[C.REORDER_OVERFLOW] += 1   # cannot be held: it stays a hole
@@ -392,14 +395,14 @@ def accept_message(arb, src, s, p, o, ln, recv_ns, now_ns, max_request_msgs, cou
 
 
 @njit(nogil=True, _nrt=False)
-def session_reset(arb, seq, now_ns, counters, deliver, sink):
+def session_reset(arb, seq, now_ns, counters, sink):
     """A confirmed jump to seq: deliver what is held, give up what is missing below the
     highest number seen, one reset gap up to seq, then number from seq."""
     st = arb.state
     counters[C.SEQ_RESETS] += 1
-    advance_to(arb, st[S_HI] + 1, now_ns, counters, False, deliver, sink)
+    advance_to(arb, st[S_HI] + 1, now_ns, counters, False, sink)
     if seq > st[S_NEXT]:
-        stage_gap(arb, st[S_NEXT], seq - st[S_NEXT], now_ns, GAP_AUX_RESET, deliver, sink)
+        stage_gap(arb, st[S_NEXT], seq - st[S_NEXT], now_ns, GAP_AUX_RESET, sink)
     st[S_NEXT] = seq
     st[S_HI] = seq - 1
     st[S_N_HOLES] = 0
@@ -433,8 +436,7 @@ def _far_ahead(arb, src, seq, count):
 
 
 @njit(nogil=True, _nrt=False)
-def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, counters,
-                  deliver, sink):
+def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, counters, sink):
     """One MoldUDP64 packet p[0:n_bytes] from a line (SRC_A/B) or the server (SRC_R)."""
     st, session = arb.state, arb.session
     line = src != SRC_R
@@ -465,7 +467,7 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
             counters[C.SEQ_SUSPECT] += 1   # not believed on one packet's word (see above)
             return 0
         if arb.params[P_MAX_GAP] > 0 and seq - max(st[S_HI], st[S_NEXT] - 1) - 1 > arb.params[P_MAX_GAP]:
-            session_reset(arb, seq, now_ns, counters, deliver, sink)
+            session_reset(arb, seq, now_ns, counters, sink)
         st[S_LAST_RX_A if src == SRC_A else S_LAST_RX_B] = now_ns
         st[S_STALE] = 0
     if count == M.HEARTBEAT_COUNT or count == M.END_OF_SESSION_COUNT:
@@ -487,7 +489,7 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
             counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
             return 1
         accept_message(arb, src, seq + j, p, pos + 2, ln, recv_ns, now_ns, max_request_msgs,
-                       counters, deliver, sink)
+                       counters, sink)
         pos += 2 + ln
     if pos != n_bytes:
         counters[C.MALFORMED_PACKETS if line else C.RETRANS_TRUNCATED] += 1
@@ -496,7 +498,7 @@ def accept_packet(arb, src, p, n_bytes, recv_ns, now_ns, max_request_msgs, count
 
 @njit(nogil=True, _nrt=False)
 def accept_frames(arb, src, payload, lengths, recv_ns, n, now_ns, max_request_msgs,
-                  counters, deliver, sink):
+                  counters, sink):
     """Frames [0, n) of a backend's buffer; a length outside the slot is malformed."""
     slot_bytes = payload.shape[1]
     for i in range(min(n, payload.shape[0])):
@@ -505,5 +507,5 @@ def accept_frames(arb, src, payload, lengths, recv_ns, n, now_ns, max_request_ms
             counters[C.MALFORMED_PACKETS if src != SRC_R else C.RETRANS_TRUNCATED] += 1
             continue
         accept_packet(arb, src, payload[i], ln, recv_ns[i], now_ns, max_request_msgs,
-                      counters, deliver, sink)
+                      counters, sink)
     return n

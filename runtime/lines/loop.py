@@ -1,7 +1,18 @@
 """The A/B duty cycle: each pass polls line A, line B and the retransmission socket, feeds
-every packet to the arbiter (runtime/arbiter.py), ages holes (runtime/recovery.py) and hands
-the in-order stream to the decoder and pipeline — one numba nogil loop, specialised per
-poll function like runtime/loop.py (whose ctrl slots and idle strategies it shares).
+every packet to the arbiter (arbiter.py), ages holes (recovery.py) and hands the in-order
+stream to the decoder and pipeline — one numba nogil loop (runtime/engine/loop.py's ctrl
+slots and idle strategies).
+
+Cached like the single-line loops: `ab_cycle` is the generic duty cycle (inlined, polls as
+arguments), and `ab_socket_loop` — line A, line B and the server all kernel sockets, the
+common case — inlines it with `socket_poll` called by name, so numba loads it from its disk
+cache at the second start. The arbiter reaches `deliver_to_pipeline` through the type of its
+sink (`PipelineSink`, registered in sink.py), never a function argument: a dispatcher passed
+as a value is a per-process address in the compiled code, which numba refuses to cache. The
+arbiter's own functions are compiled into the loop's cached code (they take any registered
+sink, tests and benchmarks bring theirs, so they are not cached on their own).
+`ab_loop(backend_a)` picks the cached loop, or builds (and compiles at start) one for another
+line-A poll: AF_XDP, or a run-time wrapper (fault injection, capture).
 
 `deliver_to_pipeline` is the arbiter's sink: staged packets are decoded in place
 (decode_buffer, no slice), events from line B get FLAG_LINE_B and from the server
@@ -17,8 +28,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from tickpath.runtime.backends.socket import socket_poll
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.lines.arbiter import SRC_B, SRC_GAP, SRC_R, accept_frames, flush
+from tickpath.runtime.lines.sink import register_sink
 from tickpath.runtime.feed.decoder import MOLD_NEXT_SEQ, decode_buffer
 from tickpath.runtime.core.event import EVENT_VERSION, FLAG_GAP, FLAG_LINE_B, FLAG_RETRANSMIT
 from tickpath.runtime.engine.idle import idle
@@ -34,12 +47,6 @@ class PipelineSink(NamedTuple):
     session: np.ndarray
     events: np.ndarray    # the event batch
     pipe: PipeState       # Pipeline.arrays (runtime/engine/pipeline.py)
-
-
-@njit(nogil=True, cache=True)
-def no_poll(state, payload, lengths, recv_ns):
-    """The poll of an absent source (no retransmission server): never anything."""
-    return 0
 
 
 @njit(nogil=True, cache=True)
@@ -93,36 +100,43 @@ def deliver_to_pipeline(sink, st_buf, meta, n):
         process_events(pipe, events, ev)
 
 
-@njit(nogil=True)
-def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters):
-    """One pass; returns frames received (work) or -errno from a backend."""
+register_sink(PipelineSink, deliver_to_pipeline)
+
+
+@njit(nogil=True, inline="always")
+def ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, r_on, arb, rec, sink, counters):
+    """One pass; returns frames received (work) or -errno from a backend. The server's socket
+    is polled only when there is one (r_on)."""
     now = monotonic_ns()
     max_req = rec.params[R_MAX_REQUEST_MSGS]
     na = poll_a(st_a, fa[0], fa[1], fa[2])
     if na < 0:
         return na
-    accept_frames(arb, 0, fa[0], fa[1], fa[2], na, now, max_req, counters, deliver_to_pipeline, sink)
+    accept_frames(arb, 0, fa[0], fa[1], fa[2], na, now, max_req, counters, sink)
     nb = poll_b(st_b, fb[0], fb[1], fb[2])
     if nb < 0:
         return nb
-    accept_frames(arb, 1, fb[0], fb[1], fb[2], nb, now, max_req, counters, deliver_to_pipeline, sink)
-    nr = poll_r(st_r, fr[0], fr[1], fr[2])
-    if nr < 0:
-        return nr
-    accept_frames(arb, 2, fr[0], fr[1], fr[2], nr, now, max_req, counters, deliver_to_pipeline, sink)
-    work = na + nb + nr + maintain(arb, rec, now, counters, deliver_to_pipeline, sink)
-    flush(arb, deliver_to_pipeline, sink)
+    accept_frames(arb, 1, fb[0], fb[1], fb[2], nb, now, max_req, counters, sink)
+    nr = 0
+    if r_on:
+        nr = poll_r(st_r, fr[0], fr[1], fr[2])
+        if nr < 0:
+            return nr
+        accept_frames(arb, 2, fr[0], fr[1], fr[2], nr, now, max_req, counters, sink)
+    work = na + nb + nr + maintain(arb, rec, now, counters, sink)
+    flush(arb, sink)
     return work
 
 
-# not cached: it takes jitted functions as arguments, which numba cannot cache
-@njit(nogil=True)
-def run_ab(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, ctrl,
-           idle_params, idle_state):
+@njit(nogil=True, inline="always")
+def ab_cycle(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, r_on, arb, rec, sink, ctrl,
+             idle_params, idle_state):
+    """The generic A/B duty cycle, inlined into a loop that names its polls (see module doc)."""
     store_release(ctrl, RUNNING, 1)
     counters = sink.pipe.counters
     while load_acquire(ctrl, STOP) == 0:
-        n = ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink, counters)
+        n = ab_work(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, r_on, arb, rec, sink,
+                    counters)
         ctrl[ITERATIONS] += 1
         if n < 0:
             store_release(ctrl, EXIT_CODE, n)
@@ -130,3 +144,30 @@ def run_ab(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, arb, rec, sink,
         idle(idle_params, idle_state, n)
     store_release(ctrl, RUNNING, 0)
     return ctrl[EXIT_CODE]
+
+
+@njit(nogil=True, cache=True)
+def ab_socket_loop(st_a, fa, st_b, fb, st_r, fr, r_on, arb, rec, sink, ctrl, idle_params,
+                   idle_state):
+    """Line A, line B and the server on kernel sockets: cached on disk."""
+    return ab_cycle(socket_poll, st_a, fa, socket_poll, st_b, fb, socket_poll, st_r, fr, r_on,
+                    arb, rec, sink, ctrl, idle_params, idle_state)
+
+
+def ab_loop(backend_a):
+    """The compiled A/B loop for line A's backend (B and the server are kernel sockets)."""
+    poll = backend_a.poll
+    if poll is socket_poll:
+        return ab_socket_loop
+    loop = _AB_LOOPS.get(poll)
+    if loop is None:
+        # not cached: a closure over a dispatcher is keyed by a per-process pickle (engine/loop.py)
+        @njit(nogil=True)
+        def loop(st_a, fa, st_b, fb, st_r, fr, r_on, arb, rec, sink, ctrl, idle_params, idle_state):
+            return ab_cycle(poll, st_a, fa, socket_poll, st_b, fb, socket_poll, st_r, fr, r_on,
+                            arb, rec, sink, ctrl, idle_params, idle_state)
+        _AB_LOOPS[poll] = loop
+    return loop
+
+
+_AB_LOOPS: dict = {}

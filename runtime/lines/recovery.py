@@ -132,8 +132,9 @@ def send_request(rec, session, first, count):
     return sent
 
 
+# not cached: it takes a sink (arbiter.py says why)
 @njit(nogil=True)
-def maintain(arb, rec, now_ns, counters, deliver, sink):
+def maintain(arb, rec, now_ns, counters, sink):
     """Stale-feed check and one pass over the holes; returns the actions taken."""
     st, params, session, rb_seq, holes = arb.state, arb.params, arb.session, arb.rb_seq, arb.holes
     rp = rec.params
@@ -187,7 +188,7 @@ def maintain(arb, rec, now_ns, counters, deliver, sink):
                 counters[C.ARB_MISSING_BOTH] += end - first
             if holes[h, H_TRIES] > 0:
                 outstanding -= 1
-            advance_to(arb, end, now_ns, counters, False, deliver, sink)   # the explicit gap
+            advance_to(arb, end, now_ns, counters, False, sink)   # the explicit gap
             work += 1
             continue
         for c in range(holes.shape[1]):
@@ -197,12 +198,12 @@ def maintain(arb, rec, now_ns, counters, deliver, sink):
         w += 1
     st[S_N_HOLES] = w
     if st[S_UNTRACKED_END] != 0:
-        work += _untracked(arb, rp, now_ns, counters, deliver, sink)
+        work += _untracked(arb, rp, now_ns, counters, sink)
     return work
 
 
 @njit(nogil=True)
-def _untracked(arb, rp, now_ns, counters, deliver, sink):
+def _untracked(arb, rp, now_ns, counters, sink):
     """The range a full hole table could not take: given up at its deadline once it is the
     oldest thing missing, else reopened as holes while rows are free."""
     st = arb.state
@@ -214,7 +215,7 @@ def _untracked(arb, rp, now_ns, counters, deliver, sink):
     if now_ns - st[S_UNTRACKED_NS] >= rp[R_DEADLINE_NS] and first == st[S_NEXT]:
         counters[C.ARB_MISSING_BOTH] += end - first
         st[S_UNTRACKED_END] = 0
-        advance_to(arb, end, now_ns, counters, False, deliver, sink)   # held ones go out
+        advance_to(arb, end, now_ns, counters, False, sink)   # held ones go out
         return 1
     st[S_UNTRACKED_END] = 0   # what does not fit goes back into the range
     open_holes(arb, first, end, st[S_UNTRACKED_NS], rp[R_MAX_REQUEST_MSGS], counters, False)

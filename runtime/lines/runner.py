@@ -22,7 +22,7 @@ from tickpath.runtime.ipc.livestats import LiveStats
 from tickpath.runtime.engine.pipeline import P_PUBLISH, prefault
 from tickpath.runtime.engine.loop import STOP
 from tickpath.runtime.feed.decoder import set_gap_policy
-from tickpath.runtime.lines.loop import PipelineSink, no_poll, run_ab
+from tickpath.runtime.lines.loop import PipelineSink, ab_loop
 from tickpath.runtime.lines.recovery import make_recovery
 from tickpath.runtime.ipc.ring import available, read_slot, release
 from tickpath.runtime.engine.runner import Runtime
@@ -92,36 +92,36 @@ class ConsumerMixin:
 class RuntimeAB(ConsumerMixin, Runtime):
     """One feed on two lines, with gap recovery (see module docstring)."""
 
-    def __init__(self, cfg: dict, on_error=None, live_stats: bool = True):
+    def __init__(self, cfg, on_error=None, live_stats: bool = True):
         super().__init__(cfg, on_error)
-        ln, rc = cfg["lines"], cfg["recovery"]
+        ln, rc = cfg.lines, cfg.recovery
         self.live = LiveStats() if live_stats else None
         if self.live is not None:   # the loop's counters ARE the shared file
             self.live.counters[:] = self.pipe.counters
             self.pipe.counters = self.live.counters
         n_slots, slot_bytes = self.payload.shape
-        self.line_b = SocketBackend(address=ln["b_address"], port=ln["b_port"],
-                                    interface=cfg["nic"]["interface"] or None,
-                                    rcvbuf_bytes=cfg["backend"]["rcvbuf_bytes"])
+        self.line_b = SocketBackend(address=ln.b_address, port=ln.b_port,
+                                    interface=cfg.nic.interface or None,
+                                    rcvbuf_bytes=cfg.backend.rcvbuf_bytes)
         self.frames_b = (np.zeros((n_slots, slot_bytes), np.uint8), np.zeros(n_slots, np.int32),
                          np.zeros(n_slots, np.int64))
         self.server = None
-        if rc["server"]:
-            host, port = rc["server"].rsplit(":", 1)
+        if rc.server:
+            host, port = rc.server.rsplit(":", 1)
             self.server = (host, int(port))
-            self.rsock = SocketBackend(address=rc["bind_address"], port=0)
+            self.rsock = SocketBackend(address=rc.bind_address, port=0)
         self.frames_r = (np.zeros((8, max(slot_bytes, 2048)), np.uint8), np.zeros(8, np.int32),
                          np.zeros(8, np.int64))
-        fd = cfg["feed"]
-        self.arbiter = Arbiter(capacity=ln["reorder_capacity"], slot_bytes=ln["slot_bytes"],
-                               wait_ns=ln["wait_ns"], stale_ns=ln["stale_ns"],
+        fd = cfg.feed
+        self.arbiter = Arbiter(capacity=ln.reorder_capacity, slot_bytes=ln.slot_bytes,
+                               wait_ns=ln.wait_ns, stale_ns=ln.stale_ns,
                                max_stage_msgs=max(1, min(0xFFFE, len(self.events) - 1)),
-                               session=fd["session"] or None, first_seq=fd["first_seq"],
-                               max_gap_msgs=fd["max_gap_msgs"], reset_packets=fd["reset_packets"])
+                               session=fd.session or None, first_seq=fd.first_seq,
+                               max_gap_msgs=fd.max_gap_msgs, reset_packets=fd.reset_packets)
         # the arbiter applies the gap window; the decoder behind it sees its gap rows
-        set_gap_policy(self.mold, 0, fd["reset_packets"])
-        self.rec = make_recovery(None, -1, rc["timeout_ns"], rc["retries"], rc["deadline_ns"],
-                                 rc["max_outstanding"], rc["max_request_msgs"], ln["wait_ns"])
+        set_gap_policy(self.mold, 0, fd.reset_packets)
+        self.rec = make_recovery(None, -1, rc.timeout_ns, rc.retries, rc.deadline_ns,
+                                 rc.max_outstanding, rc.max_request_msgs, ln.wait_ns)
         prefault(*self.arbiter.arrays, *self.frames_b, *self.frames_r)
 
     def open(self):
@@ -133,24 +133,22 @@ class RuntimeAB(ConsumerMixin, Runtime):
                 self.rsock.sock.connect(self.server)
             except OSError as exc:
                 raise ConfigError("cannot reach the retransmission server", key="recovery.server",
-                                  value=self.cfg["recovery"]["server"], error=exc.strerror) from exc
-            rc, ln = self.cfg["recovery"], self.cfg["lines"]
-            self.rec = make_recovery(self.server, self.rsock.sock.fileno(), rc["timeout_ns"],
-                                     rc["retries"], rc["deadline_ns"], rc["max_outstanding"],
-                                     rc["max_request_msgs"], ln["wait_ns"])
+                                  value=self.cfg.recovery.server, error=exc.strerror) from exc
+            rc, ln = self.cfg.recovery, self.cfg.lines
+            self.rec = make_recovery(self.server, self.rsock.sock.fileno(), rc.timeout_ns,
+                                     rc.retries, rc.deadline_ns, rc.max_outstanding,
+                                     rc.max_request_msgs, ln.wait_ns)
         return self
 
     def _run(self):
         fa = (self.payload, self.lengths, self.recv_ns)
         sink = PipelineSink(self.mold, self.session, self.events, self.pipe.arrays)
         b = self.line_b
-        if self.server is not None:
-            poll_r, st_r = self.rsock.poll, self.rsock.state
-        else:
-            poll_r, st_r = no_poll, b.state   # never polled: any state of the right type
-        return run_ab(self.backend.poll, self.backend.state, fa, b.poll, b.state, self.frames_b,
-                      poll_r, st_r, self.frames_r, self.arbiter.arrays, self.rec, sink, self.ctrl,
-                      self.idle_params, self.idle_state)
+        r_on = self.server is not None
+        st_r = self.rsock.state if r_on else b.state   # never polled without a server
+        return ab_loop(self.backend)(self.backend.state, fa, b.state, self.frames_b, st_r,
+                                     self.frames_r, r_on, self.arbiter.arrays, self.rec, sink,
+                                     self.ctrl, self.idle_params, self.idle_state)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self.ctrl[STOP] = 1
@@ -178,16 +176,15 @@ class RuntimeAB(ConsumerMixin, Runtime):
         return st
 
 
-def make_runtime(cfg: dict, on_error=None):
+def make_runtime(cfg, on_error=None):
     """RuntimeAB for [lines] enabled = true, else the single-line Runtime (its decoder
     given the [feed] gap window); either way a capture gets its [capture] on_error policy."""
-    if cfg.get("lines", {}).get("enabled"):
+    if cfg.lines.enabled:
         rt = RuntimeAB(cfg, on_error)
     else:
         rt = Runtime(cfg, on_error)
-        fd = cfg["feed"]
-        set_gap_policy(rt.mold, fd.get("max_gap_msgs", 1 << 20), fd.get("reset_packets", 3))
+        set_gap_policy(rt.mold, cfg.feed.max_gap_msgs, cfg.feed.reset_packets)
     from tickpath.runtime.backends.capture import CaptureBackend
     if isinstance(rt.backend, CaptureBackend):   # the writer is made at open(): set it before
-        rt.backend.on_error = cfg.get("capture", {}).get("on_error", "degrade")
+        rt.backend.on_error = cfg.capture.on_error
     return rt

@@ -2,6 +2,8 @@
 in-order output recorded by a jitted sink (no sockets, no decoder)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -9,14 +11,22 @@ from tickpath.runtime.core import counters as C
 from tickpath.runtime.feed import moldudp64 as M
 from tickpath.runtime.lines.arbiter import SRC_GAP, Arbiter, accept_packet, flush
 from tickpath.runtime.lines.recovery import make_recovery, maintain
+from tickpath.runtime.lines.sink import register_sink
 
 SESSION = b"TESTSESS01"
 
 
+class RecordSink(NamedTuple):
+    """Where record_sink writes: one row per delivered message or gap, pos[0] rows so far."""
+    out: np.ndarray
+    pos: np.ndarray
+
+
+# not cached: a test's sink type in a cache index is unreadable where the test is not importable
 @njit(nogil=True)
 def record_sink(sink, st_buf, meta, n):
     """Sink: one row per delivered message (seq, src, first byte) or gap (seq, SRC_GAP, count)."""
-    out, pos = sink
+    out, pos = sink.out, sink.pos
     for r in range(n):
         src, seq, cnt, off = meta[0, r], meta[1, r], meta[2, r], meta[3, r]
         if src == SRC_GAP:
@@ -31,6 +41,9 @@ def record_sink(sink, st_buf, meta, n):
             out[k, 0], out[k, 1], out[k, 2] = seq + j, src, st_buf[o + 2] if ln else -1
             pos[0] = k + 1
             o += 2 + ln
+
+
+register_sink(RecordSink, record_sink)   # the arbiter delivers by sink type (runtime/lines/sink.py)
 
 
 class Harness:
@@ -48,13 +61,13 @@ class Harness:
         self.now += dt_ns
         p = np.frombuffer(pkt, dtype=np.uint8).copy()
         accept_packet(self.arb.arrays, src, p, len(p), self.now, self.now, 100, self.c,
-                      record_sink, (self.out, self.pos))
-        flush(self.arb.arrays, record_sink, (self.out, self.pos))
+                      RecordSink(self.out, self.pos))
+        flush(self.arb.arrays, RecordSink(self.out, self.pos))
 
     def tick(self, dt_ns):
         self.now += dt_ns
-        w = maintain(self.arb.arrays, self.rec, self.now, self.c, record_sink, (self.out, self.pos))
-        flush(self.arb.arrays, record_sink, (self.out, self.pos))
+        w = maintain(self.arb.arrays, self.rec, self.now, self.c, RecordSink(self.out, self.pos))
+        flush(self.arb.arrays, RecordSink(self.out, self.pos))
         return w
 
     def rows(self):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from tickpath.runtime.feed.decoder import GAP_AUX_RESET
 from tickpath.runtime.lines import arbiter as A
 from tickpath.runtime.lines.arbiter import S_N_HOLES, S_NEXT, S_STAGE_N, SRC_A, SRC_B, SRC_GAP, SRC_R
 from tickpath.runtime.lines.recovery import make_recovery, send_request
+from tickpath.runtime.lines.sink import register_sink
 
 from arbiter_harness import SESSION, Harness, pkt  # tests/support
 
@@ -67,9 +69,16 @@ def test_sustained_consistent_jump_on_a_line_is_an_explicit_reset():
     assert h.seqs()[-1] == far + 5 and h.arb.state[S_NEXT] == far + 6
 
 
-@njit(nogil=True)
+class NoopSink(NamedTuple):
+    unused: np.ndarray
+
+
+@njit(nogil=True)   # not cached: a test's sink type (arbiter_harness.py says why)
 def _noop_sink(sink, st_buf, meta, n):
     return
+
+
+register_sink(NoopSink, _noop_sink)
 
 
 def test_reset_gap_rows_carry_the_reset_mark():
@@ -78,8 +87,8 @@ def test_reset_gap_rows_carry_the_reset_mark():
     h.feed(SRC_A, pkt(1))
     p1 = np.frombuffer(pkt(1000), np.uint8).copy()
     p2 = np.frombuffer(pkt(1001), np.uint8).copy()
-    A.accept_packet(h.arb.arrays, SRC_A, p1, len(p1), 1, 1, 100, h.c, _noop_sink, 0)
-    A.accept_packet(h.arb.arrays, SRC_A, p2, len(p2), 1, 1, 100, h.c, _noop_sink, 0)
+    A.accept_packet(h.arb.arrays, SRC_A, p1, len(p1), 1, 1, 100, h.c, NoopSink(np.zeros(1, np.int64)))
+    A.accept_packet(h.arb.arrays, SRC_A, p2, len(p2), 1, 1, 100, h.c, NoopSink(np.zeros(1, np.int64)))
     meta = h.arb.st_meta
     for r in range(h.arb.state[S_STAGE_N]):   # staged, not yet flushed
         if meta[0, r] == SRC_GAP:
