@@ -35,8 +35,8 @@ def markdown(summary: dict, old: dict | None = None) -> str:
            f"{summary['params']['repeats']} runs of {summary['params']['seconds']} s each; the first "
            f"{summary['params']['warmup']} triggers of a run are warm-up and left out.", ""]
     out.append("| scenario | path | runs | samples | unanswered | twice | " + " | ".join(f"{c} µs" for c in COLS)
-               + " | ×floor (p50) | in-process p50 µs |" + (" old p50 µs |" if old else ""))
-    out.append("|" + "---|" * (len(COLS) + 8 + (1 if old else 0)))
+               + " | ×floor (p50) | in-process p50 µs | bare send() p50 µs |" + (" old p50 µs |" if old else ""))
+    out.append("|" + "---|" * (len(COLS) + 9 + (1 if old else 0)))
     for sname, path, v in rows(summary):
         if v.get("skipped"):
             out.append(f"| {sname} | {path} | skipped: {v['skipped']} |")
@@ -47,9 +47,10 @@ def markdown(summary: dict, old: dict | None = None) -> str:
             out.append(f"| {sname} | {path} | failed: {errs} |")
             continue
         ip = a.get("in_process_p50_ns", {}).get("median")
+        bare = a.get("bare_send_p50_ns", {}).get("median")
         line = (f"| {sname} | {path} | {a['ok_runs']}/{a['runs']} | {a['samples']:,} | {a['unanswered']} | "
                 f"{a['answered_twice']} | " + " | ".join(_us(a[c]["median"]) for c in COLS)
-                + f" | {a.get('ratio_to_floor_p50', '')} | {_us(ip)} |")
+                + f" | {a.get('ratio_to_floor_p50', '')} | {_us(ip)} | {_us(bare)} |")
         if old:
             oa = old.get("scenarios", {}).get(sname, {}).get(path, {}).get("aggregate", {})
             line += f" {_us(oa.get('p50', {}).get('median'))} |"

@@ -286,6 +286,10 @@ def aggregate(runs: list[dict]) -> dict:
               if isinstance(r.get("tickpath"), dict) and "tick_to_trade_ns" in r["tickpath"]]
     if inproc:
         out["in_process_p50_ns"] = {"median": statistics.median(inproc), "min": min(inproc), "max": max(inproc)}
+    bare = [r["tickpath"]["bare_send_ns"]["p50"] for r in ok
+            if isinstance(r.get("tickpath"), dict) and r["tickpath"].get("bare_send_ns", {}).get("samples")]
+    if bare:   # send() alone on the same socket: what in-process tick-to-trade is read against
+        out["bare_send_p50_ns"] = {"median": statistics.median(bare), "min": min(bare), "max": max(bare)}
     return out
 
 

@@ -242,7 +242,21 @@ class Trader(Runtime):
             self.audit.start()
         self.kill.install_signal()
         self.ouch.connect(self.tcfg["venue"]["connect_timeout_s"])
+        self.bare_send = self._bare_send_cost()
         return super().start(cpu)
+
+    def _bare_send_cost(self, samples: int = 200) -> dict:
+        """send() alone on this session's socket, an Enter Order's size (a Debug packet the
+        venue ignores), before the loop starts: in-process tick-to-trade is read against it."""
+        from tickpath.runtime.trading.ouch import layout as OL
+        from tickpath.runtime.trading.ouch.session import bare_send_ns
+        out = np.zeros(samples, np.int64)
+        n = int(bare_send_ns(self.ouch.state, np.zeros(64, np.uint8), OL.O_WIRE, out))
+        if n == 0:
+            return {"samples": 0}
+        v = np.sort(out[:n])
+        return {"bytes": OL.O_WIRE, "samples": n, "p50": int(v[n // 2]), "p90": int(v[(n * 9) // 10]),
+                "p99": int(v[min(n - 1, (n * 99) // 100)]), "min": int(v[0])}
 
     # -- beside the loop ------------------------------------------------------------------
     def tend(self) -> None:
@@ -305,6 +319,7 @@ class Trader(Runtime):
             "risk_rejects_by_reason": rejects,
             "pnl": totals(t), "positions": positions_report(t),
             "tick_to_trade_ns": latency.summary(t.t2t),
+            "bare_send_ns": getattr(self, "bare_send", {}),
             "kill_switch": self.kill.report(),
             "order_entry": self.ouch.stats(),
             "reconnects": self.reconnects,

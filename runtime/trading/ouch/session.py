@@ -353,3 +353,31 @@ def ouch_poll(st, responses, now_ns):
             if _flush(st, now_ns) < 0:
                 return _lost(st, responses, n, L.LOST_ERROR, realtime_ns())
     return n
+
+
+# -- the cost of the syscall alone ----------------------------------------------------------
+
+@njit(nogil=True, cache=True, _nrt=False)
+def bare_send_ns(st, scratch, packet_bytes, out_ns):
+    """send() of a SoupBinTCP Debug packet ('+', ignored by the venue) of `packet_bytes` on the
+    session's socket, len(out_ns) times, each timed alone: what send() costs with no
+    encoding, queueing or trading around it — the figure tick-to-trade is read against.
+    scratch: uint8[>= packet_bytes]. Returns how many were timed (stops at the first error
+    or a full socket, which would time the queue, not the call)."""
+    if packet_bytes < 3 or packet_bytes > scratch.shape[0] or not _up(st):
+        return 0
+    n = packet_bytes - 2
+    scratch[0] = (n >> 8) & 0xFF
+    scratch[1] = n & 0xFF
+    scratch[2] = L.PKT_DEBUG
+    for k in range(3, packet_bytes):
+        scratch[k] = 32
+    base = scratch.ctypes.data
+    for i in range(out_ns.shape[0]):
+        t0 = realtime_ns()
+        r = libc_send(st.ctl[L.C_FD], base, packet_bytes, MSG_NOSIGNAL)
+        t1 = realtime_ns()
+        if r != packet_bytes:
+            return i
+        out_ns[i] = t1 - t0
+    return out_ns.shape[0]

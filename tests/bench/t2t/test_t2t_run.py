@@ -33,6 +33,7 @@ def test_floor_and_tickpath_answer_every_trigger(tmp_path):
     assert tp["tickpath"]["counters"]["risk_rejects"] == 0
     assert tp["tickpath"]["tick_to_trade_ns"]["count"] >= tp["w2w"]["answered"]
     assert per["kernel"]["aggregate"]["ratio_to_floor_p50"] > 0
+    assert per["kernel"]["aggregate"]["bare_send_p50_ns"]["median"] > 0   # send() alone, same run
     fp = per["fpga-emu"]["runs"][0]
     assert fp["tickpath"]["backend"] == "fpga-emu" and fp["tickpath"]["feed"]["events"] == 0
     assert fp["w2w"]["answered"] >= 0.8 * fp["w2w"]["triggers_measured"], fp["w2w"]

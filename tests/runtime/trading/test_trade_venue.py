@@ -213,9 +213,13 @@ def test_market_maker_runs_restricted_never_reaches_the_venue_and_audit_verifies
     # cancels at shutdown have no trigger)
     assert s["tick_to_trade_ns"]["count"] == (c["new_sent"] + c["replace_sent"] + c["cancel_sent"]
                                               - c["kill_cancels"])
+    # send() alone, timed before the loop started, on Debug packets the venue ignores
+    bs = s["bare_send_ns"]
+    assert bs["samples"] == 200 and 0 < bs["min"] <= bs["p50"] <= bs["p99"]
     v = venue.stop()
     u = v["users"]["TEST1"]
     assert (u["enter"], u["replace"], u["cancel"]) == (c["new_sent"], c["replace_sent"], c["cancel_sent"])
+    assert u["debug"] == 200
     sent, rejected = _audit_sets(str(tmp_path / "trade.audit"))
     assert rejected and not (rejected & set(sent))
     # the audit log verifies (CRCs, order, state machine)
