@@ -100,7 +100,7 @@ module tp_parser #(
     // is not taken. Per beat: data, tlast, first; per packet (first beat): length, receive
     // time and the CONTROL/UDP_PORT decisions sampled as the beat is accepted.
     // =====================================================================================
-    localparam integer QW = 64 + 1 + 1 + 16 + 16 + 64 + 5;
+    localparam integer QW = 64 + 1 + 1 + 16 + 16 + 64 + 5 + 10;
     reg          alive;                      // out of reset: s_tready may rise
     reg          acc_in_pkt;                 // stream side: inside a packet (first beat taken)
     reg          q_valid, k_valid;
@@ -113,7 +113,10 @@ module tp_parser #(
     wire [15:0]  t_blen = (t_len > TP_MOLD_HEADER_BYTES) ? t_len - TP_MOLD_HEADER_BYTES : 16'd0;
     wire [4:0]   t_ctl = {control[TP_CTRL_ENABLE], control[TP_CTRL_DROP_ON_FULL],
                           control[TP_CTRL_LOCATE_FILTER], s_tuser[96], t_port_ok};
-    wire [QW-1:0] in_w = {s_tdata, s_tlast, !acc_in_pkt, t_len, t_blen, s_tuser[95:32], t_ctl};
+    reg  [9:0]   t_lm;                       // bit j: payload byte j exists (j < len), j = 0..9
+    integer      jl;
+    always @* for (jl = 0; jl < 10; jl = jl + 1) t_lm[jl] = t_len > jl;
+    wire [QW-1:0] in_w = {s_tdata, s_tlast, !acc_in_pkt, t_len, t_blen, s_tuser[95:32], t_lm, t_ctl};
     // fields of q_w
     wire [63:0]  q_data = q_w[QW-1 -: 64];
     wire         q_last = q_w[QW-65];
@@ -121,6 +124,7 @@ module tp_parser #(
     wire [15:0]  q_len = q_w[QW-67 -: 16];
     wire [15:0]  q_blen = q_w[QW-83 -: 16];
     wire [63:0]  q_recv = q_w[QW-99 -: 64];
+    wire [9:0]   q_lm = q_w[14:5];
     wire         q_en = q_w[4], q_drop = q_w[3], q_locf = q_w[2], q_notfeed = q_w[1],
                  q_portok = q_w[0];
     wire         f_pop;                      // the framer is done with q_* this cycle
@@ -173,22 +177,24 @@ module tp_parser #(
     reg  [63:0] f_recv;
     reg  [79:0] f_sess;
     reg  [47:0] f_hseq_hi;
+    reg  [1:0]  f_lm89;                      // payload bytes 8, 9 exist
+    reg  [7:0]  f_otype;                     // O's type byte, once seen
 
     // ---- pipeline registers, F -> B ----
     reg         b_valid, b_first, b_eop, b_locf, b_hdr;
     reg  [63:0] b_data, b_recv, b_hseq;
     reg  [15:0] b_len;
     reg         b_o_here, b_o_end, b_m, b_m_end;
-    reg  [6:0]  b_o_base;
-    reg  [2:0]  b_o_lane, b_m_lane;
-    reg  [3:0]  b_m_ts;
+    reg  [7:0]  b_own_o, b_type_o, b_type_m;
+    reg  [55:0] b_off;
     reg  [15:0] b_o_midx, b_o_len, b_m_midx, b_m_len, b_walked;
     reg         b_ev_in, b_ev_disabled, b_ev_notfeed, b_ev_filtered, b_ev_parsed;
     reg         b_ev_wrong, b_ev_malpkt, b_ev_hb, b_ev_eos, b_ev_ov;
 
     // the pipeline holds a pass (COMMAND waits for none; admission counts them as in flight)
     reg         c_valid, d_valid, s1_pass, s2_pass;
-    wire        pipe_busy = b_valid || c_valid || d_valid || s1_pass || s2_pass;
+    reg         s3_pass, stall_r;               // increments of S2 / a stall not added yet
+    wire        pipe_busy = b_valid || c_valid || d_valid || s1_pass || s2_pass || s3_pass || stall_r;
 
     // ---- admission of a packet's first beat ----
     reg  [16:0] room14;                      // (FIFO_DEPTH - level - INFLIGHT) * 14, clamped
@@ -208,10 +214,10 @@ module tp_parser #(
     integer     j0;
     always @* begin
         for (j0 = 0; j0 < 8; j0 = j0 + 1)
-            mis0[j0] = q_len > j0 && q_data[8 * j0 +: 8] != session[8 * j0 +: 8];
+            mis0[j0] = q_lm[j0] && q_data[8 * j0 +: 8] != session[8 * j0 +: 8];
     end
-    wire        mis1 = (f_n > 16'd8 && q_data[7:0] != session[71:64])
-                    || (f_n > 16'd9 && q_data[15:8] != session[79:72]);
+    wire        mis1 = (f_lm89[0] && q_data[7:0] != session[71:64])
+                    || (f_lm89[1] && q_data[15:8] != session[79:72]);
     wire        hdr_here = f_in_pkt && f_st == F_HDR && f_beat2 && f_hdr_len;
     wire        hdr_cnt0 = cnt_d == 16'd0;
     wire        hdr_eos = cnt_d == 16'hFFFF;
@@ -222,8 +228,28 @@ module tp_parser #(
     wire        walk_en = (f_in_pkt && f_st == F_WALK) || hdr_walk;
     wire [2:0]  lb = f_nxt[2:0];
     wire        in_beat = f_nxt[15:3] == f_k;
-    wire [7:0]  hi_byte = f_split ? f_hi : q_data[{lb, 3'b000} +: 8];
-    wire [7:0]  lo_byte = f_split ? q_data[7:0] : q_data[{lb + 3'd1, 3'b000} +: 8];
+    // per lane j, as if the length field started there: its two bytes, and whether the
+    // next length field would fall in this beat too (j + 2 + length < 8)
+    reg  [7:0]  hi_l, lo_l;
+    reg  [7:0]  again_l;
+    integer     jg;
+    always @* begin
+        case (lb)
+            3'd0: begin hi_l = q_data[7:0];   lo_l = q_data[15:8];  end
+            3'd1: begin hi_l = q_data[15:8];  lo_l = q_data[23:16]; end
+            3'd2: begin hi_l = q_data[23:16]; lo_l = q_data[31:24]; end
+            3'd3: begin hi_l = q_data[31:24]; lo_l = q_data[39:32]; end
+            3'd4: begin hi_l = q_data[39:32]; lo_l = q_data[47:40]; end
+            3'd5: begin hi_l = q_data[47:40]; lo_l = q_data[55:48]; end
+            3'd6: begin hi_l = q_data[55:48]; lo_l = q_data[63:56]; end
+            default: begin hi_l = q_data[63:56]; lo_l = 8'd0; end
+        endcase
+        again_l = 8'd0;
+        for (jg = 0; jg < 6; jg = jg + 1)
+            again_l[jg] = q_data[8 * jg +: 8] == 8'd0 && q_data[8 * jg + 8 +: 8] <= 5 - jg;
+    end
+    wire [7:0]  hi_byte = f_split ? f_hi : hi_l;
+    wire [7:0]  lo_byte = f_split ? q_data[7:0] : lo_l;
     wire [15:0] mlen = {hi_byte, lo_byte};
     wire        rem_ok = !f_rem[17];                          // both length bytes < n
     wire        len_here = walk_en && rem_ok && (f_split || (in_beat && lb != 3'd7));
@@ -236,13 +262,38 @@ module tp_parser #(
     wire        m_small = mlen[15:3] == 13'd0;
     wire [3:0]  m_reach = {1'b0, plo} + {1'b0, mlen[2:0]};    // lane of M's last byte
     wire        m_end = m_small && !m_reach[3];               // M ends in this beat
-    wire        m_again = m_small && m_reach < 4'd7;          // ... and the next length too
+    wire        m_again = f_split ? f_hi == 8'd0 && q_data[7:0] <= 8'd6 : again_l[lb];
     wire        is_last = hdr_walk ? cnt_d == 16'd1 : f_left1;
-    wire        repeat_pass = m_start && !is_last && m_again;
+    wire        repeat_pass = len_here && !is_last && m_again; // (a DROP repeats harmlessly)
 
     // ---- the open message O ----
     wire        o_here = f_in_pkt && f_open;
     wire        o_end = o_here && f_oend[15:3] == f_k;
+
+    // ---- per lane, for B: O's lanes (up to O's last byte), the rest M's; offsets; types ----
+    wire [3:0]  ts = {1'b0, plo} + 4'd1;                   // lane of M's type byte (8: next beat)
+    wire [7:0]  type_o_now = (f_obase == 7'd0) ? q_data[7:0] : f_otype;
+    reg  [7:0]  type_m_now;
+    reg  [7:0]  own_o;
+    reg  [55:0] off_l;
+    integer     jo;
+    always @* begin
+        case (ts[2:0])
+            3'd1: type_m_now = q_data[15:8];
+            3'd2: type_m_now = q_data[23:16];
+            3'd3: type_m_now = q_data[31:24];
+            3'd4: type_m_now = q_data[39:32];
+            3'd5: type_m_now = q_data[47:40];
+            3'd6: type_m_now = q_data[55:48];
+            3'd7: type_m_now = q_data[63:56];
+            default: type_m_now = q_data[7:0];
+        endcase
+        for (jo = 0; jo < 8; jo = jo + 1) begin
+            own_o[jo] = o_here && (!o_end || jo <= f_oend[2:0]);
+            // M's offsets go negative (bit 6 set: not routed) before its type byte
+            off_l[7 * jo +: 7] = own_o[jo] ? f_obase + jo : jo - {3'd0, ts};
+        end
+    end
 
     // ---- this pass ----
     wire        pass = q_valid && (q_first ? admit : 1'b1);
@@ -282,7 +333,7 @@ module tp_parser #(
             f_st <= F_DROP; f_k <= 13'd0; f_n <= 16'd0; f_nxt <= 16'd0; f_nxt2 <= 16'd0;
             f_midx <= 16'd0; f_left <= 16'd0; f_oend <= 16'd0; f_omidx <= 16'd0;
             f_olen <= 16'd0; f_walked <= 16'd0; f_rem <= 18'd0; f_hi <= 8'd0; f_obase <= 7'd0;
-            f_recv <= 64'd0; f_sess <= 80'd0; f_hseq_hi <= 48'd0;
+            f_recv <= 64'd0; f_sess <= 80'd0; f_hseq_hi <= 48'd0; f_lm89 <= 2'd0; f_otype <= 8'd0;
             locked <= 1'b0; session <= 80'd0;
         end else begin
             if (q_valid && q_first && admit) f_stalled <= 1'b0;
@@ -301,6 +352,7 @@ module tp_parser #(
                 f_wrong <= locked && mis0 != 8'd0;
                 f_badseq <= 1'b0;
                 f_sess[63:0] <= q_data;
+                f_lm89 <= q_lm[9:8];
                 f_nxt <= TP_MOLD_HEADER_BYTES;
                 f_nxt2 <= TP_MOLD_HEADER_BYTES + 2;
                 f_rem <= {2'b00, q_len} - (TP_MOLD_HEADER_BYTES + 2);
@@ -356,6 +408,8 @@ module tp_parser #(
                 end else if (o_here && f_pop) begin
                     f_obase <= f_obase[6] ? f_obase : f_obase + 7'd8;
                 end
+                if (len_here && !ts[3]) f_otype <= type_m_now;
+                else if (o_here && f_obase == 7'd0) f_otype <= q_data[7:0];
                 if (m_start && m_end) f_walked <= f_midx + 1'b1;
                 else if (o_end) f_walked <= f_omidx + 1'b1;
             end
@@ -401,24 +455,22 @@ module tp_parser #(
         b_recv <= q_first ? q_recv : f_recv;
         b_locf <= q_first ? q_locf : f_locf;
         b_hseq <= hseq_d;
-        b_o_base <= f_obase;
-        b_o_lane <= f_oend[2:0];
+        b_own_o <= own_o;
+        b_off <= off_l;
+        b_type_o <= type_o_now;
+        b_type_m <= type_m_now;
         b_o_midx <= f_omidx;
         b_o_len <= f_olen;
-        b_m_ts <= {1'b0, plo} + 4'd1;
-        b_m_lane <= m_reach[2:0];
         b_m_midx <= f_midx;
         b_m_len <= mlen;
         b_walked <= (m_start && m_end) ? f_midx + 1'b1 : o_end ? f_omidx + 1'b1 : f_walked;
     end
 
     // =====================================================================================
-    // B: lane routing. Per lane j: its owner (O or M), its offset in that message, the
-    // record byte the field ROM sends it to (c_dst[j] = {hit, byte}). otype: the type byte of
-    // the open message once seen. Header arithmetic against `expected` (the next expected
-    // seq, registered from C's sequence state).
+    // B: lane routing. Per lane j (owner and offset from F): the record byte the field ROM
+    // sends it to, c_dst[j] = {hit, byte}. Header arithmetic against `expected` (the next
+    // expected seq, registered from C's sequence state).
     // =====================================================================================
-    reg  [7:0]  otype;
     reg         c_first, c_eop, c_locf, c_hdr, c_o_end, c_m, c_m_end, c_o_here;
     reg  [63:0] c_data, c_recv, c_hseq, c_ecur;
     reg  [64:0] c_d1, c_d2;                   // hseq - expected, expected - hseq (bit 64: borrow)
@@ -428,46 +480,35 @@ module tp_parser #(
     reg  [55:0] c_dst;                        // 8 lanes x {hit, record byte[5:0]}
     reg  [7:0]  c_own_m;                      // lane j belongs to M (else O)
 
-    wire [7:0]  type_m = b_data[{b_m_ts[2:0], 3'b000} +: 8];
-    wire [7:0]  type_o = (b_o_base == 7'd0) ? b_data[7:0] : otype;
     reg  [55:0] dst_v;
-    reg  [7:0]  own_v;
-    reg         o_lane, m_lane;
     reg  [6:0]  off;
-    reg  [7:0]  ty;
     reg  [6:0]  rd;
     integer     j1;
     always @* begin
         for (j1 = 0; j1 < 8; j1 = j1 + 1) begin
-            o_lane = b_o_here && (!b_o_end || j1 <= b_o_lane);
-            m_lane = b_m && !b_m_ts[3] && j1 >= b_m_ts && (!b_m_end || j1 <= b_m_lane);
-            off = o_lane ? b_o_base + j1 : j1 - {3'd0, b_m_ts};
-            ty = o_lane ? type_o : type_m;
-            rd = tp_rom_dst(ty, off[5:0]);
-            dst_v[7 * j1 +: 7] = {(o_lane || m_lane) && off != 7'd0 && !off[6] && rd[6], rd[5:0]};
-            own_v[j1] = !o_lane;
+            off = b_off[7 * j1 +: 7];
+            rd = tp_rom_dst(b_own_o[j1] ? b_type_o : b_type_m, off[5:0]);
+            dst_v[7 * j1 +: 7] = {off != 7'd0 && !off[6] && rd[6], rd[5:0]};
         end
     end
 
     always @(posedge clk) begin
         if (rst) begin
             c_valid <= 1'b0; c_first <= 1'b0; c_eop <= 1'b0; c_hdr <= 1'b0; c_o_end <= 1'b0;
-            c_m <= 1'b0; c_m_end <= 1'b0; c_o_here <= 1'b0; otype <= 8'd0;
+            c_m <= 1'b0; c_m_end <= 1'b0; c_o_here <= 1'b0;
         end else begin
             c_valid <= b_valid; c_first <= b_first; c_eop <= b_eop; c_hdr <= b_hdr;
             c_o_end <= b_o_end; c_m <= b_m; c_m_end <= b_m_end; c_o_here <= b_o_here;
-            if (b_m && !b_m_ts[3]) otype <= type_m;
-            else if (b_o_here && b_o_base == 7'd0) otype <= b_data[7:0];
         end
         c_data <= b_data; c_recv <= b_recv; c_locf <= b_locf; c_hseq <= b_hseq;
         c_ecur <= expected;
         c_d1 <= {1'b0, b_hseq} - {1'b0, expected};
         c_d2 <= {1'b0, expected} - {1'b0, b_hseq};
         c_ezero <= expected == 64'd0;
-        c_type_o <= type_o; c_type_m <= type_m;
+        c_type_o <= b_type_o; c_type_m <= b_type_m;
         c_o_midx <= b_o_midx; c_o_len <= b_o_len; c_m_midx <= b_m_midx; c_m_len <= b_m_len;
         c_walked <= b_walked;
-        c_dst <= dst_v; c_own_m <= own_v;
+        c_dst <= dst_v; c_own_m <= ~b_own_o;
     end
 
     // =====================================================================================
@@ -486,7 +527,12 @@ module tp_parser #(
     reg          d_first, d_eop, d_locf, d_o_done, d_m_done, d_gap;
     reg  [511:0] d_body;
     reg  [63:0]  d_recv, d_gap_seq, d_gap_n;
-    reg  [7:0]   d_type_o, d_type_m;
+    reg  [7:0]   d_type_o;
+    reg  [1:0]   d_cls_o, d_cls_m;             // type class (tp_msg_info)
+    reg  [5:0]   d_flags_o;
+    reg          d_short_o, d_short_m, d_zero_m;   // shorter than the type's spec; length 0
+    wire [15:0]  info_o = tp_msg_info(c_type_o);
+    wire [15:0]  info_m = tp_msg_info(c_type_m);
     reg  [15:0]  d_o_midx, d_o_len, d_m_midx, d_m_len;
 
     reg  [511:0] rec_o, rec_m;
@@ -557,7 +603,12 @@ module tp_parser #(
         d_body <= rec_o;
         d_recv <= c_recv; d_locf <= c_locf;
         d_gap_seq <= c_ecur; d_gap_n <= c_d1[63:0];
-        d_type_o <= c_type_o; d_type_m <= c_type_m;
+        d_type_o <= c_type_o;
+        d_cls_o <= info_o[15:14]; d_flags_o <= info_o[13:8];
+        d_short_o <= c_o_len < {8'd0, info_o[7:0]};
+        d_cls_m <= info_m[15:14];
+        d_short_m <= c_m_len < {8'd0, info_m[7:0]};
+        d_zero_m <= c_m_len == 16'd0;
         d_o_midx <= c_o_midx; d_o_len <= c_o_len; d_m_midx <= c_m_midx; d_m_len <= c_m_len;
     end
 
@@ -565,17 +616,14 @@ module tp_parser #(
     // D: classification of the messages that ended in this pass (O: any; M: a message that
     // started and ended in this pass, at most 6 bytes long, so never a record), the record.
     // =====================================================================================
-    wire [15:0] info_o = tp_msg_info(d_type_o);
-    wire [15:0] info_m = tp_msg_info(d_type_m);
     wire        dup_o = {1'b0, d_o_midx} < sq_ndup;
     wire        dup_m = {1'b0, d_m_midx} < sq_ndup;
-    wire        unk_o = !dup_o && info_o[15:14] == TP_CLASS_UNDEFINED;
-    wire        mal_o = !dup_o && !unk_o && d_o_len < {8'd0, info_o[7:0]};
-    wire        skip_o = !dup_o && !unk_o && !mal_o && info_o[15:14] != TP_CLASS_RECORD;
+    wire        unk_o = !dup_o && d_cls_o == TP_CLASS_UNDEFINED;
+    wire        mal_o = !dup_o && !unk_o && d_short_o;
+    wire        skip_o = !dup_o && !unk_o && !mal_o && d_cls_o != TP_CLASS_RECORD;
     wire        rec_ok = d_o_done && !dup_o && !unk_o && !mal_o && !skip_o;
-    wire        zero_m = d_m_len == 16'd0;
-    wire        unk_m = !dup_m && !zero_m && info_m[15:14] == TP_CLASS_UNDEFINED;
-    wire        mal_m = !dup_m && !unk_m && (zero_m || d_m_len < {8'd0, info_m[7:0]});
+    wire        unk_m = !dup_m && !d_zero_m && d_cls_m == TP_CLASS_UNDEFINED;
+    wire        mal_m = !dup_m && !unk_m && (d_zero_m || d_short_m);
     wire        skip_m = !dup_m && !unk_m && !mal_m;
 
     reg          s1_valid, s1_eop, s1_locf;
@@ -594,7 +642,7 @@ module tp_parser #(
             push_rec = d_body;
             push_rec[8 * TP_EV_SEQ +: 64] = sq_hseq + {48'd0, d_o_midx};
             push_rec[8 * TP_EV_MSG_TYPE +: 8] = d_type_o;
-            push_rec[8 * TP_EV_FLAGS +: 32] = {26'd0, info_o[13:8]};
+            push_rec[8 * TP_EV_FLAGS +: 32] = {26'd0, d_flags_o};
         end
         push_rec[8 * TP_EV_TS_RECV +: 64] = d_recv;
         push_rec[8 * TP_EV_VERSION +: 8] = TP_EVENT_VERSION;
@@ -701,11 +749,20 @@ module tp_parser #(
         inc[TP_CNT_INGRESS_OVERRUN] = overrun;
     end
 
+    // added a cycle later (COMMAND waits for s3_pass / stall_r), except the C2H take and the
+    // overrun pulse, which come from outside the pipeline
+    reg [63:0] inc_r [0:TP_N_COUNTERS-1];
     wire clear_counters = cmd_now && command[TP_CMD_RESET_COUNTERS];
     integer c;
     always @(posedge clk) begin
-        for (c = 0; c < TP_N_COUNTERS; c = c + 1)
-            cnt[c] <= (rst || clear_counters ? 64'd0 : cnt[c]) + (rst ? 64'd0 : inc[c]);
+        s3_pass <= !rst && s2_pass;
+        stall_r <= !rst && stall_now && !f_stalled;
+        for (c = 0; c < TP_N_COUNTERS; c = c + 1) begin
+            inc_r[c] <= rst ? 64'd0 : inc[c];
+            cnt[c] <= (rst || clear_counters ? 64'd0 : cnt[c])
+                      + (rst ? 64'd0 : (c == TP_CNT_RECORDS_C2H || c == TP_CNT_INGRESS_OVERRUN)
+                                       ? inc[c] : inc_r[c]);
+        end
     end
 endmodule
 

@@ -1,6 +1,6 @@
 """Yosys synthesis report of the parser RTL: LUT / FF / BRAM / URAM counts and the longest path.
 
-    tickpath fpga synth [--generic] [--fifo-depth N] [--json OUT]   (about 25 min)
+    tickpath fpga synth [--generic] [--fifo-depth N] [--top M] [--json OUT]   (about 25 min)
     python -m tickpath.fpga.sim.synth ...                           (the same)
 
 Default: `synth_xilinx -family xcup` (UltraScale+, the Alveo U250's XCU250), flattened, then
@@ -29,16 +29,20 @@ from tickpath.fpga.sim.cosim import RTL_DIR, rtl_paths
 # XCU250 (Alveo U250), from the UltraScale+ product tables
 U250 = {"LUT": 1_728_000, "FF": 3_456_000, "BRAM36": 2_688, "URAM": 1_280, "DSP": 12_288}
 TARGET_MHZ = 250.0
+TOPS = ("tp_itch_top", "tp_parser")
 
 
 def script(top: str, generic: bool, fifo_depth: int) -> str:
     aw = fifo_depth.bit_length() - 1
+    # the parser alone (--top tp_parser) has no FIFO_AW, only the width of a FIFO level
+    params = (f"-set FIFO_DEPTH {fifo_depth} -set FIFO_AW {aw}" if top == "tp_itch_top" else
+              f"-set FIFO_DEPTH {fifo_depth} -set LEVEL_W {aw + 1}")
     reads = "\n".join(f"read_verilog -I{RTL_DIR} {p}" for p in rtl_paths())
     synth = (f"synth -top {top} -flatten\nabc -lut 6\nopt_clean" if generic else
              f"synth_xilinx -family xcup -top {top} -flatten -noiopad")
     # ltp knows Yosys's own flip-flops only: for the Xilinx netlist longest_path() does it
     ltp = "tee -o ltp.txt ltp -noff\n" if generic else ""
-    return (f"{reads}\nchparam -set FIFO_DEPTH {fifo_depth} -set FIFO_AW {aw} {top}\n"
+    return (f"{reads}\nchparam {params} {top}\n"
             f"{synth}\ntee -o stat.txt stat\n{ltp}write_json netlist.json\n")
 
 
@@ -119,6 +123,7 @@ def longest_path(netlist_json: Path, top: str = "tp_itch_top") -> dict:
                         fanin[n].add(d)
     # longest path by delay over the logic DAG (iterative DFS, memoised)
     best: dict[str, tuple] = {}
+    pred: dict[str, str | None] = {}
     for root in logic:
         stack = [(root, False)]
         while stack:
@@ -131,10 +136,37 @@ def longest_path(netlist_json: Path, top: str = "tp_itch_top") -> dict:
                 continue
             k = kind(cells[n]["type"])
             own = (CELL_NS[k], 1 if k == "LUT" else 0, 1)
-            prev = max((best[f] for f in fanin[n] if f in best), default=(0.0, 0, 0))
-            best[n] = (prev[0] + own[0], prev[1] + own[1], prev[2] + own[2])
-    ns, luts, n_cells = max(best.values(), default=(0.0, 0, 0))
-    return {"path_ns_est": round(ns, 1), "path_luts": luts, "path_cells": n_cells}
+            prev = max(((best[f], f) for f in fanin[n] if f in best), default=((0.0, 0, 0), None))
+            best[n] = (prev[0][0] + own[0], prev[0][1] + own[1], prev[0][2] + own[2])
+            pred[n] = prev[1]
+    if not best:
+        return {"path_ns_est": 0.0, "path_luts": 0, "path_cells": 0}
+    end = max(best, key=lambda n: best[n])
+    ns, luts, n_cells = best[end]
+    start = end
+    while pred.get(start) is not None:
+        start = pred[start]
+    names = _bit_names(mod)
+
+    def named(cell: str, direction: str) -> list[str]:
+        c = cells[cell]
+        bits = [b for port, bs in c["connections"].items()
+                if c["port_directions"].get(port) == direction for b in bs
+                if isinstance(b, int) and (direction == "output" or drivers.get(b) not in logic)]
+        return sorted({names[b] for b in bits if b in names})[:4]
+
+    return {"path_ns_est": round(ns, 1), "path_luts": luts, "path_cells": n_cells,
+            "path_from": named(start, "input"), "path_to": named(end, "output")}
+
+
+def _bit_names(mod: dict) -> dict[int, str]:
+    """Netlist bit -> a readable net name (the RTL's register and wire names where kept)."""
+    out: dict[int, str] = {}
+    for name, net in sorted(mod["netnames"].items(), key=lambda kv: kv[0].startswith("$")):
+        for i, b in enumerate(net["bits"]):
+            if isinstance(b, int) and b not in out:
+                out[b] = f"{name}[{i}]" if len(net["bits"]) > 1 else name
+    return out
 
 
 def run(generic: bool = False, fifo_depth: int = 4096, top: str = "tp_itch_top",
@@ -159,6 +191,7 @@ def run(generic: bool = False, fifo_depth: int = 4096, top: str = "tp_itch_top",
     if path:
         rep.update(path)
     rep["fifo_depth"] = fifo_depth
+    rep["top"] = top
     rep["yosys"] = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
     return rep
 
@@ -166,8 +199,9 @@ def run(generic: bool = False, fifo_depth: int = 4096, top: str = "tp_itch_top",
 def markdown(rep: dict) -> str:
     u = rep["util_pct"]
     if "path_luts" in rep:
+        mhz = 1000.0 / rep["path_ns_est"] if rep["path_ns_est"] else float("inf")
         path = (f"{rep['path_luts']} LUTs ({rep['path_cells']} cells), "
-                f"≈ {rep['path_ns_est']} ns")
+                f"≈ {rep['path_ns_est']} ns (≈ {mhz:.0f} MHz)")
     else:
         path = f"{rep['longest_path_cells']} cells (ltp)"
     lines = [
@@ -186,17 +220,22 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--fifo-depth", type=int, default=4096)
     ap.add_argument("--json", type=Path, help="write the full report here")
     ap.add_argument("--netlist", type=Path, help="keep the synthesized netlist (Yosys JSON)")
+    ap.add_argument("--top", choices=TOPS, default="tp_itch_top",
+                    help="tp_parser: the parser core alone (minutes, for iterating on its timing)")
 
 
 def run_cli(args) -> int:
     try:
-        rep = run(args.generic, args.fifo_depth, netlist=args.netlist)
+        rep = run(args.generic, args.fifo_depth, top=getattr(args, "top", "tp_itch_top"),
+                  netlist=args.netlist)
     except RuntimeError as exc:
         print(f"tickpath fpga synth: {exc}", file=sys.stderr)
         return 2
     if args.json:
         args.json.write_text(json.dumps(rep, indent=2))
     print(markdown(rep))
+    if rep.get("path_from"):
+        print(f"longest path: from {', '.join(rep['path_from'])} to {', '.join(rep['path_to'])}")
     print(f"target: {1000.0 / TARGET_MHZ:.1f} ns per cycle at {TARGET_MHZ:.0f} MHz")
     return 0
 
