@@ -35,7 +35,7 @@ _on_order = _S.on_order
 _on_timer = _S.on_timer
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def _ev(sctx, pipe, events, n, now_ns, outbox):
     tctx = sctx[0]
     k = events_impl(_on_book, _on_timer, tctx, sctx[1], pipe, events, n, now_ns)
@@ -44,23 +44,23 @@ def _ev(sctx, pipe, events, n, now_ns, outbox):
     return k
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def _rs(sctx, responses, n, now_ns, outbox):
     responses_impl(_on_order, sctx[0], sctx[1], responses, n, now_ns)
     return 0
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def _tm(sctx, pipe, now_ns, outbox):
     return 0
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def _orig(sctx, outbox, i):
     return replace_orig(sctx[0], i)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def run_bound(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
     return run_batch(_ev, _rs, _tm, _orig, sctx, outbox, pipe, lp, ex, ex_books, ex_counters,
                      events, n, final)
@@ -77,7 +77,7 @@ from tickpath.runtime.backtest.strategies import {name}_on_responses as _rs
 from tickpath.runtime.backtest.strategies import {name}_on_timer as _tm
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def run_bound(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
     return run_batch(_ev, _rs, _tm, _orig, sctx, outbox, pipe, lp, ex, ex_books, ex_counters,
                      events, n, final)

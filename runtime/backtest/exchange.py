@@ -129,13 +129,13 @@ def borrow_ex(ex):
 
 # ---------------------------------------------------------------- recorded levels
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def level_shares(books, loc, side, price):
     """Recorded shares resting at price on (loc, side) (0: no such level)."""
     return shares_at(books, loc, side, price)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _taken_at(ex, loc, side, price):
     for k in range(ex.st[ST_N_TAKEN]):
         t = ex.taken[k]
@@ -144,7 +144,7 @@ def _taken_at(ex, loc, side, price):
     return -1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _take(ex, loc, side, price, qty):
     k = _taken_at(ex, loc, side, price)
     if k < 0:
@@ -160,7 +160,7 @@ def _take(ex, loc, side, price, qty):
     ex.taken[k, TK_QTY] += qty
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _untake(ex, loc, side, price, qty):
     """Recorded reductions at a level consume what we took there first (FIFO: we took the
     front of the queue)."""
@@ -172,13 +172,14 @@ def _untake(ex, loc, side, price, qty):
         ex.taken[k, TK_QTY] = left
         return
     n = ex.st[ST_N_TAKEN] - 1
-    ex.taken[k] = ex.taken[n]
+    for c in range(ex.taken.shape[1]):   # element by element: a row copy needs the NRT
+        ex.taken[k, c] = ex.taken[n, c]
     ex.st[ST_N_TAKEN] = n
 
 
 # ---------------------------------------------------------------- responses and fills
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def respond(ex, now_ns, kind, uref, orig_uref, qty, price, ref, side, tif, state, reason,
             reason_code, liquidity, venue_ts):
     """Queue one response for the strategy at now + response latency (FIFO, like one TCP
@@ -213,7 +214,7 @@ def respond(ex, now_ns, kind, uref, orig_uref, qty, price, ref, side, tif, state
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _fill(ex, row, qty, price, now_ns, liquidity):
     """Execute qty of own order `row` at price: fill log, position, cash, fees, E response."""
     o = ex.oi[row]
@@ -249,17 +250,18 @@ def _fill(ex, row, qty, price, now_ns, liquidity):
         ex.st[ST_N_FILLS] = n + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _remove(ex, row):
     """Drop own order row (swap-remove keeps rows [0, n) live)."""
     n = ex.st[ST_N_OWN] - 1
     ex.own_count[ex.oi[row, OI_LOC]] -= 1
-    ex.oi[row] = ex.oi[n]
+    for c in range(ex.oi.shape[1]):      # element by element: a row copy needs the NRT
+        ex.oi[row, c] = ex.oi[n, c]
     ex.ahead[row] = ex.ahead[n]
     ex.st[ST_N_OWN] = n
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _fill_all(ex, row, now_ns):
     """Fill what is open of row at its own price (a maker fill) and drop it."""
     q = ex.oi[row, OI_OPEN]
@@ -268,7 +270,7 @@ def _fill_all(ex, row, now_ns):
     _remove(ex, row)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _find(ex, uref):
     for r in range(ex.st[ST_N_OWN]):
         if ex.oi[r, OI_UREF] == uref:
@@ -278,13 +280,13 @@ def _find(ex, uref):
 
 # ---------------------------------------------------------------- recorded events
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _better(side, a, b):
     """a is a strictly better price than b on side."""
     return a > b if side == BID else a < b
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _cross_check(ex, loc, side, price, now_ns):
     """A recorded order added at price on side: own orders of the other side it crosses fill."""
     r = 0
@@ -297,7 +299,7 @@ def _cross_check(ex, loc, side, price, now_ns):
         r += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _reduction(ex, books, loc, side, price, ref, qty, is_exec, now_ns):
     """A recorded order at (loc, side, price) loses qty shares (executed or cancelled)."""
     model = ex.st[ST_MODEL]
@@ -344,7 +346,7 @@ def _reduction(ex, books, loc, side, price, ref, qty, is_exec, now_ns):
         r += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _before_book(ex, books, ev, loc, now_ns):
     """Queue moves and fills implied by a recorded event, seen before the book applies it.
     Returns (side, price) of an order the event adds (for the crossing check), side -1 if none."""
@@ -387,7 +389,7 @@ def _before_book(ex, books, ev, loc, now_ns):
     return -1, np.int64(0)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ex_on_market(ex, books, events, i, book_counters, now_ns):
     """Apply recorded events[i] to the exchange's book, moving own orders' queues and
     filling them as the event implies (see the module doc). Returns the book_apply result."""
@@ -402,7 +404,7 @@ def ex_on_market(ex, books, events, i, book_counters, now_ns):
 
 # ---------------------------------------------------------------- own orders arriving
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _walk(ex, books, row, now_ns):
     """Fill own order `row` against the recorded contra side up to its limit, best first."""
     o = ex.oi[row]
@@ -426,14 +428,14 @@ def _walk(ex, books, row, now_ns):
         k += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _reject(ex, it, now_ns, reason):
     ex.ctr[C_REJECTS] += 1
     respond(ex, now_ns, RESP_REJECTED, it.uref, 0, it.qty, it.price, 0, it.side, it.tif, 0,
             reason, 0, 0, now_ns)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _enter(ex, books, uref, loc, side, qty, price, tif, sent_ns, now_ns, kind, orig_uref, executed):
     """A new (or replacing) order reaches the book: accept, walk if marketable, rest or
     cancel the remainder. Returns the row it rests in, or -1."""
@@ -470,7 +472,7 @@ def _enter(ex, books, uref, loc, side, qty, price, tif, sent_ns, now_ns, kind, o
     return n
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _cancel_row(ex, r, new_qty, now_ns, reason_code):
     o = ex.oi[r]
     dec = o[OI_OPEN] - max(new_qty, 0)
@@ -486,7 +488,7 @@ def _cancel_row(ex, r, new_qty, now_ns, reason_code):
         _remove(ex, r)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ex_on_intent(ex, books, it, orig_uref, sent_ns, now_ns):
     """One intent from the order channel reaches the exchange at now_ns. A REPLACE names its
     replacement in it.uref and the order it replaces in orig_uref; its qty is the chain's total
@@ -549,7 +551,7 @@ def ex_on_intent(ex, books, it, orig_uref, sent_ns, now_ns):
         ex.ctr[C_UNKNOWN_INTENTS] += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def mark_to_market(ex, books, mids):
     """Equity (dollars) = cash - fees + sum(position * mid); mids keeps the last known mid of
     each locate (a one-sided book marks at the last mid)."""

@@ -43,6 +43,7 @@ from numba import njit
 from tickpath.runtime.backtest import latency as L
 from tickpath.runtime.backtest.exchange import borrow_ex, ex_on_intent, ex_on_market, mark_to_market, respond
 from tickpath.runtime.book.orderbook import _borrowed
+from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.sys.intrinsics import borrow
 from tickpath.runtime.backtest.records import (
     C_EXCHANGE_EVENTS, C_FEED_EVENTS, C_ORDER_QUEUE_FULL, C_OUTBOX_OVERFLOW, C_REJECTS,
@@ -148,7 +149,7 @@ def send_intents(replace_orig, sctx, lp, ex, outbox, n_out, now_ns):
         ex.st[ST_ORD_TAIL] = tail + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _sample(lp, ex, books, t):
     k = lp.cur[CUR_N_SAMPLES]
     if k < lp.samples.shape[0]:
@@ -161,7 +162,7 @@ def _sample(lp, ex, books, t):
         lp.cur[CUR_N_SAMPLES] = k + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _is_book_event(t):
     return t == _A or t == _F or t == _E or t == _C or t == _X or t == _D or t == _U or t == _P
 
@@ -172,8 +173,8 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
     """Advance the simulation over events[0:n] (see the module doc). Returns NEED_DATA,
     FLUSH or DONE; cur[CUR_E], cur[CUR_F] say where it stopped."""
     # borrowed views (no reference counts) for the whole batch: the caller holds the arrays
-    ex = borrow_ex(ex)
-    lp = _borrow_lp(lp)
+    ex = ref(borrow_ex(ex))    # callees get pointers, not the flattened state (trading/ref.py)
+    lp = ref(_borrow_lp(lp))
     pipe = _borrow_pipe(pipe)
     ex_books = _borrowed(ex_books)
     events = borrow(events)

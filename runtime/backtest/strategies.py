@@ -50,7 +50,7 @@ def new_ctx(locate: int, qty: int, on_events: bool = False, feed_latency_min_ns:
     return StratCtx(p, st)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _new(outbox, k, uref, loc, side, qty, price, tif, now_ns):
     if k >= outbox.shape[0]:
         return k + 1     # the loop counts the overflow
@@ -66,7 +66,7 @@ def _new(outbox, k, uref, loc, side, qty, price, tif, now_ns):
     return k + 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _cancel(outbox, k, uref, now_ns):
     if k >= outbox.shape[0]:
         return k + 1
@@ -80,7 +80,7 @@ def _cancel(outbox, k, uref, now_ns):
 
 # ---------------------------------------------------------------- touch
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _touch_act(sctx, pipe, now_ns, outbox):
     p, st = sctx.params, sctx.st
     loc = p[P_LOC]
@@ -104,19 +104,19 @@ def _touch_act(sctx, pipe, now_ns, outbox):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def touch_on_events(sctx, pipe, events, n, now_ns, outbox):
     if sctx.params[P_ON_EVENTS] == 0:
         return 0
     return _touch_act(sctx, pipe, now_ns, outbox)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def touch_on_timer(sctx, pipe, now_ns, outbox):
     return _touch_act(sctx, pipe, now_ns, outbox)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def touch_on_responses(sctx, responses, n, now_ns, outbox):
     st = sctx.st
     for i in range(n):
@@ -140,14 +140,14 @@ def touch_on_responses(sctx, responses, n, now_ns, outbox):
     return 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def keep_uref(sctx, outbox, i):
     return outbox[i].uref     # these strategies never replace
 
 
 # ---------------------------------------------------------------- peek
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def peek_on_events(sctx, pipe, events, n, now_ns, outbox):
     p, st = sctx.params, sctx.st
     for i in range(n):   # the strategy never holds an event before its delivery time
@@ -165,12 +165,12 @@ def peek_on_events(sctx, pipe, events, n, now_ns, outbox):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def peek_on_responses(sctx, responses, n, now_ns, outbox):
     return 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def peek_on_timer(sctx, pipe, now_ns, outbox):
     return 0
 
