@@ -11,7 +11,6 @@ import sys
 
 from tickpath.runtime.core.errors import TickpathError
 
-from tickpath.fpga.host.xdma import DEFAULT_DEVICE_DIR
 
 
 def add_subcommands(subparsers) -> argparse.ArgumentParser:
@@ -36,7 +35,7 @@ def add_subcommands(subparsers) -> argparse.ArgumentParser:
     emu.set_defaults(func=_cmd_emulate)
 
     st = sub.add_parser("status", help="read the registers of a card or an emulator")
-    st.add_argument("--device-dir", default=DEFAULT_DEVICE_DIR)
+    st.add_argument("--device-dir", help="the XDMA nodes' directory (default: the driver's, /dev)")
     st.add_argument("--card", type=int, default=0)
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=_cmd_status)
@@ -66,8 +65,9 @@ def _cmd_emulate(args) -> int:
 
 def _cmd_status(args) -> int:
     from tickpath.fpga.host.control import ParserControl
+    from tickpath.fpga.host.xdma import DEFAULT_DEVICE_DIR   # here: it imports numpy (slow --help)
 
-    ctl = ParserControl(args.device_dir, args.card, writable=False)
+    ctl = ParserControl(args.device_dir or DEFAULT_DEVICE_DIR, args.card, writable=False)
     try:
         st = ctl.status()
     finally:

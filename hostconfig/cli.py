@@ -11,28 +11,14 @@ import argparse
 import json
 import sys
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from tickpath.runtime.core.errors import TickpathError
 
-from tickpath.hostconfig.checks.base import (
-    FAIL,
-    OK,
-    UNKNOWN,
-    WARN,
-    Context,
-    exit_status,
-    run_checks,
-)
-from tickpath.hostconfig.discover.cpulist import parse_cpulist
-from tickpath.hostconfig.plan import load_plan
-
-_COLOURS = {OK: "green", WARN: "yellow", FAIL: "red", UNKNOWN: "magenta"}
+# rich, the checks and the plan are imported by the handlers: `tickpath --help` builds this
+# parser and must stay fast (the runtime's start-up budget)
 
 
-def _console() -> Console:
+def _console():
+    from rich.console import Console
     return Console(file=sys.stdout, width=160, soft_wrap=False)
 
 
@@ -50,7 +36,9 @@ def _guard(handler):
     return run
 
 
-def _context(args) -> Context:
+def _context(args):
+    from tickpath.hostconfig.checks.base import Context
+    from tickpath.hostconfig.plan import load_plan
     plan = load_plan(args.config) if getattr(args, "config", None) else None
     return Context.build(args.root, plan=plan, nic_ops=getattr(args, "nic_ops", None),
                          memlock_bytes=getattr(args, "memlock_bytes", None))
@@ -62,6 +50,11 @@ def _only(text: str | None) -> list[str] | None:
 
 @_guard
 def cmd_audit(args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from tickpath.hostconfig.checks.base import FAIL, OK, UNKNOWN, WARN, exit_status, run_checks
+    colours = {OK: "green", WARN: "yellow", FAIL: "red", UNKNOWN: "magenta"}
     results = run_checks(_context(args), _only(args.only))
     if args.json:
         print(json.dumps({"results": [r.to_dict() for r in results],
@@ -71,7 +64,7 @@ def cmd_audit(args) -> int:
     for col in ("check", "verdict", "read", "expected", "fix"):
         t.add_column(col, overflow="fold")
     for r in results:
-        colour = _COLOURS.get(r.verdict, "white")
+        colour = colours.get(r.verdict, "white")
         t.add_row(r.id, f"[{colour}]{r.verdict}[/]", escape(r.read), escape(r.expected),
                   escape(r.fix))
     con = _console()
@@ -83,6 +76,9 @@ def cmd_audit(args) -> int:
 
 @_guard
 def cmd_apply(args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
     from tickpath.hostconfig.apply import apply
 
     rep = apply(_context(args), only=_only(args.only), dry_run=args.dry_run,
@@ -115,6 +111,8 @@ def cmd_apply(args) -> int:
 
 @_guard
 def cmd_rollback(args) -> int:
+    from rich.markup import escape
+
     from tickpath.hostconfig.apply import rollback
     from tickpath.hostconfig.discover.sysfs import HostFS
 
@@ -140,6 +138,9 @@ def cmd_rollback(args) -> int:
 
 @_guard
 def cmd_jitter(args) -> int:
+    from rich.table import Table
+
+    from tickpath.hostconfig.discover.cpulist import parse_cpulist
     from tickpath.hostconfig.jitter import measure
 
     cpus = parse_cpulist(args.cpus)
