@@ -1,6 +1,7 @@
 """`tickpath fpga ...` subcommands: `emulate` (the card's software stand-in), `status`, `synth` (the RTL's Yosys report).
 
-The runtime's CLI calls `add_subcommands(subparsers)`; `python -m tickpath.fpga.cli fpga ...`
+Registered as the "tickpath.commands" entry point `fpga` (pyproject.toml; runtime/cli.py
+reads it and names no fpga module); `python -m tickpath.fpga.cli fpga ...`
 runs the same commands on their own (tests spawn the emulator this way).
 """
 from __future__ import annotations

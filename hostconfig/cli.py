@@ -1,6 +1,7 @@
 """`tickpath host ...`: audit, apply, rollback, jitter.
 
-The main CLI (runtime/cli.py) calls `add_subcommands(subparsers)`; every handler takes the
+Registered as the "tickpath.commands" entry point `host` (pyproject.toml; the root,
+runtime/cli.py, names no hostconfig module); every handler takes the
 parsed args and returns the exit status: 0 all good, 1 a check or change failed, 2 bad
 input or missing privilege (printed as one key=value line, never a traceback). Tables are
 rich; --json prints one JSON document for scripts.
