@@ -11,6 +11,10 @@ sink (`PipelineSink`, registered in sink.py), never a function argument: a dispa
 as a value is a per-process address in the compiled code, which numba refuses to cache. The
 arbiter's own functions are compiled into the loop's cached code (they take any registered
 sink, tests and benchmarks bring theirs, so they are not cached on their own).
+Caveat, as for the engine's socket_loop: numba keys the cache by this file only, so after an
+edit to a file the loop is built from (arbiter.py, recovery.py, the decoder, the pipeline)
+delete runtime/lines/__pycache__/loop.ab_socket_loop-* or the old code keeps loading
+(bench/venue/jit.py shows the fix: a key hashing every such file).
 `ab_loop(backend_a)` picks the cached loop, or builds (and compiles at start) one for another
 line-A poll: AF_XDP, or a run-time wrapper (fault injection, capture).
 
