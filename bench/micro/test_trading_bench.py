@@ -24,7 +24,7 @@ from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine.pipeline import Pipeline, process_events
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
-from tickpath.runtime.trading.borrow import borrow_all
+from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.trading.context import new_trade_ctx, set_symbol
 from tickpath.runtime.trading.risk import check_new, note_new, validate_risk
 from tickpath.runtime.trading.strategy import _core_sources, _source_of, generate_module, load_strategy
@@ -43,8 +43,8 @@ ALL_ON = dict(max_order_qty=100_000, max_notional=1e12, price_collar_pct=50.0, m
 @njit(nogil=True, cache=True, _nrt=False)
 def gate_loop(tctx, books, n, now_ns):
     """n orders through the gate (each one passes), as the step runs it; returns how many passed."""
-    tctx = borrow_all(tctx)   # as the step does at its entry
-    books = borrow_all(books)
+    tctx = ref(tctx)   # as the step does at its entry
+    books = ref(books)
     passed = 0
     for i in range(n):
         price = MID - 5_000 + (i % 100) * 100     # a different price each time: not a duplicate

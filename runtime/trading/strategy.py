@@ -35,7 +35,7 @@ from tickpath.runtime.core.errors import ConfigError, TickpathError
 
 BUILTIN_PACKAGE = "tickpath.runtime.trading.strategies"
 REQUIRED = ("PARAMS", "new_state", "on_book", "on_order", "on_timer")
-_CORE_FILES = ("borrow.py", "ref.py", "step.py", "orders.py", "risk.py", "positions.py", "intents.py", "layout.py",
+_CORE_FILES = ("ref.py", "step.py", "orders.py", "risk.py", "positions.py", "intents.py", "layout.py",
                "killswitch.py", "records.py", "strategy.py", "live.py")
 
 
