@@ -193,8 +193,7 @@ module tp_parser #(
 
     // the pipeline holds a pass (COMMAND waits for none; admission counts them as in flight)
     reg         c_valid, d_valid, s1_pass, s2_pass;
-    reg         s3_pass, stall_r;               // increments of S2 / a stall not added yet
-    wire        pipe_busy = b_valid || c_valid || d_valid || s1_pass || s2_pass || s3_pass || stall_r;
+    wire        pipe_busy = b_valid || c_valid || d_valid || s1_pass || s2_pass;
 
     // ---- admission of a packet's first beat ----
     reg  [16:0] room14;                      // (FIFO_DEPTH - level - INFLIGHT) * 14, clamped
@@ -231,7 +230,7 @@ module tp_parser #(
     // per lane j, as if the length field started there: its two bytes, and whether the
     // next length field would fall in this beat too (j + 2 + length < 8)
     reg  [7:0]  hi_l, lo_l;
-    reg  [7:0]  again_l;
+    reg  [7:0]  again_l, end_l, ov_l;        // ... M ends in this beat; M runs past the packet
     integer     jg;
     always @* begin
         case (lb)
@@ -245,8 +244,13 @@ module tp_parser #(
             default: begin hi_l = q_data[63:56]; lo_l = 8'd0; end
         endcase
         again_l = 8'd0;
-        for (jg = 0; jg < 6; jg = jg + 1)
-            again_l[jg] = q_data[8 * jg +: 8] == 8'd0 && q_data[8 * jg + 8 +: 8] <= 5 - jg;
+        end_l = 8'd0;
+        ov_l = 8'd0;
+        for (jg = 0; jg < 7; jg = jg + 1) begin
+            again_l[jg] = jg < 6 && q_data[8 * jg +: 8] == 8'd0 && q_data[8 * jg + 8 +: 8] < 6 - jg;
+            end_l[jg] = q_data[8 * jg +: 8] == 8'd0 && q_data[8 * jg + 8 +: 8] <= 6 - jg;
+            ov_l[jg] = {2'b00, q_data[8 * jg +: 8], q_data[8 * jg + 8 +: 8]} > f_rem;
+        end
     end
     wire [7:0]  hi_byte = f_split ? f_hi : hi_l;
     wire [7:0]  lo_byte = f_split ? q_data[7:0] : lo_l;
@@ -255,13 +259,11 @@ module tp_parser #(
     wire        len_here = walk_en && rem_ok && (f_split || (in_beat && lb != 3'd7));
     wire        cap_hi = walk_en && !f_split && in_beat && lb == 3'd7;
     wire [2:0]  plo = f_split ? 3'd0 : lb + 3'd1;             // lane of the low length byte
-    wire        ov = {2'b00, mlen} > f_rem;                   // runs past the packet
+    wire        ov = f_split ? {2'b00, mlen} > f_rem : ov_l[lb];     // runs past the packet
     wire        m_start = len_here && !ov;
     wire [16:0] nxt_n = {1'b0, f_nxt2} + {1'b0, mlen};        // the next length field
     wire [16:0] end_n = {1'b0, f_nxt} + {1'b0, mlen} + 17'd1; // M's last byte
-    wire        m_small = mlen[15:3] == 13'd0;
-    wire [3:0]  m_reach = {1'b0, plo} + {1'b0, mlen[2:0]};    // lane of M's last byte
-    wire        m_end = m_small && !m_reach[3];               // M ends in this beat
+    wire        m_end = f_split ? f_hi == 8'd0 && q_data[7:0] <= 8'd7 : end_l[lb];
     wire        m_again = f_split ? f_hi == 8'd0 && q_data[7:0] <= 8'd6 : again_l[lb];
     wire        is_last = hdr_walk ? cnt_d == 16'd1 : f_left1;
     wire        repeat_pass = len_here && !is_last && m_again; // (a DROP repeats harmlessly)
@@ -322,8 +324,11 @@ module tp_parser #(
         end
         open_n = (m_start && !m_end) || (o_here && !o_end);
     end
-    wire        bad_end = f_parse && (st_n == F_HDR || st_n == F_WALK
-                                      || (st_n == F_DONE && (trail_n || open_n)));
+    // how the packet ended (checked in B, from F's registers as the eop pass left them: the
+    // next packet's first pass rewrites them only at the end of that cycle): a short header,
+    // fewer messages than its count, a message cut by tlast, or bytes after the last message
+    wire        b_bad_end = b_eop && !b_first && f_parse
+                            && (f_st == F_HDR || f_st == F_WALK || (f_st == F_DONE && (f_trail || f_open)));
 
     always @(posedge clk) begin
         if (rst) begin
@@ -445,7 +450,7 @@ module tp_parser #(
             b_ev_parsed <= pass && q_first && start_parse;
             b_ev_wrong <= pass && hdr_here && f_wrong;
             b_ev_malpkt <= pass && ((hdr_here && !f_wrong && f_badseq) || (len_here && ov))
-                           || (eop && !q_first && bad_end) || (eop && q_first && start_parse);
+                           || (eop && q_first && start_parse);
             b_ev_hb <= pass && hdr_live && hdr_cnt0;
             b_ev_eos <= pass && hdr_live && hdr_eos;
             b_ev_ov <= pass && len_here && ov;
@@ -736,7 +741,7 @@ module tp_parser #(
         inc[TP_CNT_MALFORMED_MESSAGES] = {62'd0, s1_ev_mal} + b_ev_ov;
         inc[TP_CNT_UNKNOWN_TYPES] = s1_ev_unk;
         inc[TP_CNT_SKIPPED_TYPES] = s1_ev_skip;
-        inc[TP_CNT_MALFORMED_PACKETS] = b_ev_malpkt;
+        inc[TP_CNT_MALFORMED_PACKETS] = b_ev_malpkt || b_bad_end;
         inc[TP_CNT_WRONG_SESSION] = b_ev_wrong;
         inc[TP_CNT_HEARTBEATS] = b_ev_hb;
         inc[TP_CNT_END_OF_SESSION] = b_ev_eos;
@@ -749,19 +754,17 @@ module tp_parser #(
         inc[TP_CNT_INGRESS_OVERRUN] = overrun;
     end
 
-    // added a cycle later (COMMAND waits for s3_pass / stall_r), except the C2H take and the
-    // overrun pulse, which come from outside the pipeline
+    // Increments are registered (inc_r) and the RESET_COUNTERS clear with them (clear_r), so
+    // the events of the strobe's cycle count after the reset and those before it before, as
+    // if added in the same cycle.
     reg [63:0] inc_r [0:TP_N_COUNTERS-1];
-    wire clear_counters = cmd_now && command[TP_CMD_RESET_COUNTERS];
+    reg        clear_r;
     integer c;
     always @(posedge clk) begin
-        s3_pass <= !rst && s2_pass;
-        stall_r <= !rst && stall_now && !f_stalled;
+        clear_r <= !rst && cmd_now && command[TP_CMD_RESET_COUNTERS];
         for (c = 0; c < TP_N_COUNTERS; c = c + 1) begin
             inc_r[c] <= rst ? 64'd0 : inc[c];
-            cnt[c] <= (rst || clear_counters ? 64'd0 : cnt[c])
-                      + (rst ? 64'd0 : (c == TP_CNT_RECORDS_C2H || c == TP_CNT_INGRESS_OVERRUN)
-                                       ? inc[c] : inc_r[c]);
+            cnt[c] <= (rst || clear_r ? 64'd0 : cnt[c]) + (rst ? 64'd0 : inc_r[c]);
         end
     end
 endmodule

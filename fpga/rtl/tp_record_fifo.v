@@ -39,7 +39,7 @@ module tp_record_fifo #(
     wire        mem_empty = mem_count == {(AW + 1){1'b0}};
     assign      take = m_tvalid && m_tready;
     wire        load = !mem_empty && (!m_tvalid || take);
-    wire [AW-1:0] newest = wp[AW-1:0] - 1'b1;
+    reg  [AW-1:0] newest;                // wp - 1, kept as a register (no decrement in the path)
     wire        mark_mem = mark_last && !mem_empty;
 
     always @(posedge clk) begin
@@ -55,9 +55,11 @@ module tp_record_fifo #(
             m_tlast <= 1'b0;
             level <= {LEVEL_W{1'b0}};
             lastbits <= {DEPTH{1'b0}};
+            newest <= {AW{1'b1}};
         end else begin
             if (wr) begin
                 wp <= wp + 1'b1;
+                newest <= wp[AW-1:0];
                 lastbits[wp[AW-1:0]] <= wlast;
             end
             if (mark_mem) lastbits[newest] <= 1'b1;
