@@ -39,6 +39,8 @@ FILES = sorted(p for p in (ROOT / "runtime").rglob("*.py") if "__pycache__" not 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.relative_to(ROOT).as_posix() for p in FILES])
 def test_runtime_does_not_reach_above_itself(path):
+    if not path.exists():   # removed by a change that landed while the suite ran
+        pytest.skip(f"{path} no longer exists")
     assert upward_references(path) == []
 
 
