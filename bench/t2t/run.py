@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -51,13 +52,15 @@ class Scenario:
     burst: int = 1
     venue_rate_msgs_per_s: float = 100_000.0
     instruments: int = 300
+    storm_s: float = 0.0              # > 0: the background flow at storm_factor x for this long,
+    storm_factor: float = 10.0        # started halfway through the triggers
 
 
 SCENARIOS = {
     "steady": Scenario("steady"),
     "open-burst": Scenario("open-burst", trigger_rate_per_s=1000.0, burst=8),
-    # a message storm: the background flow at 10x, for the whole run (not a 1 s burst yet)
-    "storm": Scenario("storm", venue_rate_msgs_per_s=1_000_000.0),
+    # a message storm: the background flow at 10x the steady rate for 1 s, mid-run
+    "storm": Scenario("storm", storm_s=1.0, storm_factor=10.0),
     "wide": Scenario("wide", instruments=5000),
 }
 
@@ -186,10 +189,11 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
     """One venue, one responder, one trigger schedule."""
     port = p.itch_port + repeat % 7
     venue = VP.VenueProcess(VP.VenueRun(instruments=sc.instruments, rate_msgs_per_s=sc.venue_rate_msgs_per_s,
-                                        seed=p.seed, itch_port=port, cpu=p.venue_cpu))
+                                        seed=p.seed, itch_port=port, cpu=p.venue_cpu,
+                                        storm_s=sc.storm_s, storm_factor=sc.storm_factor))
     res: dict = {"path": path, "scenario": sc.name, "repeat": repeat}
     workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-{path}-")
-    udp = tcp = resp = trader = tap = emu = None
+    udp = tcp = resp = trader = tap = emu = storm = None
     try:
         marker = TR.marker_for(venue.ready["refdata"], venue.quiet_symbols)
         host, oport = venue.ouch()
@@ -219,6 +223,9 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
                               linger=0, burst=sc.burst)
         trig = TR.TriggerSender(host, oport, "TRIG", venue.password("TRIG"), marker, plan)
         trig.start()
+        if sc.storm_s > 0:     # halfway through the triggers (the warm-up is over by then)
+            storm = threading.Timer(0.05 + p.seconds / 2, venue.storm)
+            storm.start()
         trig.join(p.seconds + 30)
         res["trigger_sender"] = {"sent": trig.sent, "late_ms_max": round(trig.late_ns_max / 1e6, 3),
                                  "error": trig.error}
@@ -235,6 +242,8 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
             tap.close()
             res["tap"] = {"segments": tap.segments, "answers": len(tap.answers),
                           "duplicates": tap.duplicates, "resyncs": tap.resyncs}
+        if storm is not None:
+            storm.cancel()
         stop_fpga_emulator(emu)
         stopped = venue.stop()
         venue.cleanup()

@@ -29,6 +29,8 @@ class VenueRun:
     start_timeout_s: float = 600.0    # a cold numba cache compiles the engine first
     # generated symbols start at AAAA: no background flow on these (the triggers go there)
     quiet_symbols: tuple = ("AAAA", "AAAB", "AAAC", "AAAD")
+    storm_s: float = 0.0              # > 0: a message storm this long, started by storm()
+    storm_factor: float = 10.0
 
 
 class VenueProcess:
@@ -42,6 +44,8 @@ class VenueProcess:
                 "--timestamps", self.log_path, "--json", self.summary_path]
         for name, pw in USERS:
             args += ["--user", f"{name}:{pw}"]
+        if run.storm_s > 0:
+            args += ["--storm-seconds", str(run.storm_s), "--storm-factor", str(run.storm_factor)]
         self.quiet_symbols = tuple(run.quiet_symbols)
         for sym in self.quiet_symbols:
             args += ["--quiet-symbol", sym]
@@ -72,6 +76,11 @@ class VenueProcess:
 
     def password(self, user: str) -> str:
         return dict(USERS)[user]
+
+    def storm(self) -> None:
+        """Start the configured message storm now (the venue's SIGUSR1)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGUSR1)
 
     def stop(self, timeout_s: float = 60.0) -> dict:
         """End the day; the summary and the timestamp log (np arrays by name)."""

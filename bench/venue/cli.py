@@ -18,7 +18,8 @@ KEYS = {"instruments": int, "rate": float, "seed": int, "seconds": float, "itch_
         "ouch_host": str, "ouch_port": int, "retransmit_port": int, "session": str,
         "self_match_prevention": bool, "max_orders": int, "history_mib": int, "store_mib": int,
         "max_queue_kib": int, "band": float, "idle": str, "multicast_ttl": int,
-        "multicast_if": str, "quiet_symbols": list}
+        "multicast_if": str, "quiet_symbols": list, "storm_seconds": float, "storm_factor": float,
+        "storm_at": float}
 
 
 def add_venue_parser(sub) -> None:
@@ -29,6 +30,10 @@ def add_venue_parser(sub) -> None:
     s.add_argument("--itch-to", metavar="HOST:PORT", help="ITCH destination, unicast or multicast (default 127.0.0.1:26400)")
     s.add_argument("--instruments", type=int, help="generated instruments (default 300)")
     s.add_argument("--rate", type=float, help="background order flow, events/s (default 100000)")
+    s.add_argument("--storm-seconds", type=float, help="a message storm this long (default: none)")
+    s.add_argument("--storm-factor", type=float, help="the storm's flow, times --rate (default 10)")
+    s.add_argument("--storm-at", type=float, metavar="SECONDS",
+                   help="the storm starts this long after the start (default: on SIGUSR1)")
     s.add_argument("--seed", type=int)
     s.add_argument("--seconds", type=float, help="run this long (default: until SIGINT/SIGTERM)")
     s.add_argument("--user", action="append", metavar="NAME:PASSWORD", help="repeatable; default TEST1:tickpath")
@@ -71,7 +76,8 @@ def params_from(args):
         if "user" in doc:
             users = [(u["name"], u["password"]) for u in doc["user"]]
         instruments = doc.get("instrument")
-    for k in ("ouch_port", "ouch_host", "itch_to", "instruments", "rate", "seed", "seconds"):
+    for k in ("ouch_port", "ouch_host", "itch_to", "instruments", "rate", "seed", "seconds",
+              "storm_seconds", "storm_factor", "storm_at"):
         v = getattr(args, k, None)
         if v is not None:
             cfg[k] = v
@@ -106,6 +112,9 @@ def params_from(args):
     p.multicast_ttl = cfg.get("multicast_ttl", p.multicast_ttl)
     p.multicast_if = cfg.get("multicast_if", p.multicast_if)
     p.quiet_symbols = [str(s) for s in cfg.get("quiet_symbols", p.quiet_symbols)]
+    p.storm_s = float(cfg.get("storm_seconds", p.storm_s))
+    p.storm_factor = float(cfg.get("storm_factor", p.storm_factor))
+    p.storm_at_s = float(cfg.get("storm_at", p.storm_at_s))
     if users:
         p.users = users
     return p, cfg.get("seconds")
@@ -121,6 +130,7 @@ def cmd_venue(args) -> int:
         stop.set()
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda signum, frame: venue.storm_now())
     venue.start()
     ready = json.dumps(venue.ready())
     if args.ready_file:                    # first: a reader of stdout may look for it at once

@@ -3,7 +3,7 @@
 Each pass: take the commands the network thread queued in the command ring (up to a
 batch), apply them (engine.process_range), generate the background flow due by now at
 `rate` events/s (flow.gen, open loop from the start time, so a slow pass is caught up,
-not forgotten), flush the open ITCH packet, send a MoldUDP64 heartbeat after a second
+not forgotten; times the storm factor inside a storm window: flow_due), flush the open ITCH packet, send a MoldUDP64 heartbeat after a second
 without a packet, then idle by the runtime's idle strategy when the pass did nothing.
 Responses go to the network thread through the response ring inside the engine.
 
@@ -28,8 +28,9 @@ from tickpath.bench.venue.jit import vjit
 
 # ctl slots
 K_STOP, K_START_NS, K_RATE_MILLI, K_BG_DONE, K_HEARTBEAT_NS, K_PASSES, K_BATCH, K_RUNNING, \
-    K_MAX_BG_PER_PASS, K_CLIENT_CMDS, K_LATE_BG = range(11)
+    K_MAX_BG_PER_PASS, K_CLIENT_CMDS, K_LATE_BG, K_STORM_AT_NS, K_STORM_NS, K_STORM_X_MILLI = range(14)
 N_CTL = 16
+NO_STORM = np.int64(1) << 62   # K_STORM_AT_NS while no storm is scheduled
 
 
 def new_ctl(rate_msgs_per_s: float, heartbeat_ns: int = 1_000_000_000, batch: int = 256,
@@ -39,7 +40,18 @@ def new_ctl(rate_msgs_per_s: float, heartbeat_ns: int = 1_000_000_000, batch: in
     c[K_HEARTBEAT_NS] = heartbeat_ns
     c[K_BATCH] = batch
     c[K_MAX_BG_PER_PASS] = max_bg_per_pass
+    c[K_STORM_AT_NS] = NO_STORM
+    c[K_STORM_X_MILLI] = 1000
     return c
+
+
+@vjit
+def flow_due(ctl, el_ns, rate_per_ns):
+    """Background events due by `el_ns` after the start: the rate, times the storm factor while
+    a storm window [at, at + length) is on (a scheduled or signalled burst of flow)."""
+    inside = min(max(el_ns - load_acquire(ctl, K_STORM_AT_NS), 0), ctl[K_STORM_NS])
+    extra = inside * (ctl[K_STORM_X_MILLI] - 1000) // 1000
+    return np.int64((el_ns + extra) * rate_per_ns)
 
 
 @vjit
@@ -60,7 +72,7 @@ def run(e, w, rh, rd, ch, cd, abort, fparams, mid, cum, scratch, flog, in_log, c
             R.release(ch, n)
             ctl[K_CLIENT_CMDS] += n
             work += n
-        due = np.int64((now - start) * rate_per_ns) - ctl[K_BG_DONE]
+        due = flow_due(ctl, now - start, rate_per_ns) - ctl[K_BG_DONE]
         if due > 0:
             if due > ctl[K_MAX_BG_PER_PASS]:
                 ctl[K_LATE_BG] += 1          # behind schedule: caught up over the next passes

@@ -63,12 +63,18 @@ class VenueParams:
     multicast_if: str | None = None
     sndbuf_bytes: int | None = None
     quiet_symbols: list = field(default_factory=list)   # listed, but no background flow in them
+    storm_at_s: float = -1.0             # a message storm starts this long after start (-1: only on SIGUSR1)
+    storm_s: float = 0.0                 # ... and lasts this long (0: no storm)
+    storm_factor: float = 10.0           # ... with the background flow at this many times the rate
 
     def check(self) -> "VenueParams":
         if not self.rate_msgs_per_s >= 0:
             raise ConfigError("rate must be >= 0", rate=self.rate_msgs_per_s)
         if not self.users:
             raise ConfigError("at least one user is needed")
+        if not (self.storm_s >= 0 and self.storm_factor >= 1 and (self.storm_at_s >= 0 or self.storm_at_s == -1)):
+            raise ConfigError("storm: seconds >= 0, factor >= 1, at >= 0 (or -1: on SIGUSR1)",
+                              storm_at_s=self.storm_at_s, storm_s=self.storm_s, storm_factor=self.storm_factor)
         for name, pw in self.users:
             if not (1 <= len(name) <= 6 and name.isascii() and name.isalnum()) or not 1 <= len(pw) <= 10:
                 raise ConfigError("user names are 1-6 alphanumerics, passwords 1-10 characters",
@@ -114,6 +120,10 @@ class Venue:
         quiet = [self.ref.locate(s) for s in p.quiet_symbols]
         self.flow = F.new_flow(self.ref, p.seed, p.target_live, quiet)
         self.ctl = MT.new_ctl(p.rate_msgs_per_s)
+        self.ctl[MT.K_STORM_NS] = int(p.storm_s * 1e9)
+        self.ctl[MT.K_STORM_X_MILLI] = int(p.storm_factor * 1000)
+        if p.storm_at_s >= 0:
+            self.ctl[MT.K_STORM_AT_NS] = int(p.storm_at_s * 1e9)
         self.idle_params = IDLE.make_params(p.idle, max_park_ns=200_000)
         self.idle_state = IDLE.new_state()
         self.server = OuchServer(host=p.ouch_host, port=p.ouch_port, session=self.session,
@@ -155,6 +165,11 @@ class Venue:
         W.system_event(w, now, ord("S"))
         W.system_event(w, now, ord("Q"))
         W.flush(w)
+
+    def storm_now(self) -> None:
+        """Start the configured message storm now (SIGUSR1 in `tickpath venue`)."""
+        if self.ctl[MT.K_START_NS] > 0:
+            self.ctl[MT.K_STORM_AT_NS] = time.clock_gettime_ns(time.CLOCK_REALTIME) - self.ctl[MT.K_START_NS]
 
     def start(self) -> "Venue":
         now = time.clock_gettime_ns(time.CLOCK_REALTIME)
@@ -230,7 +245,11 @@ class Venue:
                      "send_errors": int(w.state[W.SEND_ERRORS]), "history_full": int(w.state[W.FULL])},
             "retransmit": dict(self.retransmit.counts),
             "background": {"events": int(self.ctl[MT.K_BG_DONE]), "late_passes": int(self.ctl[MT.K_LATE_BG]),
-                           "rate_msgs_per_s": self.params.rate_msgs_per_s},
+                           "rate_msgs_per_s": self.params.rate_msgs_per_s,
+                           "storm": ({"at_s": round(int(self.ctl[MT.K_STORM_AT_NS]) / 1e9, 3),
+                                      "seconds": self.params.storm_s, "factor": self.params.storm_factor}
+                                     if self.ctl[MT.K_STORM_AT_NS] != MT.NO_STORM and self.params.storm_s > 0
+                                     else None)},
             "live_orders": B.live_orders(self.engine),
             "sessions": srv["sessions"], "users": srv["users"],
             "latency_ns": {"ouch_in_to_response_written": LAT.summary(lat["response"]),
