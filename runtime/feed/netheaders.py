@@ -51,7 +51,7 @@ def _be16(buf, i):
     return (np.int64(buf[i]) << 8) | np.int64(buf[i + 1])
 
 
-# inlined into each caller (measured: as a call, replay's header walk was 1.3-1.6x slower);
+# inlined into each caller (a call per frame measured slower; bench/RESULTS.md, issue 12);
 # numba keys a cached caller on its own file, so after editing this one touch the callers
 # (afxdp/poll.py, engine/replay.py, fpga/emulator/datapath.py) or set NUMBA_DISABLE_CACHE=1
 @njit(nogil=True, inline="always", cache=True)
@@ -86,8 +86,8 @@ def udp_payload(buf, off, n, link, port):
     bad_ip = (vihl >> 4) != 4
     # the IP total length, not the frame's: short frames are padded on the wire
     short = ihl < IPV4_MIN_HEADER_BYTES or total < ihl + UDP_HEADER_BYTES or l3 + total > end
-    # one test on the common path, the reasons told apart after it (measured: closer to the
-    # speed of the code it replaced than one branch per check; bench/RESULTS.md, issue 12)
+    # one test on the common path, the reasons told apart after it (one branch per check
+    # measured slower; bench/RESULTS.md, issue 12)
     if bad_ip or short or proto != IPPROTO_UDP or frag != 0:
         if bad_ip:
             return NH_NOT_IPV4, 0, 0, vlan
