@@ -187,6 +187,7 @@ def _level_for_add(books, loc, side, price, counters):
     j = _level_insert(books, loc, side, i + 1, price)
     if j < 0:
         counters[C.BOOK_LEVELS_FULL] += 1
+        counters[C.BOOK_UNRELIABLE] += books.unreliable[loc] == 0   # once per instrument
         books.unreliable[loc] |= REASON_LEVELS  # a level is missing: the book may lie
     return j
 
@@ -215,6 +216,7 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
         return -1
     if books.state[N_LIVE] >= books.state[MAX_ORDERS]:
         counters[C.BOOK_FULL] += 1
+        counters[C.BOOK_UNRELIABLE] += books.unreliable[loc] == 0   # once per instrument
         books.unreliable[loc] |= REASON_ORDERS  # an order this book should hold is missing
         return -1
     j = _probe(books, ref)

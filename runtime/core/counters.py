@@ -37,6 +37,7 @@ BOOK_LEVELS_FULL = 27     # price levels beyond capacity
 BOOK_BAD_LOCATE = 28      # locate code beyond the configured instruments
 BOOK_OVERFILL = 29        # executions/cancels of more shares than remained (clamped)
 BOOK_BAD_ADD = 30         # adds refused as malformed: duplicate ref, side not B/S, 0 shares
+BOOK_UNRELIABLE = 31      # instruments whose book a bound made unreliable (once each)
 # out ring / consumers
 RING_DROPPED = 32         # drop-newest policy dropped a record
 RING_WAITS = 33           # wait policy spun on a full ring

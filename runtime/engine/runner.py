@@ -36,6 +36,7 @@ from tickpath.runtime.engine.loop import (
     events_loop,
     frames_loop,
 )
+from tickpath.runtime.book.layout import unreliable_report
 from tickpath.runtime.engine.pipeline import P_PUBLISH, Pipeline
 
 FPGA_BATCH_RECORDS = 256
@@ -228,4 +229,5 @@ class Runtime:
                 "counters": self.counters(), "latency_ns": self.latency(),
                 "backend_stats": b, "buffers": self.region.report(), "notes": self.notes,
                 "out_ring": self.pipe.ring.stats() if self.pipe.params[P_PUBLISH] else None,
+                "books_unreliable": unreliable_report(self.pipe.books),   # {locate: [reasons]}
                 "iterations": int(self.ctrl[ITERATIONS])}

@@ -32,6 +32,7 @@ import numpy as np
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.engine import latency
 from tickpath.runtime.backends.registry import EVENTS
+from tickpath.runtime.book.layout import unreliable_report
 from tickpath.runtime.engine.runner import Runtime
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
@@ -325,6 +326,7 @@ class Trader(Runtime):
             "reconnects": self.reconnects,
             "backend": self.cfg["backend"]["kind"], "backend_stats": getattr(self, "backend_stats", {}),
             "feed": self.counters(), "feed_latency_ns": self.latency(),
+            "books_unreliable": unreliable_report(self.pipe.books),   # the gate refused these
             "compile_s": {"step": round(self.strategy.compiled_s, 3), "loop": round(getattr(self, "loop_s", 0), 3)},
             "notes": self.notes,
         }

@@ -282,6 +282,7 @@ def test_levels_full_refuses_and_marks_the_book():
     assert find_order(f.books, 4)[5] is False                # kept, but counted nowhere
     assert f("A", 5, "B", 7, 103) == LOC                    # better: refused too (no eviction)
     assert f.c(C.BOOK_LEVELS_FULL) == 2
+    assert f.c(C.BOOK_UNRELIABLE) == 1                      # one instrument, however many refusals
     assert f.levels(BID) == [(102, 10, 1), (101, 10, 1), (100, 10, 1)]
     assert f("A", 6, "B", 3, 101) == LOC                    # existing level: no refusal
     assert f.c(C.BOOK_LEVELS_FULL) == 2
