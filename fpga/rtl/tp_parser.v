@@ -100,7 +100,7 @@ module tp_parser #(
     // is not taken. Per beat: data, tlast, first; per packet (first beat): length, receive
     // time and the CONTROL/UDP_PORT decisions sampled as the beat is accepted.
     // =====================================================================================
-    localparam integer QW = 64 + 1 + 1 + 16 + 16 + 64 + 5 + 10;
+    localparam integer QW = 64 + 1 + 1 + 16 + 16 + 64 + 20 + 10 + 5;
     reg          alive;                      // out of reset: s_tready may rise
     reg          acc_in_pkt;                 // stream side: inside a packet (first beat taken)
     reg          q_valid, k_valid;
@@ -116,7 +116,28 @@ module tp_parser #(
     reg  [9:0]   t_lm;                       // bit j: payload byte j exists (j < len), j = 0..9
     integer      jl;
     always @* for (jl = 0; jl < 10; jl = jl + 1) t_lm[jl] = t_len > jl;
-    wire [QW-1:0] in_w = {s_tdata, s_tlast, !acc_in_pkt, t_len, t_blen, s_tuser[95:32], t_lm, t_ctl};
+    // compares of the beat's bytes against constants, done here so the framer only muxes them:
+    // per lane j, as if a length field started there, whether the message would end in this
+    // beat (j + 1 + length <= 7) and whether the next length field would start in it too
+    // (j + 2 + length <= 7); the same for a length whose low byte is lane 0; the header count
+    // (lanes 2, 3 of beat 2) = 0, 0xFFFF, 1, 2
+    reg  [19:0]  t_df;
+    integer      jd;
+    always @* begin
+        t_df = 20'd0;
+        for (jd = 0; jd < 7; jd = jd + 1) begin
+            t_df[jd] = jd < 6 && s_tdata[8 * jd +: 8] == 8'd0 && s_tdata[8 * jd + 8 +: 8] < 6 - jd;
+            t_df[7 + jd] = s_tdata[8 * jd +: 8] == 8'd0 && s_tdata[8 * jd + 8 +: 8] <= 6 - jd;
+        end
+        t_df[14] = s_tdata[31:16] == 16'd0;
+        t_df[15] = s_tdata[31:16] == 16'hFFFF;
+        t_df[16] = {s_tdata[23:16], s_tdata[31:24]} == 16'd1;
+        t_df[17] = {s_tdata[23:16], s_tdata[31:24]} == 16'd2;
+        t_df[18] = s_tdata[7:0] <= 8'd7;
+        t_df[19] = s_tdata[7:0] <= 8'd6;
+    end
+    wire [QW-1:0] in_w = {s_tdata, s_tlast, !acc_in_pkt, t_len, t_blen, s_tuser[95:32], t_df, t_lm,
+                          t_ctl};
     // fields of q_w
     wire [63:0]  q_data = q_w[QW-1 -: 64];
     wire         q_last = q_w[QW-65];
@@ -125,6 +146,9 @@ module tp_parser #(
     wire [15:0]  q_blen = q_w[QW-83 -: 16];
     wire [63:0]  q_recv = q_w[QW-99 -: 64];
     wire [9:0]   q_lm = q_w[14:5];
+    wire [6:0]   q_again = q_w[21:15], q_end = q_w[28:22];
+    wire         q_cnt0 = q_w[29], q_cnt_eos = q_w[30], q_cnt1 = q_w[31], q_cnt2 = q_w[32];
+    wire         q_b0le7 = q_w[33], q_b0le6 = q_w[34];
     wire         q_en = q_w[4], q_drop = q_w[3], q_locf = q_w[2], q_notfeed = q_w[1],
                  q_portok = q_w[0];
     wire         f_pop;                      // the framer is done with q_* this cycle
@@ -173,6 +197,7 @@ module tp_parser #(
     reg  [15:0] f_n, f_nxt, f_nxt2, f_midx, f_left, f_oend, f_omidx, f_olen, f_walked;
     reg  [17:0] f_rem;
     reg  [7:0]  f_hi;
+    reg         f_hi_zero;                   // f_hi == 0
     reg  [6:0]  f_obase;
     reg  [63:0] f_recv;
     reg  [79:0] f_sess;
@@ -218,8 +243,8 @@ module tp_parser #(
     wire        mis1 = (f_lm89[0] && q_data[7:0] != session[71:64])
                     || (f_lm89[1] && q_data[15:8] != session[79:72]);
     wire        hdr_here = f_in_pkt && f_st == F_HDR && f_beat2 && f_hdr_len;
-    wire        hdr_cnt0 = cnt_d == 16'd0;
-    wire        hdr_eos = cnt_d == 16'hFFFF;
+    wire        hdr_cnt0 = q_cnt0;
+    wire        hdr_eos = q_cnt_eos;
     wire        hdr_live = hdr_here && !f_wrong && !f_badseq;
     wire        hdr_walk = hdr_live && !hdr_cnt0 && !hdr_eos;
 
@@ -230,7 +255,7 @@ module tp_parser #(
     // per lane j, as if the length field started there: its two bytes, and whether the
     // next length field would fall in this beat too (j + 2 + length < 8)
     reg  [7:0]  hi_l, lo_l;
-    reg  [7:0]  again_l, end_l, ov_l;        // ... M ends in this beat; M runs past the packet
+    reg  [7:0]  ov_l;                        // ... M runs past the packet
     integer     jg;
     always @* begin
         case (lb)
@@ -243,14 +268,9 @@ module tp_parser #(
             3'd6: begin hi_l = q_data[55:48]; lo_l = q_data[63:56]; end
             default: begin hi_l = q_data[63:56]; lo_l = 8'd0; end
         endcase
-        again_l = 8'd0;
-        end_l = 8'd0;
         ov_l = 8'd0;
-        for (jg = 0; jg < 7; jg = jg + 1) begin
-            again_l[jg] = jg < 6 && q_data[8 * jg +: 8] == 8'd0 && q_data[8 * jg + 8 +: 8] < 6 - jg;
-            end_l[jg] = q_data[8 * jg +: 8] == 8'd0 && q_data[8 * jg + 8 +: 8] <= 6 - jg;
+        for (jg = 0; jg < 7; jg = jg + 1)
             ov_l[jg] = {2'b00, q_data[8 * jg +: 8], q_data[8 * jg + 8 +: 8]} > f_rem;
-        end
     end
     wire [7:0]  hi_byte = f_split ? f_hi : hi_l;
     wire [7:0]  lo_byte = f_split ? q_data[7:0] : lo_l;
@@ -263,9 +283,10 @@ module tp_parser #(
     wire        m_start = len_here && !ov;
     wire [16:0] nxt_n = {1'b0, f_nxt2} + {1'b0, mlen};        // the next length field
     wire [16:0] end_n = {1'b0, f_nxt} + {1'b0, mlen} + 17'd1; // M's last byte
-    wire        m_end = f_split ? f_hi == 8'd0 && q_data[7:0] <= 8'd7 : end_l[lb];
-    wire        m_again = f_split ? f_hi == 8'd0 && q_data[7:0] <= 8'd6 : again_l[lb];
-    wire        is_last = hdr_walk ? cnt_d == 16'd1 : f_left1;
+    wire [7:0]  end_l = {1'b0, q_end}, again_l = {1'b0, q_again};
+    wire        m_end = f_split ? f_hi_zero && q_b0le7 : end_l[lb];
+    wire        m_again = f_split ? f_hi_zero && q_b0le6 : again_l[lb];
+    wire        is_last = hdr_walk ? q_cnt1 : f_left1;
     wire        repeat_pass = len_here && !is_last && m_again; // (a DROP repeats harmlessly)
 
     // ---- the open message O ----
@@ -338,6 +359,7 @@ module tp_parser #(
             f_st <= F_DROP; f_k <= 13'd0; f_n <= 16'd0; f_nxt <= 16'd0; f_nxt2 <= 16'd0;
             f_midx <= 16'd0; f_left <= 16'd0; f_oend <= 16'd0; f_omidx <= 16'd0;
             f_olen <= 16'd0; f_walked <= 16'd0; f_rem <= 18'd0; f_hi <= 8'd0; f_obase <= 7'd0;
+            f_hi_zero <= 1'b0;
             f_recv <= 64'd0; f_sess <= 80'd0; f_hseq_hi <= 48'd0; f_lm89 <= 2'd0; f_otype <= 8'd0;
             locked <= 1'b0; session <= 80'd0;
         end else begin
@@ -387,6 +409,7 @@ module tp_parser #(
                 if (cap_hi) begin
                     f_split <= 1'b1;
                     f_hi <= q_data[63:56];
+                    f_hi_zero <= q_data[63:56] == 8'd0;
                 end else if (len_here) begin
                     f_split <= 1'b0;
                 end
@@ -396,10 +419,10 @@ module tp_parser #(
                     f_rem <= f_rem - {2'b00, mlen} - 18'd2;
                     f_midx <= f_midx + 1'b1;
                     f_left <= (hdr_walk ? cnt_d : f_left) - 1'b1;
-                    f_left1 <= hdr_walk ? cnt_d == 16'd2 : f_left == 16'd2;
+                    f_left1 <= hdr_walk ? q_cnt2 : f_left == 16'd2;
                 end else if (hdr_walk) begin
                     f_left <= cnt_d;
-                    f_left1 <= cnt_d == 16'd1;
+                    f_left1 <= q_cnt1;
                 end
                 // the open message: M stays open, O ends, or O runs through this beat
                 if (m_start && !m_end) begin

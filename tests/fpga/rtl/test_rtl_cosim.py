@@ -166,6 +166,22 @@ def test_zero_length_duplicate_counts_as_a_duplicate():
     same_counters(res, model)
 
 
+def test_runs_of_zero_length_messages_take_a_pass_per_length_field():
+    """Damaged input the framer walks one length field per pass: a beat holding four zero-length
+    messages takes four cycles (s_tready drops meanwhile); nothing is lost or reordered and the
+    next packet's records come out as the decoder's. Valid ITCH (12+ byte messages) never needs
+    a second pass: test_latency_and_one_beat_per_cycle."""
+    need("icarus")
+    zeros = _hdr(3, 200) + _m(b"") * 200
+    pkts = [mold.mold_packet(SESSION, 1, [A, E]), zeros, mold.mold_packet(SESSION, 203, [A, E])]
+    res, model, dc = three_way(pkts)
+    same_counters(res, model)
+    assert dc["malformed_messages"] == 200 and len(res.records) == 4
+    beats = (len(zeros) + 7) // 8
+    span = int(res.last_edges[1] - res.first_edges[1] + 1)
+    assert beats < span <= 4 * beats, (beats, span)
+
+
 def _fuzzed(rng: random.Random, n_packets: int):
     pkts, seq = [], 1
     msgs = [A, E, A, E]
