@@ -192,6 +192,7 @@ module tp_parser #(
     // =====================================================================================
     reg         f_in_pkt, f_parse, f_locf, f_beat1, f_beat2, f_hdr_len, f_wrong, f_badseq;
     reg         f_split, f_open, f_left1, f_trail, f_stalled;
+    (* fsm_encoding = "none" *)              // two bits read in many places: keep them as written
     reg  [1:0]  f_st;
     reg  [12:0] f_k;
     reg  [15:0] f_n, f_nxt, f_nxt2, f_midx, f_left, f_oend, f_omidx, f_olen, f_walked;
