@@ -8,3 +8,6 @@ emu_rom.py (ITCH field-extraction ROM), emu_datapath.py (8-byte-beat parser, FIF
 emu_model.py (card object), emu_inputs.py (UDP / pcap / H2C), emulator.py (the process).
 CLI: cli.py (`tickpath fpga emulate`, `tickpath fpga status`).
 """
+from tickpath.runtime.sys.jitcache import use_versioned_cache as _use_versioned_cache
+
+_use_versioned_cache()   # numba's cache per version of the sources (runtime/sys/jitcache.py says why)

@@ -8,6 +8,9 @@ Streaming (numba-callable, O(1) per tick, over a float64 state row; see stream_*
 Backend: `backend()` -> Backend(name, reason, forced, device); TICKPATH_KERNELS=numba|cupy
 forces one. Conventions match TA-Lib (documented per module); see kernels/README.md.
 """
+from tickpath.runtime.sys.jitcache import use_versioned_cache as _use_versioned_cache
+
+_use_versioned_cache()   # numba's cache per version of the sources (runtime/sys/jitcache.py says why)
 from tickpath.kernels._backend import (
     GPU_MIN_ELEMENTS,
     GPU_MIN_ROWS,

@@ -3,3 +3,6 @@ NUMA buffers, the SPSC ring, idle strategies, the poll loop, feed codecs, books,
 
 Backends and other folders depend on this package, never the reverse.
 """
+from tickpath.runtime.sys.jitcache import use_versioned_cache as _use_versioned_cache
+
+_use_versioned_cache()   # numba's cache per version of the sources (runtime/sys/jitcache.py says why)
