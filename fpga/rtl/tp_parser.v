@@ -280,7 +280,8 @@ module tp_parser #(
     wire        len_here = walk_en && rem_ok && (f_split || (in_beat && lb != 3'd7));
     wire        cap_hi = walk_en && !f_split && in_beat && lb == 3'd7;
     wire [2:0]  plo = f_split ? 3'd0 : lb + 3'd1;             // lane of the low length byte
-    wire        ov = f_split ? {2'b00, mlen} > f_rem : ov_l[lb];     // runs past the packet
+    // (the split case names its bytes: through mlen it would wait for the lane mux)
+    wire        ov = f_split ? {2'b00, f_hi, q_data[7:0]} > f_rem : ov_l[lb];
     wire        m_start = len_here && !ov;
     wire [16:0] nxt_n = {1'b0, f_nxt2} + {1'b0, mlen};        // the next length field
     wire [16:0] end_n = {1'b0, f_nxt} + {1'b0, mlen} + 17'd1; // M's last byte

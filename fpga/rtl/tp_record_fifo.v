@@ -35,8 +35,7 @@ module tp_record_fifo #(
     reg [511:0] mem [0:DEPTH-1];
     reg [DEPTH-1:0] lastbits;
     reg [AW:0] wp, rp;
-    wire [AW:0] mem_count = wp - rp;
-    wire        mem_empty = mem_count == {(AW + 1){1'b0}};
+    wire        mem_empty = wp == rp;      // an equality, not a subtraction: no carry chain
     assign      take = m_tvalid && m_tready;
     wire        load = !mem_empty && (!m_tvalid || take);
     reg  [AW-1:0] newest;                // wp - 1, kept as a register (no decrement in the path)
