@@ -19,12 +19,16 @@ OVERFLOW sticky). Back-pressure: a packet is admitted only when the FIFO has roo
 most records it can yield (min(worst case, depth)); otherwise ingress stalls (the input
 stays queued) and BACKPRESSURE_STALLS counts the stall.
 
-RTL: the parser is `tp_parser` (fpga/rtl/tp_parser.v: ingress, lane walker, sequence and
-duplicate logic, counters) and the FIFO `tp_record_fifo` (tp_record_fifo.v), under
+RTL: the parser is `tp_parser` (fpga/rtl/tp_parser.v: a pipeline of skid buffer, framer
+(a cursor on the next length field, one length per pass), lane routing through the field ROM,
+record assembly with the sequence and duplicate logic, classification, counters) and the FIFO
+`tp_record_fifo` (tp_record_fifo.v), under
 `tp_itch_top`; tests/fpga/rtl holds the three (this, the RTL, the decoder) equal, record for
 record and counter for counter. Where they disagreed (a zero-length message below the
 expected sequence: malformed here, a duplicate in the decoder and the RTL) this model was the
-one fixed.
+one fixed. This model works per byte and per packet, not per cycle: the RTL's pass timing
+(one beat per cycle; an extra pass per extra length field in a beat, only in damaged input)
+is the RTL's alone and measured by fpga/sim/latency.py.
 """
 from __future__ import annotations
 
