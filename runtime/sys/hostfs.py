@@ -92,20 +92,18 @@ class HostFS:
             return Unknown(f"malformed integer path={host_path} text={text.strip()[:40]!r}")
 
     def read_cpulist(self, host_path: str) -> list[int] | Unknown:
-        text = self.read_text(host_path)
-        if isinstance(text, Unknown):
-            return text
-        try:
-            return parse_cpulist(text)
-        except ConfigError as exc:
-            return Unknown(f"{exc} path={host_path}")
+        return self._read_cpus(host_path, parse_cpulist)
 
     def read_cpumask(self, host_path: str) -> list[int] | Unknown:
+        return self._read_cpus(host_path, parse_cpumask)
+
+    def _read_cpus(self, host_path: str, parse) -> list[int] | Unknown:
+        """A CPU set in one of the kernel's two formats; a malformed one is Unknown, named."""
         text = self.read_text(host_path)
         if isinstance(text, Unknown):
             return text
         try:
-            return parse_cpumask(text)
+            return parse(text)
         except ConfigError as exc:
             return Unknown(f"{exc} path={host_path}")
 
