@@ -7,22 +7,16 @@ the caller's network namespace) whether the interface and queue exist.
 """
 from __future__ import annotations
 
-import ctypes
-import fcntl
 import ipaddress
 import socket
-import struct
 from dataclasses import dataclass, fields
 
-from pyroute2 import IPRoute
-
 from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.sys.ethtool import read_channels
 from tickpath.runtime.backends.afxdp.attach import MODES
 from tickpath.runtime.backends.afxdp.layout import FRAME_SIZES, is_power_of_two
 
 MAX_RING_SIZE = 1 << 16
-SIOCETHTOOL = 0x8946
-ETHTOOL_GCHANNELS = 0x3C
 
 
 @dataclass
@@ -127,17 +121,14 @@ def interface_index(name: str) -> int:
 
 def rx_queue_count(name: str, ifindex: int) -> int:
     """Receive queues: ethtool channels (rx + combined), else netlink IFLA_NUM_RX_QUEUES."""
-    chans = (ctypes.c_uint32 * 9)(ETHTOOL_GCHANNELS)
-    ifreq = struct.pack("16sQ", name.encode(), ctypes.addressof(chans)) + bytes(16)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
-        # ethtool_channels: cmd, max_rx, max_tx, max_other, max_combined, rx, tx, other, combined
-        n = chans[5] + chans[8]
+        chans = read_channels(name)
+        n = chans["rx_count"] + chans["combined_count"]
         if n > 0:
             return n
     except OSError:
         pass  # driver without get_channels
+    from pyroute2 import IPRoute  # here, not at the top: `tickpath info` must not pay for it
     with IPRoute() as ipr:
         links = ipr.get_links(ifindex)
     n = links[0].get_attr("IFLA_NUM_RX_QUEUES") if links else None
