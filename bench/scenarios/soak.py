@@ -126,9 +126,7 @@ def run_soak(n_messages: int = 200_000, rate_msgs_per_s: float = 100_000, loss_a
     try:
         rt.open()
         sender.line_a = ("127.0.0.1", rt.backend.port)
-        sender.line_b = ("127.0.0.1", rt.line_b.port)
-        from tickpath.bench.load.sender import sockaddr_in
-        sender.addr_a, sender.addr_b = sockaddr_in(*sender.line_a), sockaddr_in(*sender.line_b)
+        sender.line_b = ("127.0.0.1", rt.line_b.port)   # read at start(), by line_addrs
         # compile the checker now: compiling it on the first batch stalls the consumer for
         # seconds, the out ring fills, the loop waits and both lines overflow their socket
         # buffers — the first soak of every process lost ~60-110 k messages to that
