@@ -88,19 +88,22 @@ def _print_table(summary: dict) -> None:
     from rich.table import Table
 
     t = Table(title="tickpath bench — medians over runs (µs)")
-    for col in ("backend", "rate msg/s", "ok", "lost", "p50", "p99", "p99 spread", "p99.9", "rx CPU s"):
+    for col in ("backend", "rate msg/s", "ok", "lost", "p50", "p50 × floor", "p99", "p99 spread", "p99.9",
+                "rx CPU s"):
         t.add_column(col, justify="right")
     for name, b in summary["backends"].items():
         if b["status"] == "skipped" or not b.get("rates"):
-            t.add_row(name, "", b["status"], b.get("reason", "")[:60], "", "", "", "", "")
+            t.add_row(name, "", b["status"], b.get("reason", "")[:60], "", "", "", "", "", "")
             continue
         for rate, agg in b["rates"].items():
             if not agg.get("ok_runs"):
-                t.add_row(name, f"{float(rate):,.0f}", "0", "failed", "", "", "", "", "")
+                t.add_row(name, f"{float(rate):,.0f}", "0", "failed", "", "", "", "", "", "")
                 continue
             sp = agg["p99"]["spread_pct"]
+            fx = agg.get("p50_x_floor")
             t.add_row(name, f"{float(rate):,.0f}", f"{agg['ok_runs']}/{agg['runs']}", f"{agg['lost_total']:,}",
-                      f"{agg['p50']['median'] / 1e3:,.1f}", f"{agg['p99']['median'] / 1e3:,.1f}",
+                      f"{agg['p50']['median'] / 1e3:,.1f}", "n/a" if fx is None else f"{fx:.2f}×",
+                      f"{agg['p99']['median'] / 1e3:,.1f}",
                       "n/a" if sp is None else f"{sp:.0f} %", f"{agg['p99.9']['median'] / 1e3:,.1f}",
                       f"{agg['rx_cpu_s']['median']:.2f}" if agg["rx_cpu_s"]["median"] is not None else "n/a")
     con = Console(width=max(Console().width, 120))

@@ -259,6 +259,59 @@ class PythonRun:
 
 
 
+# --- floor-recv: the C receive floor (bench/refs/floor_recv.c) -------------------------------
+
+class FloorRecvRun:
+    """floor_recv.c pinned to spec.rx_cpu on a socket bound like the kernel backend's."""
+
+    def __init__(self, spec: RunSpec):
+        from tickpath.bench.refs import floor_recv
+        from tickpath.runtime.config.sections import Buffers
+        from tickpath.runtime.engine.pipeline import utc_midnight_ns
+
+        self.spec = spec
+        bufs = Buffers()     # the kernel backend's batch (datagrams per recvmmsg) and slot size
+        self.p = floor_recv.FloorRecvProcess(
+            spec.n_messages, spec.seconds + 3.0, utc_midnight_ns(), spec.warmup_messages + 1,
+            cpu=spec.rx_cpu, slots=bufs.frames, slot_bytes=bufs.frame_bytes)
+        self.dest = self.p.dest
+
+    def sender_context(self):
+        return contextlib.nullcontext()
+
+    def messages(self) -> int:
+        return 0    # counts come at the end: no shared counter for the spinning C loop to write
+
+    def live_hist(self):
+        return None
+
+    def finish(self, sent_messages: int, drain_deadline: float) -> dict:
+        from tickpath.bench.refs import floor_recv
+        # it exits once it has every message (or at its own deadline when some went missing)
+        drained_at = floor_recv.wait_until(self.p, drain_deadline + self.spec.seconds + 5)
+        try:
+            z = self.p.result(5.0)
+        except RuntimeError as exc:
+            raise BackendError("floor-recv failed", reason=str(exc)) from None
+        hist = latency.new_histogram()
+        latency.record_all(hist, z.pop("latency_ns"))
+        counts = {k: v for k, v in z.items() if isinstance(v, (int, float))}
+        return {"received": int(z["received"]), "drained_at": drained_at, "gaps": int(z["gaps"]),
+                "gap_messages": int(z["gap_messages"]), "duplicates": int(z["duplicates"]),
+                "malformed": int(z["malformed"]) + int(z["truncated"]), "drops": None, "hist": hist,
+                "rx_cpu_s": float(z["cpu_s"]), "rx_cpu": self.spec.rx_cpu, "counters": counts,
+                "notes": ["the C floor: recvmmsg spin + the ITCH timestamp per message, no decode/book/"
+                          "indicators; latency defined as tickpath's (send -> completion, same clock)"]}
+
+    def close(self) -> None:
+        self.p.close()
+
+
+def _floor_recv_check() -> str | None:
+    from tickpath.bench.refs import floor_recv
+    return floor_recv.check()
+
+
 # --- kernel and kernel-busypoll -------------------------------------------------------------
 
 def _kernel_session(busy_poll_us: int):
@@ -441,6 +494,9 @@ class FpgaEmuRun:
 
 # --- built-in entries --------------------------------------------------------------------------
 
+register(BenchBackend(
+    "floor-recv", "the C floor: recvmmsg spin reading only each message's ITCH timestamp (its own process)",
+    check=_floor_recv_check, open_session=lambda: _Session(FloorRecvRun)))
 register(BenchBackend(
     "python", "plain Python: blocking socket + struct decode + dict orders (its own process)",
     check=lambda: None, open_session=lambda: _Session(PythonRun)))

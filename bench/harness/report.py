@@ -1,7 +1,8 @@
 """What `tickpath bench` leaves in its output directory, readable without opening the JSON:
 
-* summary.json — machine, parameters, every run, per-(backend, rate) medians with spread,
-  skipped/failed backends with reasons, sweep, sockperf, and (--compare) the ratios;
+* summary.json — machine, parameters, every run, per-(backend, rate) medians with spread
+  (and p50_x_floor / p99_x_floor when floor-recv ran), skipped/failed backends with reasons,
+  sweep, sockperf, and (--compare) the ratios;
 * one .hgrm per run (HdrHistogram percentile distribution, µs);
 * report.md — the tables (one per rate), notes, sweep and sockperf sections;
 * latency_percentiles_<rate>.png — latency against percentile on a log "nines" axis, every
@@ -124,26 +125,34 @@ def markdown(s: dict) -> str:
     lines += _noise_lines(s)
     rates = list(dict.fromkeys(f"{r:.0f}" for r in p["rates"]))
     for rate in rates:
+        # the floor's column only when the floor ran at this rate (its own row reads 1.00×)
+        floor_col = any("p50_x_floor" in b.get("rates", {}).get(rate, {}) for b in s["backends"].values())
+        fx_head, fx_rule, fx_pad = (" p50 × floor |", "---|", " |") if floor_col else ("", "", "")
         lines += [f"## {float(rate):,.0f} msg/s", "",
-                  "| backend | ok runs | lost | gaps | msg/s received | p50 µs | p90 µs | p99 µs [min–max] | "
-                  "p99.9 µs | p99.99 µs | max µs | rx CPU s | rx CPU % |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| backend | ok runs | lost | gaps | msg/s received | p50 µs |" + fx_head + " p90 µs | "
+                  "p99 µs [min–max] | p99.9 µs | p99.99 µs | max µs | rx CPU s | rx CPU % |",
+                  "|---|---|---|---|---|---|" + fx_rule + "---|---|---|---|---|---|---|"]
         for name, b in s["backends"].items():
             agg = b.get("rates", {}).get(rate)
             if b["status"] == "skipped":
-                lines.append(f"| {name} | skipped: {b['reason']} |" + " |" * 11)
+                lines.append(f"| {name} | skipped: {b['reason']} |" + " |" * 11 + fx_pad)
                 continue
             if not agg or not agg.get("ok_runs"):
                 why = (agg or {}).get("failed") or [b.get("reason", "")]
-                lines.append(f"| {name} | failed: {str(why[0])[:160]} |" + " |" * 11)
+                lines.append(f"| {name} | failed: {str(why[0])[:160]} |" + " |" * 11 + fx_pad)
                 continue
             p99 = agg["p99"]
+            fx = f" {_fmt(agg.get('p50_x_floor'), '{:.2f}×')} |" if floor_col else ""
             lines.append(
                 f"| {name} | {agg['ok_runs']}/{agg['runs']} | {agg['lost_total']:,} | {_med(agg, 'gaps'):,.0f} | "
-                f"{_med(agg, 'throughput_msgs_per_s'):,.0f} | {_us(_med(agg, 'p50'))} | {_us(_med(agg, 'p90'))} | "
+                f"{_med(agg, 'throughput_msgs_per_s'):,.0f} | {_us(_med(agg, 'p50'))} |{fx} {_us(_med(agg, 'p90'))} | "
                 f"{_us(p99['median'])} [{_us(p99['min'])}–{_us(p99['max'])}] | {_us(_med(agg, 'p99.9'))} | "
                 f"{_us(_med(agg, 'p99.99'))} | {_us(_med(agg, 'max'))} | "
                 f"{_fmt(_med(agg, 'rx_cpu_s'), '{:.2f}')} | {_fmt(_med(agg, 'rx_cpu_pct'), '{:.0f}')} |")
+        if floor_col:
+            lines.append("")
+            lines.append("p50 × floor: the path's median p50 over `floor-recv`'s (the C receive floor: recvmmsg "
+                         "spin, ITCH timestamp only) at this rate, in this run; p99's is in summary.json.")
         lines.append("")
         fig = f"latency_percentiles_{rate}.png"
         if fig in s.get("plots", []):

@@ -402,10 +402,28 @@ def run_bench(params: BenchParams, progress=None, log=print) -> dict:
     if params.sockperf:
         from tickpath.bench.refs import sockperf as sockperf_ref
         summary["sockperf"] = sockperf_ref.run(params.rates, min(params.seconds, 5.0), cpus)
+    add_floor_ratios(summary)
     summary["machine"]["load_avg_1m_end"] = os.getloadavg()[0]
     summary["noisy"] = any(r.get("noisy") for r in summary["runs"])
     summary["hists"] = hists
     return summary
+
+
+FLOOR = "floor-recv"          # the C receive floor (bench/refs/floor_recv.c)
+
+
+def add_floor_ratios(summary: dict) -> None:
+    """Each path's median p50 and p99 over the floor's at the same rate, in the same run
+    (`p50_x_floor`, `p99_x_floor` in its aggregate); nothing when the floor did not run."""
+    floor = summary["backends"].get(FLOOR, {}).get("rates", {})
+    for b in summary["backends"].values():
+        for rate, agg in b.get("rates", {}).items():
+            f = floor.get(rate)
+            for key in ("p50", "p99"):
+                mine = (agg.get(key) or {}).get("median")
+                base = (f or {}).get(key, {}).get("median") if f else None
+                if mine is not None and base:
+                    agg[f"{key}_x_floor"] = round(mine / base, 3)
 
 
 def _rate_key(rate: float) -> str:

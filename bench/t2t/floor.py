@@ -1,53 +1,38 @@
 """The C floor of tick-to-trade: build floor.c with the system C compiler, and run it as
 a responder against the venue (see floor.c for what it does and does not do).
 
-The binary is built at run time into a per-user cache directory named by a hash of the
-source, so an edit rebuilds and a second run reuses it; without a C compiler `build()`
-raises FloorUnavailable with the reason and the harness skips the floor (the rest runs).
+The binary is built at run time (bench/refs/cbuild.py, shared with the receive floor) into a
+per-user cache directory named by a hash of the source, so an edit rebuilds and a second run
+reuses it; without a C compiler `build()` raises FloorUnavailable with the reason and the harness skips the floor (the rest runs).
 The harness owns the sockets: it binds the ITCH port and logs in over SoupBinTCP in Python,
 then hands both file descriptors to the C process, so the C side is only the spin loop.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
+import shutil  # noqa: F401 (tests patch shutil.which through this module; the build is cbuild's)
 import socket
 import subprocess
 from pathlib import Path
 
+from tickpath.bench.refs import cbuild
 from tickpath.bench.venue import ouch, soupbin
 
 SOURCE = Path(__file__).with_name("floor.c")
 
 
-class FloorUnavailable(RuntimeError):
+class FloorUnavailable(cbuild.CUnavailable):
     """The floor cannot run here (no C compiler, or it failed to build); the reason says why."""
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tickpath" / "t2t"
+    return cbuild.user_cache_dir("t2t")
 
 
 def build() -> Path:
     """The floor binary, compiled when the source changed; FloorUnavailable without a compiler."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if not cc:
-        raise FloorUnavailable("no C compiler (cc/gcc/clang) on PATH: the C floor is skipped")
-    src = SOURCE.read_bytes()
-    exe = cache_dir() / f"floor-{hashlib.sha256(src).hexdigest()[:16]}"
-    if exe.exists():
-        return exe
-    exe.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = exe.with_name(exe.name + f".{os.getpid()}.tmp")
-    proc = subprocess.run([cc, "-O2", "-std=c11", "-Wall", "-o", str(tmp), str(SOURCE)],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise FloorUnavailable(f"{cc} failed to build floor.c (rc={proc.returncode}): {proc.stderr.strip()[-500:]}")
-    os.replace(tmp, exe)
-    return exe
+    return cbuild.build(SOURCE, cache_dir(), "floor", unavailable=FloorUnavailable)
 
 
 def login(host: str, port: int, user: str, password: str, timeout_s: float = 10.0) -> socket.socket:
