@@ -235,12 +235,12 @@ def _factory_emu(config=None) -> FpgaBackend:
 
 register_backend(BackendInfo(
     name="fpga", kind=EVENTS, factory=_factory_fpga,
-    from_config=lambda cfg: _factory_fpga(dict(cfg["backend"]["fpga"])),
+    from_config=lambda cfg: _factory_fpga(dict(cfg.backend.fpga)),
     requires="an FPGA card with the tickpath parser behind the Xilinx XDMA driver: "
              "/dev/xdma<N>_user and /dev/xdma<N>_c2h_<i>, readable/writable by this user",
     summary="events decoded on the card, streamed over XDMA C2H (no software decode)"))
 register_backend(BackendInfo(
     name="fpga-emu", kind=EVENTS, factory=_factory_emu,
-    from_config=lambda cfg: _factory_emu(dict(cfg["backend"]["fpga"])),
+    from_config=lambda cfg: _factory_emu(dict(cfg.backend.fpga)),
     requires="a running `tickpath fpga emulate --device-dir DIR` (device_dir=DIR)",
     summary="the fpga backend against the software emulator's device directory"))

@@ -22,6 +22,7 @@ from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.backends.registry import FRAMES, BackendInfo, register_backend
+from tickpath.runtime.config.sections import RuntimeConfig
 from tickpath.runtime.core.errors import ConfigError, translate_oserror
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.sys.libc import libc_errno, libc_recvmmsg
@@ -207,11 +208,11 @@ def _factory(cfg: dict) -> SocketBackend:
     return SocketBackend(**cfg)
 
 
-def from_config(cfg: dict) -> SocketBackend:
-    b = cfg["backend"]
-    return SocketBackend(address=cfg["feed"]["address"], port=cfg["feed"]["port"],
-                         interface=cfg["nic"]["interface"] or None,
-                         rcvbuf_bytes=b["rcvbuf_bytes"], busy_poll_us=b["busy_poll_us"])
+def from_config(cfg: RuntimeConfig) -> SocketBackend:
+    b = cfg.backend
+    return SocketBackend(address=cfg.feed.address, port=cfg.feed.port,
+                         interface=cfg.nic.interface or None,
+                         rcvbuf_bytes=b.rcvbuf_bytes, busy_poll_us=b.busy_poll_us)
 
 
 register_backend(BackendInfo(

@@ -23,6 +23,7 @@ from tickpath.runtime.engine import idle as idle_mod
 from tickpath.runtime.engine import latency
 from tickpath.runtime.sys import placement
 from tickpath.runtime.backends.registry import EVENTS, get_backend
+from tickpath.runtime.config.sections import RuntimeConfig
 from tickpath.runtime.sys.buffers import allocate
 from tickpath.runtime.feed.decoder import max_events_per_packet, new_mold_state
 from tickpath.runtime.core.errors import BackendError
@@ -42,56 +43,56 @@ from tickpath.runtime.engine.pipeline import P_PUBLISH, Pipeline
 FPGA_BATCH_RECORDS = 256
 
 
-def _make_backend(cfg: dict):
+def _make_backend(cfg: RuntimeConfig):
     backend = _make_inner_backend(cfg)
     if backend.kind == EVENTS:
         return backend
     from tickpath.runtime.backends.faults import FaultConfig, FaultBackend
-    faults = FaultConfig.from_table(cfg["faults"])
-    bufs = cfg["buffers"]
+    faults = FaultConfig.from_table(cfg.faults.to_dict())
+    bufs = cfg.buffers
     if faults.active:   # faults first, so a capture holds exactly what the pipeline saw
-        backend = FaultBackend(backend, faults, bufs["frames"], bufs["frame_bytes"])
-    cap = cfg["capture"]
-    if cap["path"]:
+        backend = FaultBackend(backend, faults, bufs.frames, bufs.frame_bytes)
+    cap = cfg.capture
+    if cap.path:
         from tickpath.runtime.backends.capture import CaptureBackend
-        backend = CaptureBackend(backend, cap["path"], bufs["frame_bytes"],
-                                 None if cap["format"] == "auto" else cap["format"], cap["ring_records"])
+        backend = CaptureBackend(backend, cap.path, bufs.frame_bytes,
+                                 None if cap.format == "auto" else cap.format, cap.ring_records)
     return backend
 
 
-def _make_inner_backend(cfg: dict):
+def _make_inner_backend(cfg: RuntimeConfig):
     # no branching on the kind here: each backend reads its own keys (BackendInfo.from_config)
-    return get_backend(cfg["backend"]["kind"]).from_config(cfg)
+    return get_backend(cfg.backend.kind).from_config(cfg)
 
 
 class Runtime:
     """One feed, one receive thread."""
 
-    def __init__(self, cfg: dict, on_error=None):
+    def __init__(self, cfg: RuntimeConfig, on_error=None):
         self.cfg = cfg
         self.notes: list[str] = []
-        bcfg = cfg["buffers"]
+        bcfg = cfg.buffers
         self.backend = _make_backend(cfg)
         self.is_events = self.backend.kind == EVENTS
-        n_slots, slot_bytes = bcfg["frames"], bcfg["frame_bytes"]
+        n_slots, slot_bytes = bcfg.frames, bcfg.frame_bytes
         max_ev = FPGA_BATCH_RECORDS if self.is_events else n_slots * max_events_per_packet(slot_bytes)
-        node = bcfg["numa_node"] if bcfg["numa_node"] >= 0 else None
+        node = bcfg.numa_node if bcfg.numa_node >= 0 else None
         size = n_slots * slot_bytes + max_ev * EVENT_BYTES + 64 * 1024
-        self.region = allocate(size, node=node, hugepages=bcfg["hugepages"])
+        self.region = allocate(size, node=node, hugepages=bcfg.hugepages)
         self.notes += self.region.notes
         self.payload = self.region.carve((n_slots, slot_bytes), np.uint8, align=4096)
         self.lengths = self.region.carve((n_slots,), np.int32)
         self.recv_ns = self.region.carve((n_slots,), np.int64)
         self.events = self.region.carve((max_ev,), EVENT_DTYPE)
-        bk, ind = cfg["book"], cfg["indicators"]
-        self.pipe = Pipeline(n_locates=bk["instruments"], max_orders=bk["max_orders"],
-                             max_levels=bk["max_levels"], ema_period=ind["ema_period"],
-                             rsi_period=ind["rsi_period"], out_ring_capacity=bcfg["ring_capacity"],
-                             out_ring_policy=bcfg["ring_policy"], warmup_seq=cfg["run"]["warmup_seq"])
-        self.mold, self.session = new_mold_state(cfg["feed"]["session"] or None, cfg["feed"]["first_seq"])
+        bk, ind = cfg.book, cfg.indicators
+        self.pipe = Pipeline(n_locates=bk.instruments, max_orders=bk.max_orders,
+                             max_levels=bk.max_levels, ema_period=ind.ema_period,
+                             rsi_period=ind.rsi_period, out_ring_capacity=bcfg.ring_capacity,
+                             out_ring_policy=bcfg.ring_policy, warmup_seq=cfg.run.warmup_seq)
+        self.mold, self.session = new_mold_state(cfg.feed.session or None, cfg.feed.first_seq)
         self.ctrl = new_ctrl()
-        ic = cfg["idle"]
-        self.idle_params = idle_mod.make_params(ic["strategy"], ic["spins"], ic["yields"], ic["max_park_ns"])
+        ic = cfg.idle
+        self.idle_params = idle_mod.make_params(ic.strategy, ic.spins, ic.yields, ic.max_park_ns)
         self.idle_state = idle_mod.new_state()
         self.thread: threading.Thread | None = None
         self.cpu: int | None = None
@@ -115,7 +116,7 @@ class Runtime:
         """Compile (or load from numba's cache) the loop for this backend before timing
         anything: a pass with the stop flag already set. Says so on stderr when it compiles,
         because the first-ever start of a backend takes seconds and the user should know why."""
-        kind = self.cfg["backend"]["kind"]
+        kind = self.cfg.backend.kind
         t0 = time.monotonic()
         self.ctrl[STOP] = 1
         self._run()
@@ -140,9 +141,9 @@ class Runtime:
         try:
             if self.cpu is not None:
                 placement.pin_thread([self.cpu])
-            cc = self.cfg["cores"]
-            if cc["sched_fifo"]:
-                placement.set_fifo(cc["fifo_priority"])
+            cc = self.cfg.cores
+            if cc.sched_fifo:
+                placement.set_fifo(cc.fifo_priority)
             self._run()
         except BaseException as exc:  # reported by join(); the loop itself never raises
             self.exc = exc
@@ -154,11 +155,11 @@ class Runtime:
     def start(self, cpu: int | None = None):
         if not self._opened:
             self.open()
-        rx = self.cfg["cores"]["rx"]
+        rx = self.cfg.cores.rx
         if cpu is None:
-            cpu = placement.choose_cores(1, self.cfg["nic"]["interface"] or None)[0] if rx == "auto" else rx[0]
+            cpu = placement.choose_cores(1, self.cfg.nic.interface or None)[0] if rx == "auto" else rx[0]
         self.cpu = placement.check_cpus([cpu], "cores.rx")[0]
-        if self.cfg["cores"]["mlockall"]:
+        if self.cfg.cores.mlockall:
             placement.lock_all_memory()
         self.warm_up()
         self.started_ns = time.monotonic_ns()
@@ -186,7 +187,7 @@ class Runtime:
         code = int(self.ctrl[EXIT_CODE])
         if code < 0:
             raise BackendError("backend failed", errno=_errno.errorcode.get(-code, str(-code)),
-                               reason=os.strerror(-code), backend=self.cfg["backend"]["kind"])
+                               reason=os.strerror(-code), backend=self.cfg.backend.kind)
 
     @property
     def running(self) -> bool:
@@ -225,7 +226,7 @@ class Runtime:
 
     def stats(self) -> dict:
         b = self.backend.stats() if self.backend is not None else {}
-        return {"backend": self.cfg["backend"]["kind"], "cpu": self.cpu,
+        return {"backend": self.cfg.backend.kind, "cpu": self.cpu,
                 "counters": self.counters(), "latency_ns": self.latency(),
                 "backend_stats": b, "buffers": self.region.report(), "notes": self.notes,
                 "out_ring": self.pipe.ring.stats() if self.pipe.params[P_PUBLISH] else None,

@@ -23,6 +23,7 @@ from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.backends.registry import FRAMES, BackendInfo, register_backend
+from tickpath.runtime.config.sections import RuntimeConfig
 from tickpath.runtime.core.errors import BackendError, ConfigError
 from tickpath.runtime.backends.afxdp import bpf as _bpf
 from tickpath.runtime.backends.afxdp.attach import Attachment, attach
@@ -282,9 +283,9 @@ def _factory(config) -> AfxdpBackend:
     return AfxdpBackend(config)
 
 
-def from_config(cfg: dict) -> AfxdpBackend:
-    table = {"interface": cfg["nic"]["interface"], "udp_port": cfg["feed"]["port"],
-             "feed_address": cfg["feed"]["address"], **cfg["backend"]["afxdp"]}
+def from_config(cfg: RuntimeConfig) -> AfxdpBackend:
+    table = {"interface": cfg.nic.interface, "udp_port": cfg.feed.port,
+             "feed_address": cfg.feed.address, **cfg.backend.afxdp}
     return AfxdpBackend(table)
 
 
