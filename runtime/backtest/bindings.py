@@ -60,10 +60,15 @@ def _orig(sctx, outbox, i):
     return replace_orig(sctx[0], i)
 
 
+@njit(nogil=True, _nrt=False)
+def _passive(sctx):
+    return False     # on_book may act on any event: one call per delivery instant, as live
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def run_bound(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(_ev, _rs, _tm, _orig, sctx, outbox, pipe, lp, ex, ex_books, ex_counters,
-                     events, n, final)
+    return run_batch(_ev, _rs, _tm, _orig, _passive, sctx, outbox, pipe, lp, ex, ex_books,
+                     ex_counters, events, n, final)
 '''
 
 
@@ -75,12 +80,13 @@ from tickpath.runtime.backtest.strategies import keep_uref as _orig
 from tickpath.runtime.backtest.strategies import {name}_on_events as _ev
 from tickpath.runtime.backtest.strategies import {name}_on_responses as _rs
 from tickpath.runtime.backtest.strategies import {name}_on_timer as _tm
+from tickpath.runtime.backtest.strategies import {name}_events_passive as _passive
 
 
 @njit(nogil=True, cache=True, _nrt=False)
 def run_bound(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(_ev, _rs, _tm, _orig, sctx, outbox, pipe, lp, ex, ex_books, ex_counters,
-                     events, n, final)
+    return run_batch(_ev, _rs, _tm, _orig, _passive, sctx, outbox, pipe, lp, ex, ex_books,
+                     ex_counters, events, n, final)
 '''
 
 
@@ -94,8 +100,18 @@ def _backtest_sources() -> bytes:
     return deps
 
 
+_BOUND: dict = {}   # per process: generating a binding hashes every source it depends on
+
+
 def trading_binding(strategy: Strategy):
     """The cached `run_bound` of a loaded `tickpath trade` strategy."""
+    key = ("trade", strategy.spec, strategy.module, strategy.attr)
+    if key not in _BOUND:
+        _BOUND[key] = _trading_binding(strategy)
+    return _BOUND[key]
+
+
+def _trading_binding(strategy: Strategy):
     text = BT_TEMPLATE.format(spec=strategy.spec, module=strategy.module,
                               attr="".join(f".{a}" for a in strategy.attr.split(".") if a))
     stem = "backtest_" + "".join(c if c.isalnum() else "_" for c in strategy.spec)[:40]
@@ -108,5 +124,8 @@ def probe_binding(name: str):
     from tickpath.runtime.backtest.strategies import PROBES
     if name not in PROBES:
         raise ValueError(f"not a probe: {name!r}")
-    return generate_module(PROBE_TEMPLATE.format(name=name), f"backtest_probe_{name}",
+    if ("probe", name) in _BOUND:
+        return _BOUND[("probe", name)]
+    _BOUND[("probe", name)] = generate_module(PROBE_TEMPLATE.format(name=name), f"backtest_probe_{name}",
                            _core_sources() + _backtest_sources()).run_bound
+    return _BOUND[("probe", name)]

@@ -1,5 +1,5 @@
 """`tickpath backtest FILE... --config FILE.toml`: each file through the simulated exchange
-(serially with a rich progress bar per file, or on Ray), a summary per file and in total
+(serially or on Ray, a rich progress bar per file either way), a summary per file and in total
 (JSON), PNG plots, `--grid KEY=V1,V2` sweeps sorted by `--sort METRIC`.
 
 Bad input is reported, not a traceback: a bad file's error goes in its summary and the
@@ -56,15 +56,18 @@ def _cmd_backtest(args) -> int:
     for _, c in points:   # every grid point's config and latency models checked before anything runs
         _latencies(normalise(c)["backtest"], base_dir)
     jobs = [(f, c) for _, c in points for f in args.files]
+    bar, factory = _progress(not args.quiet and sys.stderr.isatty())
     if args.ray or args.ray_address:
-        results = fanout.run_ray(jobs, base_dir, address=args.ray_address)
+        def run(factory=None):
+            return fanout.run_ray(jobs, base_dir, address=args.ray_address, progress_factory=factory)
     else:
-        bar, factory = _progress(not args.quiet and sys.stderr.isatty())
-        if bar is not None:
-            with bar:
-                results = fanout.run_serial(jobs, base_dir, factory)
-        else:
-            results = fanout.run_serial(jobs, base_dir)
+        def run(factory=None):
+            return fanout.run_serial(jobs, base_dir, factory)
+    if bar is not None:   # a rich bar per file, serial or on Ray
+        with bar:
+            results = run(factory)
+    else:
+        results = run()
     by_point = []
     nf = len(args.files)
     for i, (pt, _) in enumerate(points):

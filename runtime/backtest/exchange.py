@@ -303,7 +303,8 @@ def _cross_check(ex, loc, side, price, now_ns):
 def _reduction(ex, books, loc, side, price, ref, qty, is_exec, now_ns):
     """A recorded order at (loc, side, price) loses qty shares (executed or cancelled)."""
     model = ex.st[ST_MODEL]
-    level_before = level_shares(books, loc, side, price)
+    # the L2 models' cancel rules need the level as it was; L3 FIFO never reads it
+    level_before = level_shares(books, loc, side, price) if model != MODEL_L3_FIFO else 0
     r = 0
     while r < ex.st[ST_N_OWN]:
         o = ex.oi[r]

@@ -13,15 +13,23 @@ every worker on the node shares), so the first task on a node compiles and write
 every later task loads it (`runtime_env` passes NUMBA_CACHE_DIR when the user sets one, for
 clusters whose package directory is read-only). A failing task is reported with its file
 (its error text), never a hung run: results are gathered with `ray.wait` in a bounded loop.
+Each summary says how its process got the loop (`loop_cache`: hits = loaded, misses =
+compiled), so a run shows whether a worker compiled.
+
+Progress under Ray: with a progress factory (the CLI's rich bars, one per file), the tasks
+report (done, total) to a small actor (`num_cpus=0`: it takes no worker's core), at most
+every PROGRESS_PERIOD_S, and the driver polls it between `ray.wait`s and moves the bars.
 """
 from __future__ import annotations
 
 import itertools
 import os
+import time
 
 from tickpath.runtime.backtest.runner import apply_override, run_file
 from tickpath.runtime.core.errors import ConfigError, TickpathError
 
+PROGRESS_PERIOD_S = 0.2   # a task's progress messages to the driver, at most this often
 RAY_INSTALL_HINT = ("Ray is not installed: pip install 'tickpath[cluster]' "
                     "(or pip install 'ray>=2.40'), then run again with --ray")
 
@@ -93,7 +101,36 @@ def run_serial(jobs, base_dir=".", progress_factory=None) -> list[dict]:
     return out
 
 
-def run_ray(jobs, base_dir=".", address: str | None = None, timeout_s: float = 86400.0) -> list[dict]:
+class _ProgressSink:
+    """Ray actor: the latest (done, total) of each job, read by the driver."""
+
+    def __init__(self):
+        self.state = {}
+
+    def update(self, i, done, total):
+        self.state[i] = (done, total)
+
+    def snapshot(self):
+        return dict(self.state)
+
+
+def _run_one_reporting(path, cfg, base_dir, sink, i):
+    """run_one in a Ray task, its progress sent to the sink (throttled; the last always)."""
+    last = [0.0]
+
+    def cb(done, total):
+        now = time.monotonic()
+        if total and done >= total:   # the last one waited for: the bar ends full
+            import ray
+            ray.get(sink.update.remote(i, done, total))
+        elif now - last[0] >= PROGRESS_PERIOD_S:
+            last[0] = now
+            sink.update.remote(i, done, total)
+    return run_one(path, cfg, base_dir, cb if sink is not None else None)
+
+
+def run_ray(jobs, base_dir=".", address: str | None = None, timeout_s: float = 86400.0,
+            progress_factory=None) -> list[dict]:
     try:
         import ray
     except ImportError:
@@ -109,16 +146,25 @@ def run_ray(jobs, base_dir=".", address: str | None = None, timeout_s: float = 8
                 raise ConfigError("cannot reach the Ray cluster", address=address or "local",
                                   reason=str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from None
             started = True
-        remote = ray.remote(run_one)
+        remote = ray.remote(_run_one_reporting)
+        sink = ray.remote(num_cpus=0)(_ProgressSink).remote() if progress_factory else None
+        bars = [progress_factory(path) for path, _ in jobs] if progress_factory else []
         refs = {}
-        for path, cfg in jobs:
+        for i, (path, cfg) in enumerate(jobs):
             ref = remote.options(num_cpus=1, memory=job_memory_bytes(cfg), max_retries=0).remote(
-                os.path.abspath(path), cfg, os.path.abspath(base_dir))
+                os.path.abspath(path), cfg, os.path.abspath(base_dir), sink, i)
             refs[ref] = os.fspath(path)
         results = {}
         pending = list(refs)
+        deadline = time.monotonic() + timeout_s
         while pending:
-            done, pending = ray.wait(pending, num_returns=1, timeout=timeout_s)
+            left = deadline - time.monotonic()
+            wait_s = min(left, 4 * PROGRESS_PERIOD_S) if sink is not None else left
+            done, pending = ray.wait(pending, num_returns=1, timeout=max(wait_s, 0.0))
+            if sink is not None:
+                _show_progress(ray, sink, bars)
+            if not done and time.monotonic() < deadline:
+                continue
             if not done:
                 for r in pending:
                     results[r] = {"file": refs[r], "error": f"ray task timed out after {timeout_s} s"}
@@ -130,10 +176,21 @@ def run_ray(jobs, base_dir=".", address: str | None = None, timeout_s: float = 8
                 except Exception as exc:    # the task died (worker crash, OOM kill): its file says which
                     results[r] = {"file": refs[r], "error": f"ray task failed: {type(exc).__name__}: "
                                   + (str(exc).splitlines()[0][:300] if str(exc) else "")}
+        if sink is not None:
+            _show_progress(ray, sink, bars)
         return [results[r] for r in refs]
     finally:
         if started:
             ray.shutdown()
+
+
+def _show_progress(ray, sink, bars) -> None:
+    try:
+        snap = ray.get(sink.snapshot.remote(), timeout=5)
+    except Exception:      # a slow or lost actor costs the bars an update, never the run
+        return
+    for i, (done, total) in snap.items():
+        bars[i](done, total)
 
 
 def merge(results: list[dict]) -> dict:

@@ -18,7 +18,8 @@ Deciding takes no simulated time (the strategy's compute time is part of entry l
 The strategy plugs in as three jitted functions — on_events(sctx, pipe, events, n, now_ns,
 outbox) -> n_out, on_responses(sctx, responses, n, now_ns, outbox) -> n_out,
 on_timer(sctx, pipe, now_ns, outbox) -> n_out, and replace_orig(sctx, outbox, i) -> the
-original uref of a REPLACE outbox entry (whose uref is the replacement's) — passed to `run_batch`, which is therefore
+original uref of a REPLACE outbox entry (whose uref is the replacement's), and
+events_passive(sctx) -> bool — passed to `run_batch`, which is therefore
 not cached itself: each strategy binding is a small `@njit(cache=True)` function in a
 generated module (bindings.py) that calls run_batch with the strategy's functions as globals,
 so the whole loop is compiled once per binding and cached on disk, not once per process; the
@@ -27,6 +28,18 @@ timestamp, so an edit to this file must give a new module, not a stale cache). r
 inline="always": numba inlines it into each binding at the IR level, where the callbacks
 become direct calls to global dispatchers — passed as values to a compiled callee they would
 be "dynamic globals" and make the binding uncacheable.
+
+Passive feed: a strategy whose on_events never acts (events_passive(sctx) true: a
+timer-driven one, like hftbacktest's `elapse` loop) does not need a call per delivery
+instant, only books that are current whenever it does act. Then deliveries are not steps of
+the loop: before each on_responses / on_timer at t, every event delivered by t goes through
+the pipeline in one call (the same events in the same order, so the same books and
+indicators; only the number of calls differs), and at the end of a batch those delivered by
+the last exchange time (no later callback can come before it). One loop step per recorded
+event instead of two, and the pipeline's per-call cost paid per run of events.
+
+The exchange's books go to its functions as a Ref (one pointer, trading/ref.py), not as
+the flattened tuple of nine arrays copied at each of the per-event calls.
 
 Batches: the caller decodes a file in blocks; events the strategy has not been delivered
 yet (their delivery time is later than the last exchange event) are carried to the front
@@ -168,15 +181,29 @@ def _is_book_event(t):
 
 
 @njit(nogil=True, inline="always")
-def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pipe, lp, ex, ex_books,
-              ex_counters, events, n, final):
+def _deliver_upto(pipe, events, lp, ex, e, t):
+    """Passive feed: events [cur[CUR_F], e) delivered by t go through the pipeline in one call."""
+    f = lp.cur[CUR_F]
+    g = f
+    while g < e and lp.deliver[g] <= t:
+        g += 1
+    if g > f:
+        process_events(pipe, events[f:g], g - f)
+        ex.ctr[C_FEED_EVENTS] += g - f
+        lp.cur[CUR_F] = g
+
+
+@njit(nogil=True, inline="always")
+def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, sctx, outbox, pipe,
+              lp, ex, ex_books, ex_counters, events, n, final):
     """Advance the simulation over events[0:n] (see the module doc). Returns NEED_DATA,
     FLUSH or DONE; cur[CUR_E], cur[CUR_F] say where it stopped."""
     # borrowed views (no reference counts) for the whole batch: the caller holds the arrays
     ex = ref(borrow_ex(ex))    # callees get pointers, not the flattened state (trading/ref.py)
     lp = ref(_borrow_lp(lp))
     pipe = _borrow_pipe(pipe)
-    ex_books = _borrowed(ex_books)
+    ex_books = ref(_borrowed(ex_books))
+    passive = events_passive(sctx)
     events = borrow(events)
     outbox = borrow(outbox)
     ex_counters = borrow(ex_counters)
@@ -190,6 +217,8 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
         e = cur[CUR_E]
         f = cur[CUR_F]
         if e >= n and not final:
+            if passive:   # no later callback comes before the last exchange time
+                _deliver_upto(pipe, events, lp, ex, e, cur[CUR_LAST_TS])
             return NEED_DATA
         t_ex = np.int64(events[e].ts_exch) if e < n else _INF
         if cur[CUR_STARTED] == 0 and e < n and _is_book_event(events[e].msg_type):
@@ -198,7 +227,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
             cur[CUR_NEXT_TIMER] = t_ex + cur[CUR_TIMER_NS]
         oh = ex.st[ST_ORD_HEAD]
         t_ord = lp.ord_t[oh % cap_o] if oh < ex.st[ST_ORD_TAIL] else _INF
-        t_feed = lp.deliver[f] if f < e else _INF
+        t_feed = lp.deliver[f] if (f < e and not passive) else _INF
         rh = ex.st[ST_RSP_HEAD]
         t_rsp = ex.rsp_t[rh % cap_r] if rh < ex.st[ST_RSP_TAIL] else _INF
         # after the last event, clocks stop at the last event's time (no endless timers)
@@ -209,6 +238,8 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
                                             and cur[CUR_NEXT_SAMPLE] <= horizon) else _INF
         t = min(t_ex, t_ord, t_feed, t_rsp, t_timer, t_sample)
         if t >= _INF:
+            if passive:
+                _deliver_upto(pipe, events, lp, ex, e, _INF)
             _sample(lp, ex, ex_books, cur[CUR_LAST_TS])   # the closing mark
             return DONE
         if t_sample == t:
@@ -240,6 +271,8 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
             cur[CUR_F] = g
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         elif t_rsp == t:
+            if passive:
+                _deliver_upto(pipe, events, lp, ex, e, t)
             k = 0
             while k < lp.rsp_buf.shape[0] and rh < ex.st[ST_RSP_TAIL] and ex.rsp_t[rh % cap_r] == t:
                 lp.rsp_buf[k] = ex.rsp[rh % cap_r]
@@ -249,6 +282,8 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, sctx, outbox, pip
             n_out = on_responses(sctx, lp.rsp_buf[:k], k, t, outbox)
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         else:
+            if passive:
+                _deliver_upto(pipe, events, lp, ex, e, t)
             ex.ctr[C_TIMER_CALLS] += 1
             cur[CUR_NEXT_TIMER] = t + cur[CUR_TIMER_NS]
             n_out = on_timer(sctx, pipe, t, outbox)

@@ -141,6 +141,12 @@ def touch_on_responses(sctx, responses, n, now_ns, outbox):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
+def touch_events_passive(sctx):
+    """On the timer alone, on_events never acts: the loop may deliver feed events in runs."""
+    return sctx.params[P_ON_EVENTS] == 0
+
+
+@njit(nogil=True, cache=True, _nrt=False)
 def keep_uref(sctx, outbox, i):
     return outbox[i].uref     # these strategies never replace
 
@@ -173,6 +179,11 @@ def peek_on_responses(sctx, responses, n, now_ns, outbox):
 @njit(nogil=True, cache=True, _nrt=False)
 def peek_on_timer(sctx, pipe, now_ns, outbox):
     return 0
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def peek_events_passive(sctx):
+    return False     # it acts on (and inspects) every event it is handed
 
 
 PROBES = ("touch", "peek")   # bound by bindings.probe_binding(name)

@@ -85,3 +85,37 @@ def test_risk_stats_against_plain_formulas():
     assert r["var_95"] == pytest.approx(-np.percentile(d, 5))
     assert r["es_99"] >= r["var_99"] >= r["var_95"]
     assert r["sample_interval_s"] == 1.0 and r["sortino_per_sample"] > r["sharpe_per_sample"] * 0
+
+
+def _realised_reference(fills):
+    """The average-cost rule written plainly over Python records (what metrics compiles)."""
+    pos, avg, real = {}, {}, 0.0
+    for f in fills:
+        loc = int(f["locate"])
+        q = int(f["qty"]) if f["side"] == ord("B") else -int(f["qty"])
+        px = float(f["price"]) * 1e-4
+        p, a = pos.get(loc, 0), avg.get(loc, 0.0)
+        if p == 0 or (p > 0) == (q > 0):
+            avg[loc] = (a * abs(p) + px * abs(q)) / (abs(p) + abs(q))
+            pos[loc] = p + q
+            continue
+        real += min(abs(q), abs(p)) * (px - a) * (1 if p > 0 else -1)
+        left = p + q
+        pos[loc] = left
+        if left != 0 and (left > 0) != (p > 0):
+            avg[loc] = px
+        elif left == 0:
+            avg[loc] = 0.0
+    return real
+
+
+def test_realised_pnl_equals_the_plain_rule_bit_for_bit():
+    rng = np.random.default_rng(5)
+    n = 3000
+    f = np.zeros(n, dtype=FILL_DTYPE)
+    f["side"] = np.where(rng.random(n) < 0.5, ord("B"), ord("S"))
+    f["qty"] = rng.integers(1, 500, n)
+    f["price"] = rng.integers(9_0000, 11_0000, n)
+    f["locate"] = rng.integers(1, 5, n)
+    assert realised_pnl(f) == _realised_reference(f)
+    assert realised_pnl(f[:0]) == 0.0

@@ -52,3 +52,26 @@ def test_unreachable_cluster_is_a_clear_error():
     pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
     with pytest.raises(ConfigError, match="cannot reach the Ray cluster"):
         fanout.run_ray([("x.itch", CFG)], address="198.18.0.99:1")
+
+
+def test_ray_progress_per_file_and_no_compile_in_workers(day_file):
+    """--ray shows a bar per file (the tasks report through an actor, the bars end full), and
+    a worker loads the strategy's loop from the on-disk cache the driver wrote: it compiles
+    nothing (ray#23664 is workers recompiling every task)."""
+    pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
+    a, _ = day_file(name="pa.itch", n_steps=3000, seed=31)
+    b, _ = day_file(name="pb.itch", n_steps=3000, seed=32)
+    jobs = [(a, CFG), (b, CFG)]
+    fanout.run_serial(jobs[:1])          # the driver compiles (or loads) and the cache is written
+    seen = {}
+
+    def factory(path):
+        seen[path] = []
+        return lambda done, total: seen[path].append((done, total))
+    par = fanout.run_ray(jobs, timeout_s=600, progress_factory=factory)
+    assert [r["file"] for r in par] == [a, b] and all("error" not in r for r in par)
+    for path in (a, b):
+        done, total = seen[path][-1]
+        assert total > 0 and done == total
+    for r in par:
+        assert r["loop_cache"]["misses"] == 0 and r["loop_cache"]["hits"] >= 1, r["loop_cache"]
