@@ -11,7 +11,7 @@ root, runtime/cli.py, reads them and names no bench module):
 The bench options live on `tickpath bench` itself, so `tickpath bench ring` (a subcommand)
 keeps working next to them:
 
-    tickpath bench --backends python,kernel,kernel-busypoll,afxdp,fpga-emu \
+    tickpath bench --backends floor-recv,python,kernel,kernel-busypoll,afxdp,fpga-emu \
                    --rates 50k,100k,200k --seconds 10 --out DIR [--sweep] [--compare OLD_DIR]
 """
 from __future__ import annotations

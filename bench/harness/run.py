@@ -10,7 +10,9 @@ A backend that cannot run here is listed as skipped with its reason, never left 
 
 `--sweep` raises each backend's rate (x1.5 a step) until loss appears or p99 crosses a
 bound, confirms the highest clean rate with a second run, and reports it. sockperf, when
-installed, runs in the same sitting as the C reference for the kernel UDP path.
+installed, runs in the same sitting as the C reference for the kernel UDP path. When the C
+receive floor (`floor-recv`) ran, each path's median p50/p99 over the floor's at the same rate
+is added to its aggregate (`p50_x_floor`, `p99_x_floor`): the "× floor" column of the report.
 """
 from __future__ import annotations
 
