@@ -259,6 +259,10 @@ def print_closed_loop(loop: dict | None) -> None:
     if ip.get("count"):
         t.add_row("in process (event received → send() returned)",
                   *[f"{ip[k] / 1e3:,.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")], f"{ip['count']:,}")
+    ic = loop.get("in_process_call_ns", {})
+    if ic.get("count"):   # the software's part: on loopback send() returns after the venue's TCP receive ran
+        t.add_row("in process (event received → send() called)",
+                  *[f"{ic[k] / 1e3:,.1f}" for k in ("p50", "p90", "p99", "p99.9", "max")], f"{ic['count']:,}")
     c.print(t)
     pnl = loop["pnl"]
     c.print(f"orders sent {loop['orders_sent']:,} (cancels {loop['cancels_sent']:,}), fills {loop['fills']:,} "

@@ -103,7 +103,8 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
         filled_shares=s["counters"]["filled_shares"], risk_rejects=s["counters"]["risk_rejects"],
         pnl=s["pnl"], positions=s["positions"], kill_switch=s["kill_switch"],
         risk_rejects_by_reason=s["risk_rejects_by_reason"],
-        in_process_t2t_ns=s["tick_to_trade_ns"], venue_alive=stopped["returncode"] == 0,
+        in_process_t2t_ns=s["tick_to_trade_ns"], in_process_call_ns=s["tick_to_send_call_ns"],
+        venue_alive=stopped["returncode"] == 0,
         series=series)
     if stopped["log"]:
         m = w2w.orders(stopped["log"], VP.TICKPATH_USER, tap.by_uref if tap is not None else None,

@@ -33,10 +33,12 @@ def markdown(summary: dict, old: dict | None = None) -> str:
            f"Trigger packet sent (venue clock, before sendto) → answering order at the venue's host "
            f"(the loopback tap, or the venue's read stamp where the tap could not run). Medians over "
            f"{summary['params']['repeats']} runs of {summary['params']['seconds']} s each; the first "
-           f"{summary['params']['warmup']} triggers of a run are warm-up and left out.", ""]
+           f"{summary['params']['warmup']} triggers of a run are warm-up and left out, and the first "
+           f"trigger goes out {summary['params'].get('settle_s', 0)} s after the responder is up "
+           f"(the backlog its socket or card collected while it started is drained by then).", ""]
     out.append("| scenario | path | runs | samples | unanswered | twice | " + " | ".join(f"{c} µs" for c in COLS)
-               + " | ×floor (p50) | in-process p50 µs | bare send() p50 µs |" + (" old p50 µs |" if old else ""))
-    out.append("|" + "---|" * (len(COLS) + 9 + (1 if old else 0)))
+               + " | ×floor (p50) | in-process p50 µs | to send() call p50 µs | bare send() p50 µs |" + (" old p50 µs |" if old else ""))
+    out.append("|" + "---|" * (len(COLS) + 10 + (1 if old else 0)))
     for sname, path, v in rows(summary):
         if v.get("skipped"):
             out.append(f"| {sname} | {path} | skipped: {v['skipped']} |")
@@ -47,10 +49,11 @@ def markdown(summary: dict, old: dict | None = None) -> str:
             out.append(f"| {sname} | {path} | failed: {errs} |")
             continue
         ip = a.get("in_process_p50_ns", {}).get("median")
+        call = a.get("in_process_call_p50_ns", {}).get("median")
         bare = a.get("bare_send_p50_ns", {}).get("median")
         line = (f"| {sname} | {path} | {a['ok_runs']}/{a['runs']} | {a['samples']:,} | {a['unanswered']} | "
                 f"{a['answered_twice']} | " + " | ".join(_us(a[c]["median"]) for c in COLS)
-                + f" | {a.get('ratio_to_floor_p50', '')} | {_us(ip)} | {_us(bare)} |")
+                + f" | {a.get('ratio_to_floor_p50', '')} | {_us(ip)} | {_us(call)} | {_us(bare)} |")
         if old:
             oa = old.get("scenarios", {}).get(sname, {}).get(path, {}).get("aggregate", {})
             line += f" {_us(oa.get('p50', {}).get('median'))} |"
@@ -59,7 +62,10 @@ def markdown(summary: dict, old: dict | None = None) -> str:
             "percentiles are exact (every sample kept), the table gives the median run. "
             "`unanswered` are triggers the path never answered (lost packets, or two triggers in "
             "one batch: a strategy sees one book update). The floor and the plain-Python path "
-            "answer the ITCH message itself; tickpath's strategy answers a book update.",
+            "answer the ITCH message itself; tickpath's strategy answers a book update. In-process is "
+            "the trigger's receive stamp to send() returned; on loopback send() also runs the "
+            "venue's TCP receive, so it returns after the order is on the wire (it can exceed wall "
+            "to wall); `to send() call` stops before the syscall: the software's own part.",
             "On a 2-vCPU VM shared with other work the tail is the hypervisor's and the neighbours' "
             "more than the code's: compare paths within a run, not across machines."]
     return "\n".join(out) + "\n"

@@ -72,6 +72,9 @@ class T2TParams:
     seconds: float = 5.0
     repeats: int = 2
     warmup: int = 300
+    # after the responder is up, before the first trigger: its feed socket (or the emulated
+    # card's FIFO) filled while it started; the triggers wait until that backlog is drained
+    settle_s: float = 1.0
     seed: int = 1
     venue_cpu: int | None = 0
     rx_cpu: int | None = 1
@@ -89,9 +92,9 @@ def _udp(port: int) -> socket.socket:
     return s
 
 
-def _trade_config(path: str, ready_file: str, venue: VP.VenueProcess, marker: dict, p: T2TParams,
+def _trade_config(path: str, ready_file: str, ouch: tuple, password: str, marker: dict, p: T2TParams,
                   sc: Scenario, port: int, card_dir: str = "") -> str:
-    host, oport = venue.ouch()
+    host, oport = ouch
     busy = 50 if path == "kernel-busypoll" else 0
     backend = (f'kind = "fpga-emu"\n[backend.fpga]\ndevice_dir = "{card_dir}"' if path == "fpga-emu"
                else f"kind = \"kernel\"\nbusy_poll_us = {busy}")
@@ -115,7 +118,7 @@ instruments = {sc.instruments + 8}
 [venue]
 ouch = "{host}:{oport}"
 user = "TP"
-password = "{venue.password('TP')}"
+password = "{password}"
 ready_file = "{ready_file}"
 [strategy]
 name = "tickpath.bench.t2t.responder"
@@ -139,7 +142,7 @@ max_loss = 0.0
 max_venue_rejects_per_s = 0
 max_breaches = 0
 [trading]
-seconds = {p.seconds + 1.5}
+seconds = {p.seconds + p.settle_s + 1.5}
 drain_s = 0.5
 live_interval_s = 1.0
 """
@@ -151,7 +154,8 @@ def _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir=""):
         f.write(json.dumps(venue.ready) + "\n")
     cfg = os.path.join(workdir, f"{path}.toml")
     with open(cfg, "w") as f:
-        f.write(_trade_config(path, ready_file, venue, marker, p, sc, port, card_dir))
+        f.write(_trade_config(path, ready_file, venue.ouch(), venue.password("TP"), marker, p, sc, port,
+                              card_dir))
     out_json = os.path.join(workdir, f"{path}.json")
     proc = subprocess.Popen([sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg,
                              "--json", out_json, "--quiet"],
@@ -169,6 +173,32 @@ def _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir=""):
             return proc, out_json
     proc.kill()
     raise RuntimeError(f"tickpath trade did not start: {''.join(err)[-1500:]}")
+
+
+def precompile(path: str, p: T2TParams, sc: Scenario) -> dict:
+    """`tickpath trade --compile-only` for this path's config, before any venue or clock
+    starts: a cold cache compiles for minutes, which inside a run would leave the venue's
+    flow (and its timestamp log) running with nobody answering."""
+    workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-compile-{path}-")
+    quiet = VP.VenueRun().quiet_symbols
+    marker = {"instruments": [{"symbol": s} for s in quiet], "symbol": quiet[0], "answer_price": 10_000}
+    emu = None
+    try:
+        card_dir = ""
+        if path == "fpga-emu":    # the backend opens the card's files to learn the loop's types
+            card_dir = os.path.join(workdir, "card")
+            os.mkdir(card_dir)
+            emu = spawn_fpga_emulator(card_dir, p.itch_port, p.venue_cpu)
+        cfg = os.path.join(workdir, f"{path}.toml")
+        with open(cfg, "w") as f:   # no venue: --compile-only connects to nothing
+            f.write(_trade_config(path, "", ("127.0.0.1", 9), "-", marker, p, sc, p.itch_port, card_dir))
+        out = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg,
+                              "--compile-only"], capture_output=True, text=True, timeout=1800)
+        if out.returncode != 0:
+            raise RuntimeError(f"tickpath trade --compile-only failed for {path}: {out.stderr[-1500:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        stop_fpga_emulator(emu)
 
 
 def _finish_tickpath(proc, out_json, timeout_s):
@@ -207,9 +237,9 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
             user = "FLOOR"
             tcp = FL.login(host, oport, user, venue.password(user))
             if path == "floor":
-                resp = FL.Floor(FL.build(), udp, tcp, marker, p.seconds + 1.0, p.rx_cpu)
+                resp = FL.Floor(FL.build(), udp, tcp, marker, p.seconds + p.settle_s + 1.0, p.rx_cpu)
             else:
-                resp = _python_responder(udp, tcp, marker, p.seconds + 1.0, p.rx_cpu)
+                resp = _python_responder(udp, tcp, marker, p.seconds + p.settle_s + 1.0, p.rx_cpu)
             responder_user = VP.FLOOR_USER
         else:
             card_dir = ""
@@ -219,6 +249,7 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
                 emu = spawn_fpga_emulator(card_dir, port, p.venue_cpu)
             trader, out_json = _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir)
             responder_user = VP.TICKPATH_USER
+        time.sleep(p.settle_s)
         plan = TR.TriggerPlan(rate_per_s=sc.trigger_rate_per_s, seconds=p.seconds, warmup=p.warmup,
                               linger=0, burst=sc.burst)
         trig = TR.TriggerSender(host, oport, "TRIG", venue.password("TRIG"), marker, plan)
@@ -295,6 +326,10 @@ def aggregate(runs: list[dict]) -> dict:
               if isinstance(r.get("tickpath"), dict) and "tick_to_trade_ns" in r["tickpath"]]
     if inproc:
         out["in_process_p50_ns"] = {"median": statistics.median(inproc), "min": min(inproc), "max": max(inproc)}
+    call = [r["tickpath"]["tick_to_send_call_ns"]["p50"] for r in ok
+            if isinstance(r.get("tickpath"), dict) and r["tickpath"].get("tick_to_send_call_ns", {}).get("count")]
+    if call:   # the same, to send() called: the software's own part, without the syscall
+        out["in_process_call_p50_ns"] = {"median": statistics.median(call), "min": min(call), "max": max(call)}
     bare = [r["tickpath"]["bare_send_ns"]["p50"] for r in ok
             if isinstance(r.get("tickpath"), dict) and r["tickpath"].get("bare_send_ns", {}).get("samples")]
     if bare:   # send() alone on the same socket: what in-process tick-to-trade is read against
@@ -360,7 +395,13 @@ def run(p: T2TParams, progress=print, scenarios: list | None = None) -> dict:
                                      "share the venue CPU on a 2-CPU host"},
                "scenarios": {}}
     hists = {}
-    for sc in scenarios or [SCENARIOS[s] for s in p.scenarios]:
+    scs = scenarios or [SCENARIOS[s] for s in p.scenarios]
+    summary["compile"] = {}
+    for path in p.paths:   # one loop per path serves every scenario (array sizes are not types)
+        if path in ("kernel", "kernel-busypoll", "fpga-emu") and path not in SKIPPED:
+            progress(f"t2t: compiling (or loading) tickpath trade for {path} …")
+            summary["compile"][path] = precompile(path, p, scs[0])["compile_s"]
+    for sc in scs:
         sname = sc.name
         per_path = {}
         for path in p.paths:

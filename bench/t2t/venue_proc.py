@@ -28,7 +28,9 @@ class VenueRun:
     cpu: int | None = None
     start_timeout_s: float = 600.0    # a cold numba cache compiles the engine first
     # generated symbols start at AAAA: no background flow on these (the triggers go there)
-    quiet_symbols: tuple = ("AAAA", "AAAB", "AAAC", "AAAD")
+    # the trigger instruments: 16, so at 1 k triggers/s two of one instrument are 16 ms apart
+    # and share a packet only when the venue or the responder is that far behind
+    quiet_symbols: tuple = tuple("AAA" + c for c in "ABCDEFGHIJKLMNOP")
     storm_s: float = 0.0              # > 0: a message storm this long, started by storm()
     storm_factor: float = 10.0
 

@@ -411,25 +411,42 @@ def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, cou
     return ev
 
 
+@njit(nogil=True, inline="always")
+def _frame(payload, lengths, i, recv_ns, mold, session, events, ev, counters):
+    length = lengths[i]
+    if length < 0 or length > payload.shape[1]:
+        counters[PACKETS] += 1
+        counters[MALFORMED_PACKETS] += 1
+        return ev
+    return decode_packet(payload[i, :length], recv_ns[i], mold, session, events, ev, counters)
+
+
+@njit(nogil=True, inline="always")
+def _states_ok(mold, session, counters):
+    return (mold.shape[0] >= MOLD_N_SLOTS and session.shape[0] >= _SESSION_BYTES
+            and counters.shape[0] >= N_COUNTERS)
+
+
 @njit(nogil=True, cache=True)
 def decode_frames(payload, lengths, n, recv_ns, mold, session, events, ev_start, counters):
     """Decode frame slots [0, n) of a backend's buffer (payload uint8[n_slots, slot_bytes],
     lengths int32, recv_ns int64); returns the new event end. A length outside the slot is
     a malformed packet (a backend bug), never a read past the slot."""
-    if (mold.shape[0] < MOLD_N_SLOTS or session.shape[0] < _SESSION_BYTES
-            or counters.shape[0] < N_COUNTERS):
+    if not _states_ok(mold, session, counters):
         return ev_start
     ev = ev_start
-    slot_bytes = payload.shape[1]
     for i in range(min(n, payload.shape[0])):
-        length = lengths[i]
-        if length < 0 or length > slot_bytes:
-            counters[PACKETS] += 1
-            counters[MALFORMED_PACKETS] += 1
-            continue
-        ev = decode_packet(payload[i, :length], recv_ns[i], mold, session, events, ev,
-                           counters)
+        ev = _frame(payload, lengths, i, recv_ns, mold, session, events, ev, counters)
     return ev
+
+
+@njit(nogil=True, cache=True)
+def decode_frame(payload, lengths, i, recv_ns, mold, session, events, ev_start, counters):
+    """Decode frame slot i alone (the trading loop answers packet by packet); as
+    decode_frames otherwise."""
+    if not _states_ok(mold, session, counters) or i < 0 or i >= payload.shape[0]:
+        return ev_start
+    return _frame(payload, lengths, i, recv_ns, mold, session, events, ev_start, counters)
 
 
 @njit(nogil=True, cache=True)

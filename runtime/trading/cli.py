@@ -8,8 +8,11 @@ import sys
 
 def _cmd_trade(args) -> int:
     from tickpath.runtime.trading import config as TC
-    from tickpath.runtime.trading.live import run_trade
+    from tickpath.runtime.trading.live import compile_trade, run_trade
     cfg, tcfg = TC.load(args.config)
+    if args.compile_only:
+        print(json.dumps(compile_trade(cfg, tcfg)))
+        return 0
     if args.seconds is not None:
         tcfg["trading"]["seconds"] = float(args.seconds)
     summary = run_trade(cfg, tcfg, json_path=args.json, hgrm_path=args.hgrm, quiet=args.quiet)
@@ -37,6 +40,9 @@ def add_subcommands(sub) -> None:
     s.add_argument("--json", metavar="PATH", help="also write the final summary here")
     s.add_argument("--hgrm", metavar="PATH", help="tick-to-trade HdrHistogram percentile distribution")
     s.add_argument("--quiet", action="store_true", help="no live line on stderr")
+    s.add_argument("--compile-only", action="store_true",
+                   help="compile (or load from the cache) the strategy and the loop, then exit; "
+                        "connects to nothing (a deploy step: the first real start is then fast)")
     s.set_defaults(func=_cmd_trade)
 
     s = sub.add_parser("kill", help="trip the kill switch of a running `tickpath trade` (all of this "

@@ -41,7 +41,8 @@ class TradeCtx(NamedTuple):
     st: np.ndarray           # int64[N_ST]: scalar state
     counters: np.ndarray     # int64[N_TC]
     kill: np.ndarray         # int64 kill flags (killswitch.py; a shared-memory file when live)
-    t2t: np.ndarray          # tick-to-trade histogram (runtime/engine/latency.py)
+    t2t: np.ndarray          # tick-to-trade histogram: event received -> send() returned
+    t2t_call: np.ndarray     # event received -> send() called (the software alone, no syscall)
     touched: np.ndarray      # int64[n_locates]: scratch list of locates a batch touched
     audit: AuditWriter       # the audit ring's writer side (st[S_AUDIT_ON] = 0: not written)
 
@@ -86,6 +87,7 @@ def new_trade_ctx(n_locates: int, risk_cfg: dict, *, order_capacity: int = 1 << 
         counters=np.zeros(T.N_TC, dtype=np.int64),
         kill=new_local_flags() if kill is None else kill,
         t2t=latency.new_histogram(),
+        t2t_call=latency.new_histogram(),
         touched=np.zeros(n_locates, dtype=np.int64),
         audit=audit,
     )

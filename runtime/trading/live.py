@@ -5,8 +5,9 @@ writer thread, reconnects, the live line, the summary).
 The hot loop, generated per (strategy, feed backend) like the step (strategy.py says why):
 
     while not stopped:
-        frames = poll(); events = decode(frames); process_events(books, indicators)
-        n_out = trade_on_events(...)              # strategy, risk gate, order manager
+        frames = poll()
+        for each frame: events = decode(frame); process_events(books, indicators)
+                        n_out = trade_on_events(...)   # strategy, risk gate, order manager
         for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, then note_sent
                                                   # (send() returned: tick-to-trade, audit)
         n = ouch_poll(responses); trade_on_responses(...)
@@ -29,6 +30,7 @@ import time
 
 import numpy as np
 
+from tickpath.runtime.config.sections import RuntimeConfig
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.engine import latency
 from tickpath.runtime.backends.registry import EVENTS
@@ -56,13 +58,14 @@ from {poll_module} import {poll_name} as _poll
 from tickpath.runtime.engine.idle import idle
 from tickpath.runtime.engine.loop import EXIT_CODE, ITERATIONS, RUNNING, STOP
 from tickpath.runtime.engine.pipeline import process_events
-from tickpath.runtime.feed.decoder import decode_frames
+from tickpath.runtime.feed.decoder import decode_frame
 from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
 from tickpath.runtime.trading import records as _R
 from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.trading.ouch import layout as _OL
 from tickpath.runtime.trading.ouch.session import ouch_cancel, ouch_enter, ouch_poll, ouch_replace
 from tickpath.runtime.trading.step import (
+    note_send_call_inline,
     note_send_failed_inline,
     note_sent_inline,
     order_slot,
@@ -85,9 +88,19 @@ def _send_outbox(tctx, ost, n_out, now_ns):
             rc = ouch_replace(ost, orig, ob.uref, ob.qty, ob.price, ob.tif, now_ns,
                               ob.trigger_seq % 100_000_000_000_000)
         if rc >= 0:
+            note_send_call_inline(tctx, i, ost.ctl[_OL.C_SEND_CALL_NS])
             note_sent_inline(tctx, i, ost.ctl[_OL.C_SENT_NS])
         else:
             note_send_failed_inline(tctx, i, now_ns)
+
+
+@njit(nogil=True, inline="always")
+def _step(tctx, strat, pref, events, m, ost):
+    now = realtime_ns()
+    # the step's cached entry point (not inlined again: one compile of the step serves both)
+    n_out = trade_on_events(tctx, strat, pref, events, m, now)
+    _send_outbox(tctx, ost, n_out, now)
+    return n_out
 
 
 @njit(nogil=True, cache=True, _nrt=False)
@@ -97,21 +110,16 @@ def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, os
     pref = ref(pipe)      # process_events keeps the value: its own cached code is for that type
     store_release(ctrl, RUNNING, 1)
     while load_acquire(ctrl, STOP) == 0:
-{receive}
         ep = load_acquire(ctrl, {epoch})
         if ep != ctrl[{seen}]:
             ctrl[{seen}] = ep
             session_restored(tctx)
-        now = realtime_ns()
-        # the step's cached entry points above, called (not inlined again: one compile of the
-        # step serves both)
-        n_out = trade_on_events(tctx, strat, pref, events, m, now)
-        _send_outbox(tctx, ost, n_out, now)
+{receive}
         nr = 0
         # order entry is read when the feed is quiet, else every 8th iteration: a recv()
         # syscall per busy iteration would sit between every packet and its answer
-        if m == 0 or (ctrl[ITERATIONS] & 7) == 0:
-            nr = ouch_poll(ost, responses, now)
+        if n <= 0 or (ctrl[ITERATIONS] & 7) == 0:
+            nr = ouch_poll(ost, responses, realtime_ns())
             if nr > 0:
                 trade_on_responses(tctx, strat, responses, nr, realtime_ns())
         ctrl[ITERATIONS] += 1
@@ -124,22 +132,31 @@ def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, os
 '''
 
 
-# the receive step of the loop, per backend kind: frames are decoded here; an events backend
-# (the FPGA card or its emulator) hands over records its parser already decoded
+# the receive step of the loop, per backend kind. Frames are decoded and stepped one packet at
+# a time: a trigger in the first frame of a batch is answered before the rest is decoded, and
+# two updates of one instrument in two packets are two updates (the step coalesces per call).
+# An events backend (the FPGA card or its emulator) hands over records its parser decoded.
 RECEIVE = {
     "frames": dict(
         recv_args="bstate, payload, lengths, recv_ns, mold, session, events",
         receive="""        n = _poll(bstate, payload, lengths, recv_ns)
-        m = 0
-        if n > 0:
-            m = decode_frames(payload, lengths, n, recv_ns, mold, session, events, 0, pipe.counters)
-            process_events(pipe, events, m)"""),
+        n_out = 0
+        stepped = False
+        for f in range(max(n, 0)):
+            m = decode_frame(payload, lengths, f, recv_ns, mold, session, events, 0, pipe.counters)
+            if m > 0:
+                process_events(pipe, events, m)
+                n_out += _step(tctx, strat, pref, events, m, ost)
+                stepped = True
+        if not stepped:    # timers, breakers and kill-switch cancels run on a quiet feed too
+            n_out = _step(tctx, strat, pref, events, 0, ost)"""),
     "events": dict(
         recv_args="bstate, events",
         receive="""        n = _poll(bstate, events)
         m = max(n, 0)
         if m > 0:
-            process_events(pipe, events, m)"""),
+            process_events(pipe, events, m)
+        n_out = _step(tctx, strat, pref, events, m, ost)"""),
 }
 
 
@@ -182,12 +199,12 @@ def load_ready_symbols(path: str) -> dict[int, str]:
 class Trader(Runtime):
     """One feed, one strategy, one OUCH session, one pinned thread."""
 
-    def __init__(self, cfg: dict, tcfg: dict, kill_base: str = "/dev/shm"):
+    def __init__(self, cfg: RuntimeConfig, tcfg: dict, kill_base: str = "/dev/shm"):
         self.tcfg = tcfg
         sc, tc, vc = tcfg["strategy"], tcfg["trading"], tcfg["venue"]
         # the strategy first: a broken one fails before any socket exists
         self.strategy = load_strategy(sc["name"], sc["params"])
-        n_loc = cfg["book"]["instruments"]
+        n_loc = cfg.book.instruments
         self._sizes = dict(order_capacity=tc["order_capacity"], intents_capacity=tc["intents"],
                            outbox_capacity=tc["outbox"], timer_ms=tc["timer_ms"])
         self.responses = R.new_responses(tc["responses"])
@@ -320,11 +337,12 @@ class Trader(Runtime):
             "risk_rejects_by_reason": rejects,
             "pnl": totals(t), "positions": positions_report(t),
             "tick_to_trade_ns": latency.summary(t.t2t),
+            "tick_to_send_call_ns": latency.summary(t.t2t_call),
             "bare_send_ns": getattr(self, "bare_send", {}),
             "kill_switch": self.kill.report(),
             "order_entry": self.ouch.stats(),
             "reconnects": self.reconnects,
-            "backend": self.cfg["backend"]["kind"], "backend_stats": getattr(self, "backend_stats", {}),
+            "backend": self.cfg.backend.kind, "backend_stats": getattr(self, "backend_stats", {}),
             "feed": self.counters(), "feed_latency_ns": self.latency(),
             "books_unreliable": unreliable_report(self.pipe.books),   # the gate refused these
             "compile_s": {"step": round(self.strategy.compiled_s, 3), "loop": round(getattr(self, "loop_s", 0), 3)},
@@ -335,7 +353,22 @@ class Trader(Runtime):
         return out
 
 
-def run_trade(cfg: dict, tcfg: dict, json_path: str | None = None, hgrm_path: str | None = None,
+def compile_trade(cfg: RuntimeConfig, tcfg: dict) -> dict:
+    """Compile (or load from the cache) the strategy's step and the loop for this config's
+    backend, then release everything: no venue connection. A deploy step, and what a benchmark
+    runs before its clocks start."""
+    t0 = time.monotonic()
+    trader = Trader(cfg, tcfg)
+    try:
+        return {"strategy": trader.strategy.spec, "backend": trader.cfg.backend.kind,
+                "compile_s": {"step": round(trader.strategy.compiled_s, 3),
+                              "loop": round(getattr(trader, "loop_s", 0.0), 3),
+                              "total": round(time.monotonic() - t0, 3)}}
+    finally:
+        trader.close()
+
+
+def run_trade(cfg: RuntimeConfig, tcfg: dict, json_path: str | None = None, hgrm_path: str | None = None,
               quiet: bool = False, stop_flag: list | None = None) -> dict:
     """Build, run until [trading] seconds / [run] seconds / SIGINT, report. Returns the summary."""
     import signal
@@ -349,7 +382,7 @@ def run_trade(cfg: dict, tcfg: dict, json_path: str | None = None, hgrm_path: st
         trader.start()
         print(json.dumps({"ready": True, "pid": os.getpid(), "kill_file": trader.kill.path,
                           "first_uref": int(trader.tctx.st[T.S_NEXT_UREF])}), file=sys.stderr, flush=True)
-        secs = tcfg["trading"]["seconds"] or cfg["run"]["seconds"]
+        secs = tcfg["trading"]["seconds"] or cfg.run.seconds
         t_end = time.monotonic() + secs if secs else float("inf")
         iv = tcfg["trading"]["live_interval_s"]
         prev, t_last = {}, time.monotonic()
@@ -380,4 +413,4 @@ def run_trade(cfg: dict, tcfg: dict, json_path: str | None = None, hgrm_path: st
     return summary
 
 
-__all__ = ["Trader", "run_trade", "StrategyError", "loop_module", "np"]
+__all__ = ["Trader", "compile_trade", "run_trade", "StrategyError", "loop_module", "np"]

@@ -407,6 +407,15 @@ def note_sent_inline(tctx, i, sent_ns):
         latency.record(tctx.t2t, sent_ns - ob.trigger_recv_ns)
 
 
+@njit(nogil=True, inline="always")
+def note_send_call_inline(tctx, i, call_ns):
+    """Outbox entry i's send() was called at call_ns: tick-to-trade without the syscall (on
+    loopback send() also runs the venue's TCP receive, so its return says little of ours)."""
+    rv = tctx.outbox[i].trigger_recv_ns
+    if rv > 0 and call_ns >= rv:
+        latency.record(tctx.t2t_call, call_ns - rv)
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def note_sent(tctx, i, sent_ns):
     """Outbox entry i left at sent_ns: stamp the order, record tick-to-trade."""

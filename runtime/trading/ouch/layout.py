@@ -115,6 +115,7 @@ C_SENT_NS = 10          # CLOCK_REALTIME right after the send() of the last orde
 C_LOST_REASON = 11      # LOST_* once the session is lost
 C_GAP_PENDING = 12      # messages the server skipped at login (reported by the next poll)
 C_LAST_UREF = 13        # the last UserRefNum sent (O/U)
+C_SEND_CALL_NS = 14     # CLOCK_REALTIME just before that send() was called
 N_CTL = 16
 
 STATE_DOWN = 0          # not connected (never, or the loss was reported)

@@ -124,6 +124,7 @@ def _commit(st, nbytes, now_ns):
     """The packet written at the tail joins the queue; send now. OK_SENT / OK_QUEUED / error."""
     ctl = st.ctl
     ctl[L.C_TX_TAIL] += nbytes
+    ctl[L.C_SEND_CALL_NS] = realtime_ns()   # tick-to-trade without the syscall: the software's part
     left = _flush(st, now_ns)
     ctl[L.C_SENT_NS] = realtime_ns()
     if left < 0:

@@ -14,6 +14,7 @@ from tickpath.runtime.feed.decoder import (
     MOLD_SESSION_SET,
     check_decoder_buffers,
     decode_buffer,
+    decode_frame,
     decode_frames,
     decode_packet,
     max_events_per_packet,
@@ -500,6 +501,36 @@ def test_decode_frames_and_decode_buffer():
     ctr[:] = 0
     decode_buffer(buf, offs, lens, 0, 1, recv, m, sess, ev, 0, ctr)
     assert ctr[C.MALFORMED_PACKETS] == 1
+
+
+def test_decode_frame_one_at_a_time_equals_decode_frames():
+    # the trading loop decodes frame by frame: same events, same counters, same bad slot
+    pkts = [mold.mold_packet(SESSION, 1 + 2 * k, _deletes(1 + 2 * k, 2)) for k in range(3)]
+    slot = 128
+    payload = np.zeros((5, slot), dtype=np.uint8)
+    lengths = np.zeros(5, dtype=np.int32)
+    for k, p in enumerate([pkts[0], pkts[2], b"", pkts[1]]):   # out of order: a gap, then late
+        payload[k, :len(p)] = np.frombuffer(p, dtype=np.uint8)
+        lengths[k] = len(p)
+    lengths[2] = slot + 1                           # a backend bug: longer than its slot
+    lengths[4] = -1                                 # truncated (MSG_TRUNC)
+    recv = np.arange(5, dtype=np.int64) * 100
+    m1, s1 = new_mold_state()
+    c1 = C.new_counters()
+    e1 = empty_events(32)
+    n1 = decode_frames(payload, lengths, 5, recv, m1, s1, e1, 0, c1)
+    m2, s2 = new_mold_state()
+    c2 = C.new_counters()
+    e2 = empty_events(32)
+    n2 = 0
+    for f in range(5):
+        n2 = decode_frame(payload, lengths, f, recv, m2, s2, e2, n2, c2)
+    assert n1 == n2 > 0
+    assert e1[:n1].tobytes() == e2[:n2].tobytes()
+    assert np.array_equal(c1, c2) and np.array_equal(m1, m2)
+    assert c2[C.MALFORMED_PACKETS] == 2
+    assert decode_frame(payload, lengths, 5, recv, m2, s2, e2, 7, c2) == 7    # no slot 5
+    assert decode_frame(payload, lengths, -1, recv, m2, s2, e2, 7, c2) == 7
 
 
 def test_gap_is_recorded_even_when_the_packet_body_is_missing():
