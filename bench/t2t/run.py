@@ -398,7 +398,7 @@ def run(p: T2TParams, progress=print, scenarios: list | None = None) -> dict:
     scs = scenarios or [SCENARIOS[s] for s in p.scenarios]
     summary["compile"] = {}
     for path in p.paths:   # one loop per path serves every scenario (array sizes are not types)
-        if path in ("kernel", "kernel-busypoll", "fpga-emu") and path not in SKIPPED:
+        if path in ("kernel", "kernel-busypoll", "fpga-emu"):
             progress(f"t2t: compiling (or loading) tickpath trade for {path} …")
             summary["compile"][path] = precompile(path, p, scs[0])["compile_s"]
     for sc in scs:

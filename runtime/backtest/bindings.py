@@ -124,8 +124,8 @@ def probe_binding(name: str):
     from tickpath.runtime.backtest.strategies import PROBES
     if name not in PROBES:
         raise ValueError(f"not a probe: {name!r}")
-    if ("probe", name) in _BOUND:
-        return _BOUND[("probe", name)]
-    _BOUND[("probe", name)] = generate_module(PROBE_TEMPLATE.format(name=name), f"backtest_probe_{name}",
-                           _core_sources() + _backtest_sources()).run_bound
-    return _BOUND[("probe", name)]
+    key = ("probe", name)
+    if key not in _BOUND:
+        _BOUND[key] = generate_module(PROBE_TEMPLATE.format(name=name), f"backtest_probe_{name}",
+                                      _core_sources() + _backtest_sources()).run_bound
+    return _BOUND[key]
