@@ -3,9 +3,9 @@ pcapng file on a separate thread, without slowing the hot path.
 
 `CaptureBackend` wraps any frame backend: its poll calls the inner backend's poll, then
 copies each received frame into a record of an SPSC ring (runtime/ring.py) and publishes it
-— a bounded copy, no syscall, no lock. The inner poll is bound at compile time (a closure
-over the jitted function, one compiled wrapper per inner poll), so runtime/loop.py is
-unchanged and numba still specialises the loop per backend. If the ring is full (the writer
+— a bounded copy, no syscall, no lock. The inner poll is bound at compile time by name, in a
+generated module that numba caches (runtime/backends/wrapped.py), so numba still
+specialises the loop per backend and a restart loads it from disk. If the ring is full (the writer
 fell behind), the frame is not captured and CAPTURE_DROPPED counts it; the live path never
 waits for the disk.
 
@@ -44,12 +44,14 @@ from numba import njit
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.backends.registry import FRAMES
+from tickpath.runtime.backends.wrapped import wrap_poll
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.feed.pcap import LINKTYPE_ETHERNET
 from tickpath.runtime.ipc.ring import Ring, available, publish, read_slot, release, try_claim
 from tickpath.runtime.sys.intrinsics import load_acquire, store_release
 
 REC_META_BYTES = 16
+EIO = errno.EIO
 HDR_BYTES = 42                  # Ethernet 14 + IPv4 20 + UDP 8
 FORMATS = ("pcap", "pcapng")
 _FMT_PCAP, _FMT_PCAPNG = 0, 1
@@ -96,32 +98,22 @@ class CaptureState(NamedTuple):
     err: np.ndarray       # E_* slots: the writer's failure, published to the poll
 
 
-_POLLS: dict = {}
-
-
-def make_capture_poll(inner_poll):
-    """The wrapper poll for one inner poll (compiled once per inner poll function)."""
-    if inner_poll in _POLLS:
-        return _POLLS[inner_poll]
-
-    # not cached: a closure over a dispatcher is keyed by its per-process uuid
-    @njit(nogil=True)
-    def capture_poll(state, payload, lengths, recv_ns):
-        err = state.err
-        failed = load_acquire(err, E_ERRNO) != 0
-        if failed and err[E_STOP] != 0:
-            return -errno.EIO   # the writer failed and the configuration says stop
-        n = inner_poll(state.inner, payload, lengths, recv_ns)
-        if n > 0:
-            if failed:
-                state.counters[C.CAPTURE_DROPPED] += n   # degraded: received, not captured
-            else:
-                capture_frames(state.hdr, state.meta, state.rec, payload, lengths, recv_ns, n,
-                               state.counters)
-        return n
-
-    _POLLS[inner_poll] = capture_poll
-    return capture_poll
+@njit(nogil=True, inline="always")
+def capture_poll_impl(inner_poll, state, payload, lengths, recv_ns):
+    """The wrapper poll's body; `inner_poll` is bound by name where this is inlined
+    (runtime/backends/wrapped.py), so the wrapped loop still loads from numba's cache."""
+    err = state.err
+    failed = load_acquire(err, E_ERRNO) != 0
+    if failed and err[E_STOP] != 0:
+        return -EIO             # the writer failed and the configuration says stop
+    n = inner_poll(state.inner, payload, lengths, recv_ns)
+    if n > 0:
+        if failed:
+            state.counters[C.CAPTURE_DROPPED] += n   # degraded: received, not captured
+        else:
+            capture_frames(state.hdr, state.meta, state.rec, payload, lengths, recv_ns, n,
+                           state.counters)
+    return n
 
 
 @njit(nogil=True, cache=True)
@@ -346,10 +338,8 @@ def store_release_flag(arr, i, v):
 
 
 class CaptureBackend:
-    """A frame backend that captures what `inner` receives (see module docstring)."""
-    # its own poll wraps the inner one: the inner backend's cached loop must not be used
-    loop = None
-
+    """A frame backend that captures what `inner` receives (see module docstring); its poll
+    and loop wrap the inner poll (runtime/backends/wrapped.py), never the inner's own loop."""
     kind = FRAMES
 
     def __init__(self, inner, path: str, slot_bytes: int, fmt: str | None = None,
@@ -360,7 +350,8 @@ class CaptureBackend:
         if ring_records < 2 or ring_records & (ring_records - 1):
             raise ConfigError("capture ring_records must be a power of two >= 2", ring_records=ring_records)
         self.inner = inner
-        self.poll = make_capture_poll(inner.poll)
+        self.wrapped = wrap_poll(inner, "capture")
+        self.poll, self.loop = self.wrapped.poll, self.wrapped.loop
         self.path, self.slot_bytes, self.fmt, self.ring_records = path, slot_bytes, fmt, ring_records
         self.dst_ip, self.dst_port = dst_ip, dst_port
         if on_error not in ON_ERROR:

@@ -10,8 +10,8 @@ a reordered frame comes out after `1..reorder_window` later frames (or after
 that are due go out first; the inner backend is polled only when none were due and the pool
 has room for a whole batch, so nothing is lost that the fault model did not choose to lose.
 A frame that would be held while the pool is full goes out at once, counted HOLD_FULL.
-The inner poll is bound at compile time (one compiled wrapper per inner poll), so
-runtime/loop.py is unchanged. Counts are in the wrapper's own `fault_counters` (F_* slots),
+The inner poll is bound at compile time by name, in a generated module that numba caches
+(runtime/backends/wrapped.py), so a restart with faults on loads its loop from disk. Counts are in the wrapper's own `fault_counters` (F_* slots),
 merged into stats().
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from numba import njit
 from tickpath.runtime.backends.registry import FRAMES
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.sys.intrinsics import realtime_ns
+from tickpath.runtime.backends.wrapped import wrap_poll
 
 # fault counter slots
 F_SEEN, F_DROPPED, F_BURST_DROPPED, F_DUPLICATED, F_REORDERED, F_TRUNCATED, F_DELAYED, \
@@ -216,41 +217,28 @@ def release_due(st, fc, pool, plen, pns, due_seen, due_ns, payload, lengths, rec
     return out
 
 
-_POLLS: dict = {}
-
-
-def make_fault_poll(inner_poll):
-    """The wrapper poll for one inner poll (compiled once per inner poll function)."""
-    if inner_poll in _POLLS:
-        return _POLLS[inner_poll]
-
-    # not cached: a closure over a dispatcher is keyed by its per-process uuid (a miss and a
-    # new index entry in every process)
-    @njit(nogil=True)
-    def fault_poll(state, payload, lengths, recv_ns):
-        p, st, rng, fc = state.params, state.live, state.rng, state.counters
-        stage, slen, sns = state.stage, state.stage_len, state.stage_ns
-        pool, plen, pns, due_seen, due_ns = (state.pool, state.pool_len, state.pool_ns,
-                                             state.due_seen, state.due_ns)
-        now = realtime_ns()
-        out = release_due(st, fc, pool, plen, pns, due_seen, due_ns, payload, lengths, recv_ns, now)
-        if out > 0 or plen.shape[0] - st[S_HELD] < 2 * stage.shape[0]:
-            return out                       # due frames first; the inner feed waits a cycle
-        m = inner_poll(state.inner, stage, slen, sns)
-        if m < 0:
-            return m
-        return apply_faults(p, st, rng, fc, stage, slen, sns, m, pool, plen, pns, due_seen,
-                            due_ns, payload, lengths, recv_ns, 0, now)
-
-    _POLLS[inner_poll] = fault_poll
-    return fault_poll
+@njit(nogil=True, inline="always")
+def fault_poll_impl(inner_poll, state, payload, lengths, recv_ns):
+    """The wrapper poll's body; `inner_poll` is bound by name where this is inlined
+    (runtime/backends/wrapped.py), so the wrapped loop still loads from numba's cache."""
+    p, st, rng, fc = state.params, state.live, state.rng, state.counters
+    stage, slen, sns = state.stage, state.stage_len, state.stage_ns
+    pool, plen, pns, due_seen, due_ns = (state.pool, state.pool_len, state.pool_ns,
+                                         state.due_seen, state.due_ns)
+    now = realtime_ns()
+    out = release_due(st, fc, pool, plen, pns, due_seen, due_ns, payload, lengths, recv_ns, now)
+    if out > 0 or plen.shape[0] - st[S_HELD] < 2 * stage.shape[0]:
+        return out                       # due frames first; the inner feed waits a cycle
+    m = inner_poll(state.inner, stage, slen, sns)
+    if m < 0:
+        return m
+    return apply_faults(p, st, rng, fc, stage, slen, sns, m, pool, plen, pns, due_seen,
+                        due_ns, payload, lengths, recv_ns, 0, now)
 
 
 class FaultBackend:
-    """A frame backend that injects `faults` into what `inner` receives."""
-    # its own poll wraps the inner one: the inner backend's cached loop must not be used
-    loop = None
-
+    """A frame backend that injects `faults` into what `inner` receives; its poll and loop
+    wrap the inner poll (runtime/backends/wrapped.py), never the inner backend's own loop."""
     kind = FRAMES
 
     def __init__(self, inner, faults: FaultConfig, n_slots: int, slot_bytes: int):
@@ -259,7 +247,8 @@ class FaultBackend:
         if n_slots < 1 or slot_bytes < 1:
             raise ConfigError("frame buffer shape must be positive", n_slots=n_slots, slot_bytes=slot_bytes)
         self.inner, self.faults = inner, faults
-        self.poll = make_fault_poll(inner.poll)
+        self.wrapped = wrap_poll(inner, "faults")
+        self.poll, self.loop = self.wrapped.poll, self.wrapped.loop
         hold = max(faults.hold_frames, 0) + 2 * n_slots     # room for one whole batch to spill
         if hold * slot_bytes > MAX_POOL_BYTES:
             raise ConfigError("fault hold pool too large", key="faults.hold_frames",

@@ -53,8 +53,8 @@ class BackendInfo:
 @runtime_checkable
 class Backend(Protocol):
     """What the runtime needs of every backend (the contract above, as a type). `poll` is a
-    jitted function; `loop` is the backend's own cached receive loop (or None for wrappers
-    made at run time); `state` is valid after `open`."""
+    jitted function; `loop` is the backend's own cached receive loop (or None where none can
+    be cached: a wrapper around a poll a new process cannot import by name); `state` is valid after `open`."""
 
     kind: str
     poll: Any

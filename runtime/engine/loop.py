@@ -78,7 +78,9 @@ def frames_loop(backend):
     in well under a second. Why not a `poll` argument or a closure: numba keys its cache by
     argument types (a dispatcher's type is this process's function object) and a closure by a
     pickle of the dispatcher (which holds a random per-process uuid) — both recompile in every
-    process. Wrappers made at run time (fault injection, capture) get an uncached closure.
+    process. Wrappers (fault injection, capture) bring a generated cached `loop` too
+    (runtime/backends/wrapped.py); only one around a poll that cannot be imported by name
+    (a test's local function) has none and gets an uncached closure here.
     """
     loop = getattr(backend, "loop", None)
     if loop is not None:

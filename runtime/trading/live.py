@@ -40,6 +40,7 @@ from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading.context import new_trade_ctx, positions_report, set_symbol, totals
 from tickpath.runtime.trading.killswitch import KillSwitch, trip_array
+from tickpath.runtime.sys.codegen import importable_by_name
 from tickpath.runtime.trading.strategy import (
     STEP_TEMPLATE,
     StrategyError,
@@ -163,9 +164,8 @@ RECEIVE = {
 def loop_module(strategy, backend):
     """The generated module holding this strategy's step and its loop for this backend's poll."""
     poll = getattr(backend, "poll", None)
-    mod = sys.modules.get(getattr(poll, "__module__", ""), None)
     name = getattr(poll, "__name__", "")
-    if poll is None or mod is None or getattr(mod, name, None) is not poll:
+    if poll is None or not importable_by_name(poll):
         raise ConfigError("tickpath trade needs a backend whose poll is a module-level function "
                           "(kernel, afxdp, fpga, fpga-emu; not the fault-injection or capture "
                           "wrappers)", key="backend.kind", poll=repr(poll))

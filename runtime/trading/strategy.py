@@ -26,12 +26,12 @@ import importlib.util
 import inspect
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from tickpath.runtime.core.errors import ConfigError, TickpathError
+from tickpath.runtime.sys.codegen import generate_module, loop_dir  # noqa: F401  (callers import them from here)
 
 BUILTIN_PACKAGE = "tickpath.runtime.trading.strategies"
 REQUIRED = ("PARAMS", "new_state", "on_book", "on_order", "on_timer")
@@ -64,20 +64,6 @@ def trade_on_events(tctx, strat, pipe, events, n, now_ns):
 def trade_on_responses(tctx, strat, responses, n, now_ns):
     return responses_impl(_on_order, tctx, strat, responses, n, now_ns)
 '''
-
-
-def loop_dir() -> str:
-    d = os.environ.get("TICKPATH_LOOP_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "tickpath", "loops")
-    try:
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        if os.access(d, os.W_OK):
-            return d
-    except OSError:
-        pass
-    d = os.path.join(tempfile.gettempdir(), f"tickpath-loops-{os.getuid()}")
-    os.makedirs(d, mode=0o700, exist_ok=True)
-    return d
 
 
 def _resolve(spec: str):
@@ -175,26 +161,6 @@ def _core_sources() -> bytes:
             with open(p, "rb") as f:
                 h.update(f.read())
     return h.digest()
-
-
-def generate_module(text: str, stem: str, deps: bytes):
-    """Write `text` to <loop_dir>/<stem>_<hash>.py (once; atomically) and import it."""
-    digest = hashlib.sha256(text.encode() + deps).hexdigest()[:16]
-    name = f"{stem}_{digest}"
-    path = os.path.join(loop_dir(), name + ".py")
-    if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    modname = f"tickpath_loops.{name}"
-    if modname in sys.modules:
-        return sys.modules[modname]
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def validate_params(spec: str, obj, given: dict) -> dict:
