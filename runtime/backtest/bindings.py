@@ -27,6 +27,7 @@ from numba import njit
 
 import {module} as _mod
 from tickpath.runtime.backtest.loop import run_batch
+from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.trading.step import events_impl, note_sent_inline, replace_orig, responses_impl
 
 _S = _mod{attr}
@@ -67,7 +68,9 @@ def _passive(sctx):
 
 @njit(nogil=True, cache=True, _nrt=False)
 def run_bound(sctx, outbox, pipe, lp, ex, ex_books, ex_counters, events, n, final):
-    return run_batch(_ev, _rs, _tm, _orig, _passive, sctx, outbox, pipe, lp, ex, ex_books,
+    # the adapters get two pointers, not the ~350 words of TradeCtx + strategy state, per call
+    rctx = (ref(sctx[0]), ref(sctx[1]))
+    return run_batch(_ev, _rs, _tm, _orig, _passive, rctx, outbox, pipe, lp, ex, ex_books,
                      ex_counters, events, n, final)
 '''
 
