@@ -202,6 +202,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
     ex = ref(borrow_ex(ex))    # callees get pointers, not the flattened state (trading/ref.py)
     lp = ref(_borrow_lp(lp))
     pipe = _borrow_pipe(pipe)
+    rpipe = ref(pipe)          # the strategy's callbacks get a pointer; process_events the value
     ex_books = ref(_borrowed(ex_books))
     passive = events_passive(sctx)
     events = borrow(events)
@@ -267,7 +268,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
             process_events(pipe, events[f:g], k)
             ex.ctr[C_FEED_EVENTS] += k
             ex.ctr[C_STRATEGY_CALLS] += 1
-            n_out = on_events(sctx, pipe, events[f:g], k, t, outbox)
+            n_out = on_events(sctx, rpipe, events[f:g], k, t, outbox)
             cur[CUR_F] = g
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         elif t_rsp == t:
@@ -286,5 +287,5 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
                 _deliver_upto(pipe, events, lp, ex, e, t)
             ex.ctr[C_TIMER_CALLS] += 1
             cur[CUR_NEXT_TIMER] = t + cur[CUR_TIMER_NS]
-            n_out = on_timer(sctx, pipe, t, outbox)
+            n_out = on_timer(sctx, rpipe, t, outbox)
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
