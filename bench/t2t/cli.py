@@ -12,8 +12,11 @@ from tickpath.runtime.core.errors import ConfigError
 def add_arguments(g) -> None:
     g.add_argument("--t2t", action="store_true",
                    help="tick-to-trade wall to wall against the venue instead of the receive bench")
-    g.add_argument("--paths", default="floor,kernel,kernel-busypoll,afxdp,fpga-emu,python",
-                   help="--t2t: responder paths (floor = the C reflector)")
+    g.add_argument("--paths", default="floor,kernel,kernel-busypoll,kernel-veth,afxdp,fpga-emu,python",
+                   help="--t2t: responder paths (floor = the C reflector; kernel-veth and afxdp run over a "
+                        "veth pair between two network namespaces: root)")
+    g.add_argument("--afxdp-mode", default="skb", choices=("skb", "drv"),
+                   help="--t2t: XDP attach mode of the afxdp path on the veth (skb = generic)")
     g.add_argument("--scenarios", default="steady",
                    help="--t2t: steady, open-burst, storm, wide (comma list)")
     g.add_argument("--trigger-rates", default="1000", help="--t2t: triggers per second (comma list)")
@@ -39,7 +42,8 @@ def cmd_t2t(args, progress=print) -> int:
     if os.path.exists(os.path.join(args.out, "summary.json")) and not args.force:
         raise ConfigError("the output directory holds a previous run (use --force or another --out)", dir=args.out)
     p = T.T2TParams(paths=paths, scenarios=scenarios, seconds=args.seconds, repeats=args.repeats,
-                    seed=args.seed, venue_cpu=tx, rx_cpu=rx, quiet=args.quiet)
+                    seed=args.seed, venue_cpu=tx, rx_cpu=rx, quiet=args.quiet,
+                    afxdp_mode=getattr(args, "afxdp_mode", "skb"))
     quiet_progress = (lambda *a, **k: None) if args.quiet else progress
     if args.sweep:
         summary = T.sweep(p, rates, args.p99_bound_us * 1e3, quiet_progress)

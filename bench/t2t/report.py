@@ -31,7 +31,8 @@ def markdown(summary: dict, old: dict | None = None) -> str:
            f"{m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, load average at start "
            f"{', '.join(f'{x:.2f}' for x in m.get('loadavg', ()))}. Placement: {json.dumps(summary['placement'])}.",
            f"Trigger packet sent (venue clock, before sendto) → answering order at the venue's host "
-           f"(the loopback tap, or the venue's read stamp where the tap could not run). Medians over "
+           f"(the loopback tap — for the veth paths the tap on the venue's end of the veth — or the venue's "
+           f"read stamp where the tap could not run). Medians over "
            f"{summary['params']['repeats']} runs of {summary['params']['seconds']} s each; the first "
            f"{summary['params']['warmup']} triggers of a run are warm-up and left out, and the first "
            f"trigger goes out {summary['params'].get('settle_s', 0)} s after the responder is up "
@@ -58,6 +59,14 @@ def markdown(summary: dict, old: dict | None = None) -> str:
             oa = old.get("scenarios", {}).get(sname, {}).get(path, {}).get("aggregate", {})
             line += f" {_us(oa.get('p50', {}).get('median'))} |"
         out.append(line)
+    if summary.get("veth"):
+        v = summary["veth"]
+        out += ["", f"**Wire of the veth paths** (kernel-veth, afxdp): the venue in namespace {v['venue_ns']} "
+                f"({v['venue_addr']} on {v['venue_if']}), tickpath trade in {v['responder_ns']} "
+                f"({v['responder_addr']} on {v['responder_if']}), joined by a veth pair: the ITCH and the "
+                f"orders cross the veth, one more hop than loopback; AF_XDP in {v['afxdp_mode']} mode. "
+                "Compare afxdp with kernel-veth (same wire, same placement); their ×floor is against "
+                "the loopback floor."]
     out += ["", "What the figures rest on: p99.9 of N samples rests on N/1000 of them; a run's "
             "percentiles are exact (every sample kept), the table gives the median run. "
             "`unanswered` are triggers the path never answered (lost packets, or two triggers in "

@@ -5,8 +5,12 @@ Paths: `floor` (the C reflector: floor.c), `kernel` and `kernel-busypoll` (tickp
 the kernel socket backend, SO_BUSY_POLL on or off, with the responder strategy), `fpga-emu`
 (tickpath trade on the FPGA backend, reading event records from `tickpath fpga emulate`, which
 takes the venue's ITCH on its UDP port and parses it as the card would), `python` (a
-plain-Python responder). `afxdp` is reported as skipped with the reason (the venue sends ITCH
-on loopback, where AF_XDP cannot attach). Each path runs `repeats` times; each run gives the wall-to-wall percentiles
+plain-Python responder), all on loopback; and over a veth pair between two network namespaces
+(bench/t2t/veth.py: the venue on one side, tickpath trade on the other) `afxdp` (the AF_XDP
+backend, which cannot attach to loopback) and `kernel-veth` (the socket backend on the same
+wire, its like-for-like comparison). A veth path that cannot run here (not root, no
+namespaces, no AF_XDP) is skipped with the reason, as the receive bench does; one link serves
+every veth run and is removed at the end (and at exit). Each path runs `repeats` times; each run gives the wall-to-wall percentiles
 (bench/t2t/w2w.py), loss, and for tickpath the in-process tick-to-trade (event received ->
 send() returned) from `tickpath trade`'s own summary. The ratio to the floor is the median
 p50 of a path over the median p50 of the floor, in the same run.
@@ -17,6 +21,7 @@ summary with the load average and the CPU model.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,16 +38,14 @@ import numpy as np
 
 from tickpath.bench.harness.backends import spawn_fpga_emulator, stop_fpga_emulator
 from tickpath.bench.t2t import floor as FL
-from tickpath.bench.t2t.tap import Tap
+from tickpath.bench.t2t import trade_proc as TP
+from tickpath.bench.t2t import veth as VE
+from tickpath.bench.t2t.tap import PACKET_HOST, Tap
 from tickpath.bench.t2t import triggers as TR
 from tickpath.bench.t2t import venue_proc as VP
 from tickpath.bench.t2t import w2w
 
-PATHS = ("floor", "kernel", "kernel-busypoll", "afxdp", "fpga-emu", "python")
-SKIPPED = {
-    "afxdp": "the venue publishes ITCH on loopback, where an XDP program cannot attach; "
-             "AF_XDP needs the venue behind a veth pair (not built yet)",
-}
+PATHS = ("floor", "kernel", "kernel-busypoll", "kernel-veth", "afxdp", "fpga-emu", "python")
 
 
 @dataclass
@@ -80,6 +83,7 @@ class T2TParams:
     rx_cpu: int | None = 1
     itch_port: int = 26420
     frames: int = 32         # datagrams per recvmmsg batch in tickpath trade (the runtime default)
+    afxdp_mode: str = "skb"  # XDP attach mode on the veth: skb (generic), as the receive bench
     out_dir: str | None = None
     quiet: bool = False
 
@@ -92,143 +96,30 @@ def _udp(port: int) -> socket.socket:
     return s
 
 
-def _trade_config(path: str, ready_file: str, ouch: tuple, password: str, marker: dict, p: T2TParams,
-                  sc: Scenario, port: int, card_dir: str = "") -> str:
-    host, oport = ouch
-    busy = 50 if path == "kernel-busypoll" else 0
-    backend = (f'kind = "fpga-emu"\n[backend.fpga]\ndevice_dir = "{card_dir}"' if path == "fpga-emu"
-               else f"kind = \"kernel\"\nbusy_poll_us = {busy}")
-    rate = int(sc.trigger_rate_per_s * 4) + 100
-    rx = f"[{p.rx_cpu}]" if p.rx_cpu is not None else '"auto"'
-    return f"""
-[feed]
-address = "127.0.0.1"
-port = {port}
-first_seq = 0
-[backend]
-{backend}
-[cores]
-rx = {rx}
-[idle]
-strategy = "busy-spin"
-[buffers]
-frames = {p.frames}
-[book]
-instruments = {sc.instruments + 8}
-[venue]
-ouch = "{host}:{oport}"
-user = "TP"
-password = "{password}"
-ready_file = "{ready_file}"
-[strategy]
-name = "tickpath.bench.t2t.responder"
-[strategy.params]
-symbols = {json.dumps([i['symbol'] for i in marker['instruments']])}
-answer_symbol = "{marker['symbol']}"
-answer_price = {marker['answer_price']}
-answer_qty = 1
-[risk]
-max_order_qty = 10
-max_notional = 0.0
-price_collar_pct = 0.0
-max_position = 0
-max_total_position = 0
-max_open_orders = 0
-max_orders_per_s = {rate}
-max_orders_per_100ms = {rate}
-max_msgs_per_s = {rate * 2}
-max_msgs_per_100ms = {rate * 2}
-max_loss = 0.0
-max_venue_rejects_per_s = 0
-max_breaches = 0
-[trading]
-seconds = {p.seconds + p.settle_s + 1.5}
-drain_s = 0.5
-live_interval_s = 1.0
-"""
-
-
-def _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir=""):
-    ready_file = os.path.join(workdir, "venue.ready")
-    with open(ready_file, "w") as f:
-        f.write(json.dumps(venue.ready) + "\n")
-    cfg = os.path.join(workdir, f"{path}.toml")
-    with open(cfg, "w") as f:
-        f.write(_trade_config(path, ready_file, venue.ouch(), venue.password("TP"), marker, p, sc, port,
-                              card_dir))
-    out_json = os.path.join(workdir, f"{path}.json")
-    proc = subprocess.Popen([sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg,
-                             "--json", out_json, "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 900     # a cold cache compiles the loop first
-    err = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        err.append(line)
-        if line.startswith('{"ready"'):
-            return proc, out_json
-    proc.kill()
-    raise RuntimeError(f"tickpath trade did not start: {''.join(err)[-1500:]}")
-
-
-def precompile(path: str, p: T2TParams, sc: Scenario) -> dict:
-    """`tickpath trade --compile-only` for this path's config, before any venue or clock
-    starts: a cold cache compiles for minutes, which inside a run would leave the venue's
-    flow (and its timestamp log) running with nobody answering."""
-    workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-compile-{path}-")
-    quiet = VP.VenueRun().quiet_symbols
-    marker = {"instruments": [{"symbol": s} for s in quiet], "symbol": quiet[0], "answer_price": 10_000}
-    emu = None
-    try:
-        card_dir = ""
-        if path == "fpga-emu":    # the backend opens the card's files to learn the loop's types
-            card_dir = os.path.join(workdir, "card")
-            os.mkdir(card_dir)
-            emu = spawn_fpga_emulator(card_dir, p.itch_port, p.venue_cpu)
-        cfg = os.path.join(workdir, f"{path}.toml")
-        with open(cfg, "w") as f:   # no venue: --compile-only connects to nothing
-            f.write(_trade_config(path, "", ("127.0.0.1", 9), "-", marker, p, sc, p.itch_port, card_dir))
-        out = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "trade", "--config", cfg,
-                              "--compile-only"], capture_output=True, text=True, timeout=1800)
-        if out.returncode != 0:
-            raise RuntimeError(f"tickpath trade --compile-only failed for {path}: {out.stderr[-1500:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    finally:
-        stop_fpga_emulator(emu)
-
-
-def _finish_tickpath(proc, out_json, timeout_s):
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return {"error": "tickpath trade did not finish"}
-    rest = proc.stderr.read()
-    if not os.path.exists(out_json):
-        return {"error": f"tickpath trade exited {proc.returncode}: {rest[-800:]}"}
-    with open(out_json) as f:
-        return json.load(f)
-
-
-def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
-    """One venue, one responder, one trigger schedule."""
+def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int, veth: VE.VethLoop | None = None) -> dict:
+    """One venue, one responder, one trigger schedule. `veth`: the link a veth path runs over
+    (the venue in its tx namespace, tickpath trade in its rx namespace)."""
     port = p.itch_port + repeat % 7
-    venue = VP.VenueProcess(VP.VenueRun(instruments=sc.instruments, rate_msgs_per_s=sc.venue_rate_msgs_per_s,
-                                        seed=p.seed, itch_port=port, cpu=p.venue_cpu,
-                                        storm_s=sc.storm_s, storm_factor=sc.storm_factor))
+    on_veth = path in VE.VETH_PATHS
+    if on_veth and veth is None:
+        raise ValueError(f"the {path} path needs the bench's veth link")
+    vrun = VP.VenueRun(instruments=sc.instruments, rate_msgs_per_s=sc.venue_rate_msgs_per_s,
+                       seed=p.seed, itch_port=port, cpu=p.venue_cpu,
+                       storm_s=sc.storm_s, storm_factor=sc.storm_factor)
+    if on_veth:
+        vrun.itch_host, vrun.ouch_host = veth.responder_host, veth.venue_host
+    venue = VP.VenueProcess(vrun, preexec=veth.preexec_venue(p.venue_cpu) if on_veth else None)
     res: dict = {"path": path, "scenario": sc.name, "repeat": repeat}
     workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-{path}-")
-    udp = tcp = resp = trader = tap = emu = storm = None
+    udp = tcp = resp = trader = tap = emu = storm = trig = None
+    wire = f"veth tap ({veth.venue_if}, arrival)" if on_veth else "loopback tap"
+    venue_side = veth.in_venue_ns if on_veth else contextlib.nullcontext
     try:
         marker = TR.marker_for(venue.ready["refdata"], venue.quiet_symbols)
         host, oport = venue.ouch()
         try:
-            tap = Tap(oport)
+            with venue_side():   # the tap listens on the venue's end of the wire
+                tap = Tap(oport, veth.venue_if, PACKET_HOST) if on_veth else Tap(oport)
             tap.start()
         except (PermissionError, OSError) as exc:
             res["tap"] = f"unavailable ({exc}): answers timed by the venue's read stamps"
@@ -247,12 +138,14 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
                 card_dir = os.path.join(workdir, "card")
                 os.mkdir(card_dir)
                 emu = spawn_fpga_emulator(card_dir, port, p.venue_cpu)
-            trader, out_json = _responder_tickpath(path, venue, marker, p, sc, port, workdir, card_dir)
+            trader, out_json = TP.start(path, venue, marker, p, sc, port, workdir, card_dir,
+                                        veth if on_veth else None)
             responder_user = VP.TICKPATH_USER
         time.sleep(p.settle_s)
         plan = TR.TriggerPlan(rate_per_s=sc.trigger_rate_per_s, seconds=p.seconds, warmup=p.warmup,
                               linger=0, burst=sc.burst)
-        trig = TR.TriggerSender(host, oport, "TRIG", venue.password("TRIG"), marker, plan)
+        with venue_side():       # the trigger session reaches the venue inside its namespace
+            trig = TR.TriggerSender(host, oport, "TRIG", venue.password("TRIG"), marker, plan)
         trig.start()
         if sc.storm_s > 0:     # halfway through the triggers (the warm-up is over by then)
             storm = threading.Timer(0.05 + p.seconds / 2, venue.storm)
@@ -262,19 +155,21 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
                                  "error": trig.error}
         time.sleep(0.3)   # the last answers on their way
         if trader is not None:
-            res["tickpath"] = _finish_tickpath(trader, out_json, 60)
+            res["tickpath"] = TP.finish(trader, out_json, 60)
         else:
             res["responder"] = resp.wait(30)
-        trig.close()
     except FL.FloorUnavailable as exc:
         res["skipped"] = str(exc)
     finally:
+        if trig is not None:
+            trig.close()
         if tap is not None:
             tap.close()
             res["tap"] = {"segments": tap.segments, "answers": len(tap.answers),
-                          "duplicates": tap.duplicates, "resyncs": tap.resyncs}
+                          "duplicates": tap.duplicates, "resyncs": tap.resyncs, "where": wire}
         if storm is not None:
             storm.cancel()
+        TP.kill(trader)        # only on an error path is it still running
         stop_fpga_emulator(emu)
         stopped = venue.stop()
         venue.cleanup()
@@ -284,12 +179,14 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int) -> dict:
     if "skipped" in res:
         return res
     m = w2w.match(stopped["log"], VP.TRIGGER_USER, responder_user, p.warmup,
-                  tap.answers if tap is not None else None)
+                  tap.answers if tap is not None else None, wire)
     lat = m.pop("latency_ns")
     res["w2w"] = m
     res["w2w_ns"] = w2w.stats(lat)
     res["_hist"] = w2w.histogram(lat)
     res["venue_rc"] = stopped["returncode"]
+    if on_veth:
+        res["wire"] = "veth"
     return res
 
 
@@ -351,38 +248,60 @@ def run_rates(p: T2TParams, rates, progress=print) -> dict:
     return run(p, progress, scs)
 
 
+def skip_reason(path: str) -> str | None:
+    """Why a path cannot run here (the veth paths: root, namespaces, AF_XDP), else None."""
+    return VE.unavailable_reason(path) if path in VE.VETH_PATHS else None
+
+
+@contextlib.contextmanager
+def _veth_for(paths, skipped: dict):
+    """The veth link when a runnable veth path is asked for (else None); removed at the end."""
+    if not any(pth in VE.VETH_PATHS and pth not in skipped for pth in paths):
+        yield None
+        return
+    link = VE.VethLoop().open()
+    try:
+        yield link
+    finally:
+        link.close()
+
+
 def sweep(p: T2TParams, rates, p99_bound_ns: float, progress=print) -> dict:
     """Per path, raise the trigger rate (the given ones, then doubling) until a trigger goes
     unanswered or p99 passes the bound: the highest clean rate is the path's figure."""
     from dataclasses import replace
     steps: dict = {}
-    for path in p.paths:
-        if path in SKIPPED:
-            steps[path] = {"skipped": SKIPPED[path]}
-            continue
-        todo = sorted(rates)
-        best, out = None, []
-        while todo and len(out) < 8:
-            r = todo.pop(0)
-            sc = replace(SCENARIOS[p.scenarios[0]], name=f"sweep@{r:g}/s", trigger_rate_per_s=r)
-            res = run_once(path, sc, p, len(out))
-            if "skipped" in res:
-                steps[path] = {"skipped": res["skipped"]}
-                break
-            res.pop("_hist", None)
-            s, m = res["w2w_ns"], res["w2w"]
-            clean = m["unanswered"] == 0 and s.get("p99", math.inf) <= p99_bound_ns
-            out.append({"trigger_rate_per_s": r, "p50_ns": s.get("p50"), "p99_ns": s.get("p99"),
-                        "unanswered": m["unanswered"], "clean": clean})
-            progress(f"t2t sweep {path} @ {r:g}/s: p99 {s.get('p99', math.nan) / 1e3:.1f} µs, "
-                     f"unanswered {m['unanswered']}")
-            if not clean:
-                break
-            best = r
-            if not todo:
-                todo = [r * 2]
-        if path not in steps:
-            steps[path] = {"steps": out, "highest_clean_rate_per_s": best}
+    skipped = {pth: why for pth in p.paths if (why := skip_reason(pth))}
+    with _veth_for(p.paths, skipped) as veth:
+        for path in p.paths:
+            if path in skipped:
+                steps[path] = {"skipped": skipped[path]}
+                continue
+            if path in TP.TICKPATH_PATHS:   # compiled before the first venue of its steps starts
+                TP.precompile(path, p, SCENARIOS[p.scenarios[0]], veth if path in VE.VETH_PATHS else None)
+            todo = sorted(rates)
+            best, out = None, []
+            while todo and len(out) < 8:
+                r = todo.pop(0)
+                sc = replace(SCENARIOS[p.scenarios[0]], name=f"sweep@{r:g}/s", trigger_rate_per_s=r)
+                res = run_once(path, sc, p, len(out), veth)
+                if "skipped" in res:
+                    steps[path] = {"skipped": res["skipped"]}
+                    break
+                res.pop("_hist", None)
+                s, m = res["w2w_ns"], res["w2w"]
+                clean = m["unanswered"] == 0 and s.get("p99", math.inf) <= p99_bound_ns
+                out.append({"trigger_rate_per_s": r, "p50_ns": s.get("p50"), "p99_ns": s.get("p99"),
+                            "unanswered": m["unanswered"], "clean": clean})
+                progress(f"t2t sweep {path} @ {r:g}/s: p99 {s.get('p99', math.nan) / 1e3:.1f} µs, "
+                         f"unanswered {m['unanswered']}")
+                if not clean:
+                    break
+                best = r
+                if not todo:
+                    todo = [r * 2]
+            if path not in steps:
+                steps[path] = {"steps": out, "highest_clean_rate_per_s": best}
     summary = run(p, progress, [replace(SCENARIOS[p.scenarios[0]], trigger_rate_per_s=min(rates))])
     summary["sweep"] = steps
     return summary
@@ -396,43 +315,56 @@ def run(p: T2TParams, progress=print, scenarios: list | None = None) -> dict:
                "scenarios": {}}
     hists = {}
     scs = scenarios or [SCENARIOS[s] for s in p.scenarios]
+    skipped = {pth: why for pth in p.paths if (why := skip_reason(pth))}
     summary["compile"] = {}
-    for path in p.paths:   # one loop per path serves every scenario (array sizes are not types)
-        if path in ("kernel", "kernel-busypoll", "fpga-emu"):
-            progress(f"t2t: compiling (or loading) tickpath trade for {path} …")
-            summary["compile"][path] = precompile(path, p, scs[0])["compile_s"]
-    for sc in scs:
-        sname = sc.name
-        per_path = {}
-        for path in p.paths:
-            if path in SKIPPED:
-                per_path[path] = {"skipped": SKIPPED[path]}
-                progress(f"t2t {sname} {path}: skipped — {SKIPPED[path]}")
-                continue
-            runs = []
-            for k in range(p.repeats):
-                r = run_once(path, sc, p, k)
-                if "skipped" in r:
-                    progress(f"t2t {sname} {path}: skipped — {r['skipped']}")
-                    runs = [r]
-                    break
-                h = r.pop("_hist")
-                hists.setdefault((sname, path), []).append(h)
-                s = r["w2w_ns"]
-                progress(f"t2t {sname} {path} #{k + 1}: p50 {s.get('p50', float('nan')) / 1e3:.1f} µs  "
-                         f"p99 {s.get('p99', float('nan')) / 1e3:.1f} µs  unanswered {r['w2w']['unanswered']} "
-                         f"of {r['w2w']['triggers_measured']}")
-                runs.append(r)
-            per_path[path] = {"runs": runs, "aggregate": aggregate(runs) if "skipped" not in runs[0] else {},
-                              **({"skipped": runs[0]["skipped"]} if "skipped" in runs[0] else {})}
-        floor = per_path.get("floor", {}).get("aggregate", {}).get("p50", {}).get("median")
-        for path, v in per_path.items():
-            agg = v.get("aggregate") or {}
-            if floor and agg.get("p50"):
-                agg["ratio_to_floor_p50"] = round(agg["p50"]["median"] / floor, 3)
-        summary["scenarios"][sname] = per_path
+    with _veth_for(p.paths, skipped) as veth:
+        if veth is not None:
+            summary["veth"] = {**veth.describe(), "afxdp_mode": p.afxdp_mode,
+                               "note": "kernel-veth and afxdp: the venue and tickpath trade in two network "
+                                       "namespaces joined by a veth pair (one more hop than loopback); "
+                                       "answers stamped as they arrive on the venue's end"}
+        for path in p.paths:   # one loop per path serves every scenario (array sizes are not types)
+            if path in TP.TICKPATH_PATHS and path not in skipped:
+                progress(f"t2t: compiling (or loading) tickpath trade for {path} …")
+                summary["compile"][path] = TP.precompile(path, p, scs[0],
+                                                         veth if path in VE.VETH_PATHS else None)["compile_s"]
+        for sc in scs:
+            summary["scenarios"][sc.name] = _scenario(sc, p, skipped, veth, hists, progress)
     summary["_hists"] = {f"{s}/{p_}": _merge(hs) for (s, p_), hs in hists.items()}
     return summary
+
+
+def _scenario(sc: Scenario, p: T2TParams, skipped: dict, veth, hists: dict, progress) -> dict:
+    """Every path of one scenario, `repeats` runs each; the ratio to the floor's median p50."""
+    sname = sc.name
+    per_path = {}
+    for path in p.paths:
+        if path in skipped:
+            per_path[path] = {"skipped": skipped[path]}
+            progress(f"t2t {sname} {path}: skipped — {skipped[path]}")
+            continue
+        runs = []
+        for k in range(p.repeats):
+            r = run_once(path, sc, p, k, veth)
+            if "skipped" in r:
+                progress(f"t2t {sname} {path}: skipped — {r['skipped']}")
+                runs = [r]
+                break
+            h = r.pop("_hist")
+            hists.setdefault((sname, path), []).append(h)
+            s = r["w2w_ns"]
+            progress(f"t2t {sname} {path} #{k + 1}: p50 {s.get('p50', float('nan')) / 1e3:.1f} µs  "
+                     f"p99 {s.get('p99', float('nan')) / 1e3:.1f} µs  unanswered {r['w2w']['unanswered']} "
+                     f"of {r['w2w']['triggers_measured']}")
+            runs.append(r)
+        per_path[path] = {"runs": runs, "aggregate": aggregate(runs) if "skipped" not in runs[0] else {},
+                          **({"skipped": runs[0]["skipped"]} if "skipped" in runs[0] else {})}
+    floor = per_path.get("floor", {}).get("aggregate", {}).get("p50", {}).get("median")
+    for path, v in per_path.items():
+        agg = v.get("aggregate") or {}
+        if floor and agg.get("p50"):
+            agg["ratio_to_floor_p50"] = round(agg["p50"]["median"] / floor, 3)
+    return per_path
 
 
 def _merge(hs: list[np.ndarray]) -> np.ndarray:

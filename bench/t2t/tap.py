@@ -1,4 +1,4 @@
-"""A wire tap on loopback: the time each answering order reached the venue's host stack,
+"""A wire tap: the time each answering order reached the venue's host stack,
 taken per TCP segment by the kernel, independent of when the venue's thread reads it.
 
 Why: the venue stamps an inbound order with the kernel receive timestamp of the read that
@@ -10,6 +10,11 @@ filter for TCP to the venue's OUCH port, SO_TIMESTAMPNS on every frame, the outg
 each segment kept (the moment the responder's send() handed it to the device), each flow's
 bytes reassembled in order and split into SoupBinTCP packets; an OUCH Enter Order whose
 ClOrdID is all digits is an answer, stamped with the segment that carried its first byte.
+
+On a veth path (bench/t2t/veth.py) the tap is made inside the venue's namespace and bound to
+its end of the veth (`ifname`), keeping the incoming copy (`pkttype` PACKET_HOST): the moment
+the segment arrived from the wire at the venue's host, the same place on the wire with one
+more hop (the veth) before it. Ethernet framing on both, so one filter serves.
 
 Needs CAP_NET_RAW (root); `Tap.open` raises PermissionError otherwise and the bench falls
 back to the venue's own stamps, saying so.
@@ -24,6 +29,7 @@ import threading
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
 SO_TIMESTAMPNS = 35
+PACKET_HOST = 0
 PACKET_OUTGOING = 4
 
 
@@ -41,9 +47,9 @@ def _filter(port: int) -> bytes:
 
 
 class Tap(threading.Thread):
-    """Collects {clordid: first-byte arrival ns} for answers sent to `port` on loopback."""
+    """Collects {clordid: first-byte arrival ns} for answers sent to `port` on `ifname`."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, ifname: str = "lo", pkttype: int = PACKET_OUTGOING):
         super().__init__(name="t2t-tap", daemon=True)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         code = _filter(port)
@@ -52,7 +58,8 @@ class Tap(threading.Thread):
         self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind(("lo", 0))
+        self.sock.bind((ifname, 0))
+        self.ifname, self.pkttype = ifname, pkttype
         self.sock.settimeout(0.1)
         self.answers: dict[int, int] = {}     # ClOrdID -> the first answer naming it
         self.by_uref: dict[int, int] = {}     # UserRefNum -> arrival, every order with a digit ClOrdID
@@ -70,7 +77,7 @@ class Tap(threading.Thread):
                 continue
             except OSError:
                 break
-            if addr[2] != PACKET_OUTGOING:      # lo shows each frame twice: keep the send side
+            if addr[2] != self.pkttype:      # lo shows each frame twice: keep the send side
                 continue
             ts = 0
             for level, typ, cdata in anc:
@@ -96,7 +103,7 @@ class Tap(threading.Thread):
         flow = self.flows.get(sport)
         if flow is None:
             flow = self.flows[sport] = [seq, b"", []]
-        if seq != flow[0]:          # loopback keeps order; a gap means a missed frame: resync
+        if seq != flow[0]:          # lo and veth keep order; a gap means a missed frame: resync
             flow[1], flow[2] = b"", []
         flow[0] = (seq + len(payload)) & 0xFFFFFFFF
         flow[2].append((len(flow[1]), ts))

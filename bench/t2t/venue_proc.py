@@ -1,6 +1,9 @@
 """`tickpath venue` as a child process for the tick-to-trade bench: started with a seeded
 market, the bench's users and a timestamp log, pinned to the venue CPU; its JSON ready line
 read from stdout; stopped with SIGINT so it ends the day and writes its log and summary.
+For the veth paths (bench/t2t/veth.py) the process starts inside the venue's network
+namespace (`preexec`), its OUCH listener on that side's address and its ITCH sent to the
+responder's.
 """
 from __future__ import annotations
 
@@ -33,16 +36,19 @@ class VenueRun:
     quiet_symbols: tuple = tuple("AAA" + c for c in "ABCDEFGHIJKLMNOP")
     storm_s: float = 0.0              # > 0: a message storm this long, started by storm()
     storm_factor: float = 10.0
+    itch_host: str = "127.0.0.1"      # where the ITCH goes (the responder's address)
+    ouch_host: str = "127.0.0.1"      # where the OUCH listener is bound
 
 
 class VenueProcess:
-    def __init__(self, run: VenueRun):
+    def __init__(self, run: VenueRun, preexec=None):
+        """preexec: run in the child before exec instead of the CPU pinning (it pins too)."""
         self.dir = tempfile.mkdtemp(prefix="tickpath-t2t-")
         self.log_path = os.path.join(self.dir, "timestamps.npz")
         self.summary_path = os.path.join(self.dir, "venue.json")
         args = [sys.executable, "-m", "tickpath.runtime.cli", "venue", "--quiet",
                 "--instruments", str(run.instruments), "--rate", str(run.rate_msgs_per_s),
-                "--seed", str(run.seed), "--itch-to", f"127.0.0.1:{run.itch_port}",
+                "--seed", str(run.seed), "--itch-to", f"{run.itch_host}:{run.itch_port}", "--ouch-host", run.ouch_host,
                 "--timestamps", self.log_path, "--json", self.summary_path]
         for name, pw in USERS:
             args += ["--user", f"{name}:{pw}"]
@@ -51,7 +57,7 @@ class VenueProcess:
         self.quiet_symbols = tuple(run.quiet_symbols)
         for sym in self.quiet_symbols:
             args += ["--quiet-symbol", sym]
-        pre = (lambda: os.sched_setaffinity(0, {run.cpu})) if run.cpu is not None else None
+        pre = preexec or ((lambda: os.sched_setaffinity(0, {run.cpu})) if run.cpu is not None else None)
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      preexec_fn=pre)
         self.ready = self._read_ready(run.start_timeout_s)

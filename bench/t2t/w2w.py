@@ -23,9 +23,10 @@ PCTS = (50.0, 90.0, 99.0, 99.9)
 
 
 def match(log: dict, trigger_user: int, responder_user: int, warmup: int,
-          wire: dict[int, int] | None = None) -> dict:
+          wire: dict[int, int] | None = None, wire_label: str = "loopback tap") -> dict:
     """Per-trigger latencies (ns) and the counts that qualify them. `wire`: {ClOrdID: arrival
-    ns} from the loopback tap (bench/t2t/tap.py), used instead of the venue's read stamps."""
+    ns} from the wire tap (bench/t2t/tap.py; `wire_label` names where it listened), used
+    instead of the venue's read stamps."""
     ins = log["ouch_in"]
     first, sent = log["itch_pkt_first_seq"], log["itch_pkt_send_ns"]
     trig = ins[(ins["user"] == trigger_user) & (ins["kind"] == _O)]
@@ -49,7 +50,7 @@ def match(log: dict, trigger_user: int, responder_user: int, warmup: int,
         t = np.array([wire.get(int(s), -1) for s in a_seq], np.int64)
         missing_on_wire = int(np.count_nonzero(t < 0))
         a_recv = np.where(t >= 0, t, a_recv)
-        source = "loopback tap" + (f" ({missing_on_wire} from venue stamps)" if missing_on_wire else "")
+        source = wire_label + (f" ({missing_on_wire} from venue stamps)" if missing_on_wire else "")
     uniq, first_idx, counts = np.unique(a_seq, return_index=True, return_counts=True)
     pos = np.searchsorted(uniq, seqs)
     pos_ok = pos < len(uniq)

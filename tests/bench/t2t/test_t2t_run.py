@@ -17,13 +17,12 @@ from tickpath.bench.t2t import run as T
 def test_floor_and_tickpath_answer_every_trigger(tmp_path):
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: the floor cannot be built here")
-    p = T.T2TParams(paths=("floor", "kernel", "fpga-emu", "afxdp"), seconds=2.0, repeats=1, warmup=50,
+    p = T.T2TParams(paths=("floor", "kernel", "fpga-emu"), seconds=2.0, repeats=1, warmup=50,
                     itch_port=26470)
     s = T.run_rates(p, [200.0], progress=lambda *a: None)
     per = s["scenarios"]["steady@200/s"]
     # compiled (or loaded) before any venue or clock started: one entry per tickpath path
     assert set(s["compile"]) == {"kernel", "fpga-emu"} and all(c["total"] > 0 for c in s["compile"].values())
-    assert per["afxdp"]["skipped"]
     fl = per["floor"]["runs"][0]
     assert fl["w2w"]["triggers_measured"] >= 300 and fl["w2w"]["unanswered"] == 0
     assert fl["w2w"]["answered_twice"] == 0 and fl["w2w"]["stray_answers"] == 0
