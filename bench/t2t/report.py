@@ -38,8 +38,9 @@ def markdown(summary: dict, old: dict | None = None) -> str:
            f"trigger goes out {summary['params'].get('settle_s', 0)} s after the responder is up "
            f"(the backlog its socket or card collected while it started is drained by then).", ""]
     out.append("| scenario | path | runs | samples | unanswered | twice | " + " | ".join(f"{c} µs" for c in COLS)
-               + " | ×floor (p50) | in-process p50 µs | to send() call p50 µs | bare send() p50 µs |" + (" old p50 µs |" if old else ""))
-    out.append("|" + "---|" * (len(COLS) + 10 + (1 if old else 0)))
+               + " | ×floor (p50) | in-process p50 µs | to send() call p50 µs | bare send() p50 µs | rx loop polls/s (M) |"
+               + (" old p50 µs |" if old else ""))
+    out.append("|" + "---|" * (len(COLS) + 11 + (1 if old else 0)))
     for sname, path, v in rows(summary):
         if v.get("skipped"):
             out.append(f"| {sname} | {path} | skipped: {v['skipped']} |")
@@ -52,9 +53,11 @@ def markdown(summary: dict, old: dict | None = None) -> str:
         ip = a.get("in_process_p50_ns", {}).get("median")
         call = a.get("in_process_call_p50_ns", {}).get("median")
         bare = a.get("bare_send_p50_ns", {}).get("median")
+        polls = a.get("loop_polls_per_s", {})
+        polls_txt = f"{polls['median'] / 1e6:.2f} [{polls['min'] / 1e6:.2f}–{polls['max'] / 1e6:.2f}]" if polls else ""
         line = (f"| {sname} | {path} | {a['ok_runs']}/{a['runs']} | {a['samples']:,} | {a['unanswered']} | "
                 f"{a['answered_twice']} | " + " | ".join(_us(a[c]["median"]) for c in COLS)
-                + f" | {a.get('ratio_to_floor_p50', '')} | {_us(ip)} | {_us(call)} | {_us(bare)} |")
+                + f" | {a.get('ratio_to_floor_p50', '')} | {_us(ip)} | {_us(call)} | {_us(bare)} | {polls_txt} |")
         if old:
             oa = old.get("scenarios", {}).get(sname, {}).get(path, {}).get("aggregate", {})
             line += f" {_us(oa.get('p50', {}).get('median'))} |"
@@ -74,7 +77,11 @@ def markdown(summary: dict, old: dict | None = None) -> str:
             "answer the ITCH message itself; tickpath's strategy answers a book update. In-process is "
             "the trigger's receive stamp to send() returned; on loopback send() also runs the "
             "venue's TCP receive, so it returns after the order is on the wire (it can exceed wall "
-            "to wall); `to send() call` stops before the syscall: the software's own part.",
+            "to wall); `to send() call` stops before the syscall: the software's own part. `rx loop polls/s`: "
+            "tickpath trade's receive-loop iterations per second of its run (median [min–max] of the runs): "
+            "the busy-spinning loop's share of its CPU — a run whose figure collapses was starved by "
+            "other work on that CPU, and its latencies say so more than the code does. Runs alternate "
+            "the paths (round k runs each path once).",
             "On a 2-vCPU VM shared with other work the tail is the hypervisor's and the neighbours' "
             "more than the code's: compare paths within a run, not across machines."]
     return "\n".join(out) + "\n"

@@ -208,7 +208,7 @@ def _python_responder(udp, tcp, marker, seconds, cpu):
     return _P()
 
 
-def aggregate(runs: list[dict]) -> dict:
+def aggregate(runs: list[dict], p: T2TParams | None = None) -> dict:
     ok = [r for r in runs if "w2w_ns" in r and r["w2w_ns"].get("samples")]
     if not ok:
         return {"runs": len(runs), "ok_runs": 0}
@@ -229,6 +229,12 @@ def aggregate(runs: list[dict]) -> dict:
         out["in_process_call_p50_ns"] = {"median": statistics.median(call), "min": min(call), "max": max(call)}
     bare = [r["tickpath"]["bare_send_ns"]["p50"] for r in ok
             if isinstance(r.get("tickpath"), dict) and r["tickpath"].get("bare_send_ns", {}).get("samples")]
+    polls = [r["tickpath"]["feed"]["polls"] for r in ok
+             if isinstance(r.get("tickpath"), dict) and r["tickpath"].get("feed", {}).get("polls")]
+    if polls and p is not None:   # the receive loop's iterations: how much of its CPU it was given
+        run_s = p.seconds + p.settle_s + 1.5     # [trading] seconds of the trade config
+        rate = [x / run_s for x in polls]
+        out["loop_polls_per_s"] = {"median": statistics.median(rate), "min": min(rate), "max": max(rate)}
     if bare:   # send() alone on the same socket: what in-process tick-to-trade is read against
         out["bare_send_p50_ns"] = {"median": statistics.median(bare), "min": min(bare), "max": max(bare)}
     return out
@@ -337,28 +343,35 @@ def run(p: T2TParams, progress=print, scenarios: list | None = None) -> dict:
 def _scenario(sc: Scenario, p: T2TParams, skipped: dict, veth, hists: dict, progress) -> dict:
     """Every path of one scenario, `repeats` runs each; the ratio to the floor's median p50."""
     sname = sc.name
-    per_path = {}
-    for path in p.paths:
-        if path in skipped:
-            per_path[path] = {"skipped": skipped[path]}
-            progress(f"t2t {sname} {path}: skipped — {skipped[path]}")
-            continue
-        runs = []
-        for k in range(p.repeats):
+    # rounds alternate the paths (round k runs every path once): a neighbour's load that comes
+    # and goes on a shared host lands on every path alike, not on the one that ran then
+    runs: dict = {path: [] for path in p.paths if path not in skipped}
+    done: dict = {}                 # path -> why it stopped early (skipped)
+    for k in range(p.repeats):
+        for path in runs:
+            if path in done:
+                continue
             r = run_once(path, sc, p, k, veth)
             if "skipped" in r:
                 progress(f"t2t {sname} {path}: skipped — {r['skipped']}")
-                runs = [r]
-                break
+                done[path] = r["skipped"]
+                continue
             h = r.pop("_hist")
             hists.setdefault((sname, path), []).append(h)
             s = r["w2w_ns"]
             progress(f"t2t {sname} {path} #{k + 1}: p50 {s.get('p50', float('nan')) / 1e3:.1f} µs  "
                      f"p99 {s.get('p99', float('nan')) / 1e3:.1f} µs  unanswered {r['w2w']['unanswered']} "
                      f"of {r['w2w']['triggers_measured']}")
-            runs.append(r)
-        per_path[path] = {"runs": runs, "aggregate": aggregate(runs) if "skipped" not in runs[0] else {},
-                          **({"skipped": runs[0]["skipped"]} if "skipped" in runs[0] else {})}
+            runs[path].append(r)
+    per_path = {}
+    for path in p.paths:
+        if path in skipped or path in done:
+            why = skipped.get(path) or done[path]
+            per_path[path] = {"skipped": why, "runs": runs.get(path, []), "aggregate": {}}
+            if path in skipped:
+                progress(f"t2t {sname} {path}: skipped — {why}")
+            continue
+        per_path[path] = {"runs": runs[path], "aggregate": aggregate(runs[path], p)}
     floor = per_path.get("floor", {}).get("aggregate", {}).get("p50", {}).get("median")
     for path, v in per_path.items():
         agg = v.get("aggregate") or {}
