@@ -79,7 +79,8 @@ def markdown(summary: dict, old: dict | None = None) -> str:
             "venue's TCP receive, so it returns after the order is on the wire (it can exceed wall "
             "to wall); `to send() call` stops before the syscall: the software's own part. `rx loop polls/s`: "
             "tickpath trade's receive-loop iterations per second of its run (median [min–max] of the runs): "
-            "the busy-spinning loop's share of its CPU — a run whose figure collapses was starved by "
+            "the busy-spinning loop's share of its CPU (compare runs of one path only: a kernel poll is a "
+            "recvmmsg syscall, an AF_XDP poll reads a ring) — a run whose figure collapses was starved by "
             "other work on that CPU, and its latencies say so more than the code does. Runs alternate "
             "the paths (round k runs each path once).",
             "On a 2-vCPU VM shared with other work the tail is the hypervisor's and the neighbours' "

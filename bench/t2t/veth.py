@@ -67,7 +67,9 @@ def _enter(ns_path: str, cpu: int | None):
 class VethLoop:
     """The venue's host (tx) and the responder's host (rx) for one bench run."""
 
-    def __init__(self, index: int = 0):
+    LINK_INDEX = 15     # BenchLink names carry pid and index: the receive bench uses 0
+
+    def __init__(self, index: int = LINK_INDEX):
         self.link = netns.BenchLink(index)
 
     def open(self) -> "VethLoop":
