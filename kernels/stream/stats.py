@@ -36,13 +36,22 @@ bbands_init = stddev_init = zscore_init = moments_init
 
 @njit(**JIT)
 def _ring_moments(row, n, count):
+    # oldest point first, as the batch kernel sums: slots count % n .. n-1, then 0 .. count % n - 1
+    # (two runs instead of a modulo per point, each an integer division; the same order of sums)
+    first = MOM_HEADER + count % n
+    end = MOM_HEADER + n
     s = 0.0
-    for i in range(n):
-        s += row[MOM_HEADER + (count + i) % n]
+    for k in range(first, end):
+        s += row[k]
+    for k in range(MOM_HEADER, first):
+        s += row[k]
     mean = s * (1.0 / n)         # the batch kernel's exact arithmetic
     m2 = 0.0
-    for i in range(n):
-        d = row[MOM_HEADER + (count + i) % n] - mean
+    for k in range(first, end):
+        d = row[k] - mean
+        m2 += d * d
+    for k in range(MOM_HEADER, first):
+        d = row[k] - mean
         m2 += d * d
     return mean, m2
 

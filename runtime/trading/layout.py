@@ -116,6 +116,7 @@ S_KILL_DONE = 13     # 1: every open order has had its cancel sent since the kil
 S_BREACHES = 14      # risk rejects that count toward the breach breaker
 S_AUDIT_ON = 15      # 1: every decision, verdict, send and response goes to tctx.audit
 S_RATE_HEAD = 16     # N_RATES slots: ring heads of the sliding-window counters (risk.py)
+S_RATE_POS = 24      # N_RATES slots: each head modulo its ring, kept so the hot path never divides
 N_ST = 32
 
 # -- kill switch reasons (kill[KILL_REASON]) ----------------------------------------------

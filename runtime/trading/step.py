@@ -70,11 +70,16 @@ def _audit_failed(tctx, now_ns):
     trip(tctx, T.K_AUDIT, now_ns)
 
 
-@njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, inline="always")
 def _audit_verdict(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, dec_ns, reason, now_ns):
-    """DECISION + RISK records of one intent (reason < 0: passed)."""
-    if tctx.st[T.S_AUDIT_ON] == 0:
-        return
+    """DECISION + RISK records of one intent (reason < 0: passed); no call when the log is off."""
+    if tctx.st[T.S_AUDIT_ON] != 0:
+        _audit_verdict_write(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, dec_ns, reason,
+                             now_ns)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def _audit_verdict_write(tctx, kind, uref, loc, side, qty, price, tif, seq, recv_ns, dec_ns, reason, now_ns):
     aw = tctx.audit
     ok = audit_write_decision(aw, dec_ns, recv_ns, seq, kind, uref, loc, side, qty, price, tif)
     ok2 = audit_write_risk(aw, now_ns, kind, uref, loc, reason < 0, max(reason, 0))

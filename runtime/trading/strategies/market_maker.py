@@ -45,8 +45,9 @@ PARAMS = {
     "min_spread_ticks": 1,
 }
 
-# fp slots
-F_GAMMA, F_K, F_TAU, F_MIN_SIGMA, F_TICK4 = range(5)
+# fp slots; F_SPREAD0 = (2 / gamma) * ln(1 + gamma / k), the spread's constant part, computed
+# once here instead of a log per update (the same double: Python's math.log and numba's are libm's)
+F_GAMMA, F_K, F_TAU, F_MIN_SIGMA, F_TICK4, F_SPREAD0 = range(6)
 # ip slots
 I_QSIZE, I_MAXINV, I_REQUOTE, I_MINSPREAD, I_ALL = range(5)
 
@@ -80,8 +81,10 @@ def check_params(p: dict) -> None:
 
 
 def new_state(n_locates: int, params: dict) -> MMState:
-    fp = np.array([params["gamma"], params["k"], params["tau_s"], params["min_sigma_ticks"],
-                   round(params["tick"] * 1e4)], dtype=np.float64)
+    gamma, k = float(params["gamma"]), float(params["k"])
+    fp = np.array([gamma, k, params["tau_s"], params["min_sigma_ticks"],
+                   round(params["tick"] * 1e4), (2.0 / gamma) * math.log(1.0 + gamma / k)],
+                  dtype=np.float64)
     ip = np.array([params["quote_size"], params["max_inventory"], params["requote_ticks"],
                    params["min_spread_ticks"], 0 if params["symbols"] else 1], dtype=np.int64)
     vol = np.zeros((n_locates, KS.moments_state_size(params["vol_window"])), dtype=np.float64)
@@ -150,7 +153,7 @@ def on_book(tctx, s, pipe, loc, now_ns):
     tau = s.fp[F_TAU]
     q = np.float64(position(tctx, loc)) / np.float64(s.ip[I_QSIZE])
     r = mid * 1e-4 - q * gamma * sigma * sigma * tau
-    delta = gamma * sigma * sigma * tau + (2.0 / gamma) * math.log(1.0 + gamma / s.fp[F_K])
+    delta = gamma * sigma * sigma * tau + s.fp[F_SPREAD0]
     t = np.int64(tick4)
     bid = np.int64(math.floor((r - 0.5 * delta) * 1e4 / tick4)) * t
     ask = np.int64(math.ceil((r + 0.5 * delta) * 1e4 / tick4)) * t

@@ -2,6 +2,7 @@
 reason, and nothing it rejects reaches the outbox (so nothing reaches order entry)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from trading_kit import Kit
 
@@ -183,3 +184,30 @@ def test_replace_passes_size_price_position_checks():
     # worst case while the replace is in flight: 300 (original) + 300 (replacement) = 600
     assert [(o["kind"], o["qty"], o["price"]) for o in out] == [(R.INTENT_REPLACE, 300, MID - 100)]
     assert _rejects(k) == {"max_order_qty": 1, "price_collar": 1, "position_limit": 1}
+
+
+def test_throttles_over_many_ring_wraps_match_a_plain_sliding_window():
+    """The rings index by a kept position, not by a division: over hundreds of orders (the
+    ring of 7 slots wraps ~40 times) every verdict equals a plain count of the orders that
+    passed within each window, first failing window first."""
+    lim = {"max_orders_per_s": 5, "max_orders_per_100ms": 3, "max_msgs_per_s": 6,
+           "max_msgs_per_100ms": 3}
+    k = _kit(max_venue_rejects_per_s=2, **lim)
+    assert k.tctx.rates.shape[1] == 7
+    rng = np.random.default_rng(14)
+    passed_at = []
+    checks = [("order_rate_1s", 1_000_000_000, 5), ("order_rate_100ms", 100_000_000, 3),
+              ("msg_rate_1s", 1_000_000_000, 6), ("msg_rate_100ms", 100_000_000, 3)]
+    want = {}
+    for i in range(300):
+        k.now += int(rng.integers(1, 150)) * 1_000_000
+        out = _run(k, (R.INTENT_NEW, 1, "B", 1, MID - (i % 50) * 10))
+        reason = next((name for name, w, n in checks
+                       if sum(1 for t in passed_at if k.now - t < w) >= n), None)
+        if reason is None:
+            passed_at.append(k.now)
+            assert len(out) == 1, i
+        else:
+            want[reason] = want.get(reason, 0) + 1
+            assert out == [], i
+    assert _rejects(k) == want and len(passed_at) > 100 and sum(want.values()) > 20
