@@ -4,24 +4,29 @@
   reliability, size, notional, collar against the BBO, position per instrument and total,
   open orders, duplicate guard, 4 throttles) + note_new for an order that passes every check
   (an early reject would be cheaper and flatter the figure). Target <= 50 ns per order.
-* strategy + risk + OUCH encode per book update: the market maker's on_book, the gate, the
-  order manager and the O/U/X encode of what passed, as trade_on_events runs them, over
-  updates that move the quote (about one replace per update), with the venue's answers fed
-  back through trade_on_responses so the quotes stay live. The book update itself is
-  measured alone beside it and subtracted.
+* book + strategy + risk + encode + answer per book update ("full"): the market maker's
+  on_book, the gate, the order manager and the O/U/X encode of what passed, through the
+  cached trade_on_events the live loop calls, over updates that move the quote (about one
+  replace per side per update), with the venue's answers fed back through trade_on_responses
+  so the quotes stay live; timed as a whole call. The book update is measured alone beside it.
 * the decision alone (the issue's "strategy + risk + OUCH encode for one update", target
   <= 200 ns): per update, with the book already applied and without the venue's answer, the
   step (the market maker's on_book, the gate, the order manager) and the OUCH encode of
   every outbox entry into a send buffer, as the live loop encodes them. Inside one jitted
   loop the book update and the answers run between updates, outside the timed span; the span
-  is read with the TSC (llvm.readcyclecounter), the cost of an empty span measured in the same
-  call is subtracted, and cycles are turned into ns by the TSC rate measured over the call.
-  Two flows: "requote" (every update changes the book, one in five moves the top: the maker
-  requotes on a share of updates) and "quiet" (updates below the top only: quotes unchanged,
-  the maker decides every update and sends nothing after its first two quotes).
+  is read with the TSC (llvm.readcyclecounter), the median cost of an empty span measured in
+  the same call is subtracted, cycles become ns by the TSC rate measured over the call, and
+  spans the OS interrupted (>= 20 us) are counted and left out of the mean. Flows: "requote"
+  (every update changes the book, one in five moves the top: the maker requotes on ~22 % of
+  updates), "quiet" (updates below the top only: the maker decides every update and sends
+  nothing after its first two quotes), "requote_audit" (requote with every decision and
+  verdict written to an audit ring, as `tickpath trade` with an audit log).
 
-Each round's work is checked (orders that passed, replaces sent): a round that did less
-cannot pass as a faster one.
+The loops take ref()s of their contexts once at entry, as live.py's trade_loop does (until
+this branch they passed the tuples to the inlined step each update, which copied ~350 words
+of context per update: most of the ~500 ns once reported). Every round starts from fresh
+state with its pages already written (_prefault), and its work is checked (orders, bytes and
+a digest of the bytes encoded): a round that did less cannot pass as a faster one.
 Run: .venv/bin/pytest bench/micro/test_trading_bench.py --benchmark-enable -p no:cacheprovider
 """
 from __future__ import annotations
@@ -35,6 +40,9 @@ from tickpath.runtime.engine.pipeline import Pipeline, process_events
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading.ref import ref
+from tickpath.runtime.ipc.ring import Ring
+from tickpath.runtime.trading.audit import layout as AL
+from tickpath.runtime.trading.audit.writer import AuditWriter
 from tickpath.runtime.trading.context import new_trade_ctx, set_symbol
 from tickpath.runtime.trading.risk import check_new, note_new, validate_risk
 from tickpath.runtime.trading.strategy import STEP_TEMPLATE, _core_sources, _source_of, generate_module, load_strategy
@@ -292,12 +300,31 @@ def _mm_setup():
     return mod, pipe, t, strat, base, ev
 
 
-def _fresh(mod, base):
+def _fresh(mod, base, audit_slots=0):
+    """A book and a trading context; audit_slots > 0: with an audit ring of that many records
+    (nobody drains it: sized for a round's records, so the kill switch never trips)."""
     pipe = Pipeline(n_locates=16, max_orders=1 << 14, max_levels=64)
     process_events(pipe.arrays, base, 2)
-    t = new_trade_ctx(16, validate_risk(ALL_ON | {"market_data_stale_ms": 0}))
+    aw = None
+    if audit_slots:
+        ring = Ring.create(audit_slots, AL.AUDIT_DTYPE)
+        aw = AuditWriter(ring.hdr, ring.data, np.zeros(AL.N_WCTL, np.int64))
+    t = new_trade_ctx(16, validate_risk(ALL_ON | {"market_data_stale_ms": 0}), audit=aw)
     set_symbol(t, 1, "AAAA")
+    _prefault(t)
+    _prefault(pipe.arrays)
     return pipe, t
+
+
+def _prefault(nt):
+    """Write every page of a context's arrays once (np.zeros maps pages on first touch): a
+    running process touched them long ago, so a page fault inside a timed update is the
+    benchmark's fresh state, not the per-update cost."""
+    for a in nt:
+        if isinstance(a, tuple):
+            _prefault(a)
+        elif isinstance(a, np.ndarray) and a.size:
+            a[...] = a.copy()
 
 
 @pytest.mark.parametrize("part", ["book_only", "strategy_risk_encode"])
@@ -353,10 +380,11 @@ DECIDE_OUT = 8
 INTERRUPTED_NS = 20_000     # no update's decision takes this long unless the OS took the CPU
 
 
-def decide_round(mod, s, base, ev):
+def decide_round(mod, s, base, ev, audit=False):
     """One round of mod.decide on fresh state: (ns per update, orders per update, share of
-    updates that sent any, bytes encoded)."""
-    pipe, t = _fresh(mod, base)
+    updates that sent any, bytes encoded). audit: every decision, verdict and answer written
+    to an audit ring, as `tickpath trade` does with an audit log configured."""
+    pipe, t = _fresh(mod, base, audit_slots=1 << 16 if audit else 0)
     tx = np.zeros(64 * 1024, np.uint8)
     resp = R.new_responses(64)
     out = np.zeros(DECIDE_OUT, np.int64)
@@ -374,28 +402,30 @@ def decide_round(mod, s, base, ev):
                 interrupted=int(n - ok.sum()), orders_per_update=out[4] / n, busy_share=out[5] / n,
                 bytes=int(out[6]), digest=int(out[7]), orders=int(out[4]), timer_ns=timer * ns_per_cycle,
                 new_sent=int(t.counters[T.C_NEW_SENT]), replace_sent=int(t.counters[T.C_REPLACE_SENT]),
-                cancel_sent=int(t.counters[T.C_CANCEL_SENT]), rejects=int(t.counters[T.C_RISK_REJECTS]))
+                cancel_sent=int(t.counters[T.C_CANCEL_SENT]), rejects=int(t.counters[T.C_RISK_REJECTS]),
+                audit_full=int(t.counters[T.C_AUDIT_FULL]), kill=int(t.kill[0]))
 
 
-@pytest.mark.parametrize("flow", ["requote", "quiet"])
+@pytest.mark.parametrize("flow", ["requote", "quiet", "requote_audit"])
 def test_decision_per_update(benchmark, flow):
     mod, _, _, _, base, _ = _mm_setup()
     s = load_strategy("market_maker", {"symbols": ["AAAA"], "vol_window": 8, "requote_ticks": 1,
                                        "max_inventory": 10_000, "quote_size": 100})
-    ev = _flow(flow)
+    audit = flow.endswith("_audit")
+    ev = _flow(flow.replace("_audit", ""))
     decide_round(mod, s, base, ev[:16].copy())      # compile / load from cache outside the timing
     rounds = []
 
     def one():
-        rounds.append(decide_round(mod, s, base, ev))
+        rounds.append(decide_round(mod, s, base, ev, audit))
 
     benchmark.pedantic(one, rounds=20)
     ns = sorted(r["ns_per_update"] for r in rounds)
     r0 = rounds[0]
     for r in rounds:     # every round did the same work: no faster round that did less
         assert (r["orders"], r["bytes"], r["digest"]) == (r0["orders"], r0["bytes"], r0["digest"])
-    assert r0["rejects"] == 0
-    if flow == "requote":
+    assert r0["rejects"] == 0 and r0["audit_full"] == 0 and r0["kill"] == 0
+    if flow.startswith("requote"):
         assert 0.1 < r0["busy_share"] < 0.6, r0          # a share of updates requotes, not all
         assert r0["replace_sent"] > N_UPDATES // 10, r0
     else:
