@@ -20,7 +20,9 @@
   (every update changes the book, one in five moves the top: the maker requotes on ~22 % of
   updates), "quiet" (updates below the top only: the maker decides every update and sends
   nothing after its first two quotes), "requote_audit" (requote with every decision and
-  verdict written to an audit ring, as `tickpath trade` with an audit log).
+  verdict written to an audit ring, as `tickpath trade` with an audit log). Its figure is the
+  line it prints and extra_info["ns_per_update"]; pytest-benchmark's own table times the whole
+  round for these rows (fresh state, book updates and answers included).
 
 The loops take ref()s of their contexts once at entry, as live.py's trade_loop does (until
 this branch they passed the tuples to the inlined step each update, which copied ~350 words
