@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 import tomllib
@@ -96,6 +97,7 @@ def run_closed_loop(seconds: float = 10.0, rate: float = 100_000.0, instruments:
             tap.close()
         stopped = venue.stop()
         venue.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
     s = trader.summary()
     out.update(
         orders_sent=s["counters"]["new_sent"] + s["counters"]["replace_sent"],

@@ -25,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -176,6 +177,7 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int, veth: VE.VethLo
         for s in (udp, tcp):
             if s is not None:
                 s.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     if "skipped" in res:
         return res
     m = w2w.match(stopped["log"], VP.TRIGGER_USER, responder_user, p.warmup,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,7 @@ def precompile(path: str, p, sc, veth=None) -> dict:
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         stop_fpga_emulator(emu)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def finish(proc, out_json, timeout_s):

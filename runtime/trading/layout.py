@@ -188,6 +188,7 @@ C_MODIFIED = 53
 C_AUDIT_FULL = 54
 C_UNDECODED = 55        # order entry could not decode a venue message (or a gap): kill
 C_REPLACE_IGNORED = 56  # the original died (filled/cancelled) first: the venue ignores its replace
+C_KILL_WITHHELD = 57    # gated, then held back at the wire: the kill switch tripped in between
 N_TC = 64
 COUNTER_NAMES = {**{i: f"reject_{n}" for i, n in enumerate(REJECT_NAMES)}, **{
     C_INTENTS: "intents", C_INTENTS_DROPPED: "intents_dropped", C_NEW_SENT: "new_sent",
@@ -201,7 +202,8 @@ COUNTER_NAMES = {**{i: f"reject_{n}" for i, n in enumerate(REJECT_NAMES)}, **{
     C_TIMER_CALLS: "timer_calls", C_BOOK_CALLS: "book_calls", C_BROKEN_TRADES: "broken_trades",
     C_SEND_ERRORS: "send_errors", C_T2T_RECORDED: "t2t_recorded", C_LATE_RESPONSES: "late_responses",
     C_SYSTEM_EVENTS: "system_events", C_MODIFIED: "modified", C_AUDIT_FULL: "audit_ring_full",
-    C_UNDECODED: "undecoded_responses", C_REPLACE_IGNORED: "replaces_ignored"}}
+    C_UNDECODED: "undecoded_responses", C_REPLACE_IGNORED: "replaces_ignored",
+    C_KILL_WITHHELD: "kill_withheld"}}
 
 
 def counters_dict(counters: np.ndarray) -> dict:

@@ -71,12 +71,15 @@ from tickpath.runtime.trading.step import (
     note_sent_inline,
     order_slot,
     session_restored,
+    withheld_inline,
 )
 
 
 @njit(nogil=True, inline="always")
 def _send_outbox(tctx, ost, n_out, now_ns):
     for i in range(n_out):
+        if withheld_inline(tctx, i, now_ns):   # a kill that tripped after the gate: stays home
+            continue
         ob = tctx.outbox[i]
         if ob.kind == _R.INTENT_NEW:
             rc = ouch_enter(ost, ob.uref, ob.side, ob.qty, tctx.symbols[ob.locate], ob.price, ob.tif,

@@ -153,6 +153,26 @@ def _reopen(tctx, j):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
+def _refused(tctx, j):
+    """Order j, never live, never will be: Rejected. A refused replacement's original stands."""
+    o = tctx.orders[j]
+    if o.other != 0:
+        k = order_slot(tctx, o.other)
+        if k >= 0 and tctx.orders[k].state == T.PENDING_REPLACE:
+            _reopen(tctx, k)
+    _close(tctx, j, T.REJECTED)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def om_withdraw(tctx, j):
+    """Order j passed the gate but was not sent (the kill switch tripped before the wire): it
+    closes as if the venue had refused it, also when a kill cancel of it was already queued."""
+    o = tctx.orders[j]
+    if o.state == T.PENDING_NEW or (o.state == T.PENDING_CANCEL and o.prev == T.PENDING_NEW):
+        _refused(tctx, j)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
 def _replacement_dead(tctx, orig):
     """`orig` died (filled or cancelled) with its replace still unanswered: OUCH ignores a
     replace whose original is dead, silently, so no answer will ever come for the
@@ -252,11 +272,7 @@ def om_on_response(tctx, r):
     elif kind == R.RESP_REJECTED:
         c[T.C_VENUE_REJECTS] += 1
         if st == T.PENDING_NEW:
-            if o.other != 0:   # a refused replacement: the original stands as it was
-                k = order_slot(tctx, o.other)
-                if k >= 0 and tctx.orders[k].state == T.PENDING_REPLACE:
-                    _reopen(tctx, k)
-            _close(tctx, j, T.REJECTED)
+            _refused(tctx, j)
         elif st == T.PENDING_CANCEL and o.prev == T.PENDING_NEW:
             _close(tctx, j, T.REJECTED)   # rejected while our cancel was in flight
         elif not is_open(st) and o.other != 0:

@@ -17,9 +17,10 @@
         the books the risk gate needs).
 
 `strat` is the strategy's state (context.py says why it is not inside tctx).
-After sending outbox entry i the transport calls `note_sent(tctx, i, sent_ns)` (tick-to-trade
-into tctx.t2t) or `note_send_failed(tctx, i)` (counted; the kill switch trips: an order in an
-unknown state). The strategy's functions are bound by name in a generated module
+Right before sending outbox entry i the transport asks `withheld(tctx, i, now_ns)` (True: the
+kill switch tripped since the gate passed it; it stays home). After sending it calls
+`note_sent(tctx, i, sent_ns)` (tick-to-trade into tctx.t2t) or `note_send_failed(tctx, i)`
+(counted; the kill switch trips: an order in an unknown state). The strategy's functions are bound by name in a generated module
 (strategy.py), which inlines `events_impl` / `responses_impl` into its cached entry points.
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tickpath.runtime.trading.orders import (
     om_new,
     om_on_response,
     om_replace,
+    om_withdraw,
     on_session_lost,
     order_slot,
 )
@@ -425,6 +427,51 @@ def note_send_call_inline(tctx, i, call_ns):
 def note_sent(tctx, i, sent_ns):
     """Outbox entry i left at sent_ns: stamp the order, record tick-to-trade."""
     note_sent_inline(tctx, i, sent_ns)
+
+
+@njit(nogil=True, inline="always")
+def withheld_inline(tctx, i, now_ns):
+    """Must outbox entry i stay home? A new or replace order must once the kill switch is on:
+    the switch may have tripped after the gate passed it (another process, a breaker later in
+    the same step), and after a kill nothing new leaves. A cancel of an order withheld so stays
+    home too (the venue never saw that order). The transport asks right before each send."""
+    ob = tctx.outbox[i]
+    if ob.kind == R.INTENT_CANCEL:
+        j = order_slot(tctx, ob.uref)
+        if j >= 0 and is_open(tctx.orders[j].state):
+            return False
+    elif not kill_active(tctx.kill):
+        return False
+    _withhold(tctx, i, now_ns)
+    return True
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def _withhold(tctx, i, now_ns):
+    """Outbox entry i is not sent: its order closes as refused (a replacement's original stands
+    and the kill cancels look again), its count moves from sent to withheld, and the audit log
+    gets the kill switch's reject for it."""
+    ob = tctx.outbox[i]
+    c = tctx.counters
+    c[T.C_KILL_WITHHELD] += 1
+    if ob.kind == R.INTENT_CANCEL:
+        c[T.C_CANCEL_SENT] -= 1
+        return
+    c[T.C_NEW_SENT if ob.kind == R.INTENT_NEW else T.C_REPLACE_SENT] -= 1
+    j = order_slot(tctx, ob.uref)
+    if j >= 0:
+        om_withdraw(tctx, j)
+    tctx.st[T.S_KILL_DONE] = 0
+    _reject(tctx, T.R_KILL, now_ns)
+    if tctx.st[T.S_AUDIT_ON] != 0:
+        if not audit_write_risk(tctx.audit, now_ns, ob.kind, ob.uref, ob.locate, False, T.R_KILL):
+            _audit_failed(tctx, now_ns)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def withheld(tctx, i, now_ns):
+    """withheld_inline as a cached entry point (tests; a transport written in Python)."""
+    return withheld_inline(tctx, i, now_ns)
 
 
 @njit(nogil=True, inline="always")
