@@ -9,8 +9,10 @@ for each strategy a small module is generated (runtime/trading/strategy.generate
 by a hash of its text and every source it depends on) that imports the strategy's functions
 by name and defines one cached entry point, `run_bound`, inlining loop.run_batch with adapters:
 
-* on_events  → trade_on_events's body; every outbox entry is then "sent" (note_sent at the
-  decision time: tick-to-trade in a backtest is the entry latency, not host time);
+* on_events  → trade_on_events's body; every outbox entry the live loop would send is then
+  "sent" (note_sent at the decision time: tick-to-trade in a backtest is the entry latency,
+  not host time), and one it would hold back — step.withheld: the kill switch tripped after
+  the gate passed it — is dropped from the outbox here too;
 * on_responses → trade_on_responses's body (intents the strategy writes in on_order go out
   with the next event, exactly as live);
 * replace_orig → step.replace_orig (a REPLACE outbox entry carries the new uref);
@@ -28,7 +30,8 @@ from numba import njit
 import {module} as _mod
 from tickpath.runtime.backtest.loop import run_batch
 from tickpath.runtime.trading.ref import ref
-from tickpath.runtime.trading.step import events_impl, note_sent_inline, replace_orig, responses_impl
+from tickpath.runtime.trading.step import (events_impl, note_sent_inline, replace_orig, responses_impl,
+                                           withheld_inline)
 
 _S = _mod{attr}
 _on_book = _S.on_book
@@ -40,9 +43,15 @@ _on_timer = _S.on_timer
 def _ev(sctx, pipe, events, n, now_ns, outbox):
     tctx = sctx[0]
     k = events_impl(_on_book, _on_timer, tctx, sctx[1], pipe, events, n, now_ns)
+    m = 0
     for i in range(k):
-        note_sent_inline(tctx, i, now_ns)
-    return k
+        if withheld_inline(tctx, i, now_ns):   # as live: what the kill caught stays home
+            continue
+        if m != i:
+            tctx.outbox[m] = tctx.outbox[i]
+        note_sent_inline(tctx, m, now_ns)
+        m += 1
+    return m
 
 
 @njit(nogil=True, _nrt=False)

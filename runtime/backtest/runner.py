@@ -256,7 +256,7 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
                 "new_sent", "cancel_sent", "replace_sent", "risk_rejects", "responses", "accepted",
                 "executions", "filled_shares", "cancelled", "venue_rejects", "cancel_rejects",
                 "replaced", "impossible", "unknown_uref", "dup_response", "seq_gap", "kill_trips",
-                "late_responses", "book_calls", "timer_calls")}
+                "late_responses", "book_calls", "timer_calls", "kill_withheld")}
     summary["fill_log"] = fills
     summary["samples"] = samples
     if src.itch_stats.get("truncated_tail_bytes"):

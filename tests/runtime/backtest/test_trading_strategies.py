@@ -27,3 +27,19 @@ def test_market_maker_through_the_simulated_exchange(day_file):
     net = int(np.where(f["side"] == ord("B"), f["qty"].astype(np.int64), -f["qty"].astype(np.int64)).sum())
     assert s["trading"]["positions"]["ORCL"]["position"] == net == s["inventory"]["final_net"]
     assert abs(net) <= 500 + 100   # max_inventory (+ one quote in flight)
+
+
+def test_what_the_kill_switch_catches_after_the_gate_stays_home_as_live(day_file):
+    """A breaker that trips mid-step (the second breach, after a good order passed the gate)
+    holds back that order and its kill cancel, as the live loop does (step.withheld): the
+    simulated exchange receives nothing."""
+    path, _ = day_file(n_steps=2000, seed=5)
+    s = run_file(path, {"strategy": {"name": "trading_breaker:Breaker", "params": {}},
+                        "risk": {"max_order_qty": 500, "max_breaches": 1},
+                        "backtest": {"feed_latency": 2_000, "entry_latency": 3_000,
+                                     "response_latency": 3_000, "instruments": 16}})
+    c = s["trading"]["counters"]
+    assert c["kill_trips"] == 1 and c["risk_rejects"] >= 2
+    assert c["kill_withheld"] == 2                      # the good order and its kill cancel
+    assert c["new_sent"] == 0 and c["cancel_sent"] == 0
+    assert s["orders"] == 0 and s["fills"] == 0 and c["responses"] == 0
