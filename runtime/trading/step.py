@@ -20,8 +20,9 @@
 Right before sending outbox entry i the transport asks `withheld(tctx, i, now_ns)` (True: the
 kill switch tripped since the gate passed it; it stays home). After sending it calls
 `note_sent(tctx, i, sent_ns)` (tick-to-trade into tctx.t2t) or `note_send_failed(tctx, i)`
-(counted; the kill switch trips: an order in an unknown state). The strategy's functions are bound by name in a generated module
-(strategy.py), which inlines `events_impl` / `responses_impl` into its cached entry points.
+(counted; the kill switch trips: an order in an unknown state). The strategy's functions are
+bound by name in a generated module (strategy.py), which inlines `events_impl` /
+`responses_impl` into its cached entry points.
 """
 from __future__ import annotations
 
