@@ -8,7 +8,8 @@ The hot loop, generated per (strategy, feed backend) like the step (strategy.py 
         frames = poll()
         for each frame: events = decode(frame); process_events(books, indicators)
                         n_out = trade_on_events(...)   # strategy, risk gate, order manager
-        for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, then note_sent
+        for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, queued;
+        ouch_send (one send() for the step's orders), then note_sent per entry
                                                   # (send() returned: tick-to-trade, audit)
         n = ouch_poll(responses); trade_on_responses(...)
         idle(work)
@@ -64,7 +65,7 @@ from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_rel
 from tickpath.runtime.trading import records as _R
 from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.trading.ouch import layout as _OL
-from tickpath.runtime.trading.ouch.session import ouch_cancel, ouch_enter, ouch_poll, ouch_replace
+from tickpath.runtime.trading.ouch.session import ouch_cancel, ouch_enter, ouch_poll, ouch_replace, ouch_send
 from tickpath.runtime.trading.step import (
     note_send_call_inline,
     note_send_failed_inline,
@@ -77,25 +78,38 @@ from tickpath.runtime.trading.step import (
 
 @njit(nogil=True, inline="always")
 def _send_outbox(tctx, ost, n_out, now_ns):
+    # the step's orders are queued, then leave in one send(): on loopback a send() runs the
+    # venue's TCP receive inside the syscall, so the k-th order would wait for k-1 of them.
+    # What is queued moves to the front of the outbox, for the stamps after the send.
+    m = 0
     for i in range(n_out):
         if withheld_inline(tctx, i, now_ns):   # a kill that tripped after the gate: stays home
             continue
         ob = tctx.outbox[i]
         if ob.kind == _R.INTENT_NEW:
             rc = ouch_enter(ost, ob.uref, ob.side, ob.qty, tctx.symbols[ob.locate], ob.price, ob.tif,
-                            ob.trigger_seq % 100_000_000_000_000, now_ns)
+                            ob.trigger_seq % 100_000_000_000_000, now_ns, False)
         elif ob.kind == _R.INTENT_CANCEL:
-            rc = ouch_cancel(ost, ob.uref, ob.qty, now_ns)
+            rc = ouch_cancel(ost, ob.uref, ob.qty, now_ns, False)
         else:
             j = order_slot(tctx, ob.uref)
             orig = 0 if j < 0 else tctx.orders[j].other
             rc = ouch_replace(ost, orig, ob.uref, ob.qty, ob.price, ob.tif, now_ns,
-                              ob.trigger_seq % 100_000_000_000_000)
-        if rc >= 0:
-            note_send_call_inline(tctx, i, ost.ctl[_OL.C_SEND_CALL_NS])
-            note_sent_inline(tctx, i, ost.ctl[_OL.C_SENT_NS])
-        else:
+                              ob.trigger_seq % 100_000_000_000_000, False)
+        if rc < 0:
             note_send_failed_inline(tctx, i, now_ns)
+            continue
+        if m != i:
+            tctx.outbox[m] = tctx.outbox[i]
+        m += 1
+    if m > 0:
+        rc = ouch_send(ost, now_ns)
+        for i in range(m):
+            if rc >= 0:
+                note_send_call_inline(tctx, i, ost.ctl[_OL.C_SEND_CALL_NS])
+                note_sent_inline(tctx, i, ost.ctl[_OL.C_SENT_NS])
+            else:
+                note_send_failed_inline(tctx, i, now_ns)
 
 
 @njit(nogil=True, inline="always")

@@ -6,7 +6,8 @@ All state is `OuchState`, a NamedTuple of preallocated numpy arrays (numba types
 and hands over the fd; from then on only these jitted functions touch it, and they never
 raise, allocate or block:
 
-* an order is encoded straight into the tx queue and sent with one non-blocking send();
+* an order is encoded straight into the tx queue and sent with one non-blocking send(), or
+  (send_now=False) left there so that several go out in one send() (`ouch_send`);
   what the kernel does not take stays queued (in order, never dropped) and goes out first
   on the next call or poll; a full queue refuses the order (ERR_TX_FULL, counted).
 * `ouch_poll` flushes, reads once, frames SoupBinTCP packets by their u16 length,
@@ -120,10 +121,19 @@ def _room(st, need):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _commit(st, nbytes, now_ns):
-    """The packet written at the tail joins the queue; send now. OK_SENT / OK_QUEUED / error."""
+def _commit(st, nbytes, now_ns, send_now):
+    """The packet written at the tail joins the queue; send now, or (send_now False) leave it
+    for the caller's ouch_send of the whole batch. OK_SENT / OK_QUEUED / error."""
+    st.ctl[L.C_TX_TAIL] += nbytes
+    if not send_now:
+        return L.OK_QUEUED
+    return _send_stamped(st, now_ns)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _send_stamped(st, now_ns):
+    """Send the queue; stamp the call and the return for tick-to-trade."""
     ctl = st.ctl
-    ctl[L.C_TX_TAIL] += nbytes
     ctl[L.C_SEND_CALL_NS] = realtime_ns()   # tick-to-trade without the syscall: the software's part
     left = _flush(st, now_ns)
     ctl[L.C_SENT_NS] = realtime_ns()
@@ -140,8 +150,9 @@ def _up(st):
 # -- orders ---------------------------------------------------------------------------------
 
 @njit(nogil=True, cache=True, _nrt=False)
-def ouch_enter(st, uref, side, qty, symbol_u64, price, tif, clordid_u64, now_ns):
-    """Enter Order 'O'. clordid_u64: written as 14 ASCII digits (<= 99999999999999)."""
+def ouch_enter(st, uref, side, qty, symbol_u64, price, tif, clordid_u64, now_ns, send_now=True):
+    """Enter Order 'O'. clordid_u64: written as 14 ASCII digits (<= 99999999999999).
+    send_now False (here and in cancel/replace): queued only, ouch_send sends the batch."""
     if not _up(st):
         return L.ERR_NOT_CONNECTED
     if clordid_u64 < 0 or clordid_u64 > codec.MAX_CLORDID or tif < 0 or tif > 9:
@@ -153,11 +164,11 @@ def ouch_enter(st, uref, side, qty, symbol_u64, price, tif, clordid_u64, now_ns)
     codec.encode_enter(st.tx, off, uref, side, qty, symbol_u64, price, tif, clordid_u64)
     st.counters[L.K_ORDERS_SENT] += 1
     st.ctl[L.C_LAST_UREF] = uref
-    return _commit(st, L.O_WIRE, now_ns)
+    return _commit(st, L.O_WIRE, now_ns, send_now)
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def ouch_cancel(st, uref, qty, now_ns):
+def ouch_cancel(st, uref, qty, now_ns, send_now=True):
     """Cancel Order 'X': qty = the new intended size (0 = cancel all)."""
     if not _up(st):
         return L.ERR_NOT_CONNECTED
@@ -167,11 +178,11 @@ def ouch_cancel(st, uref, qty, now_ns):
         return L.ERR_TX_FULL
     codec.encode_cancel(st.tx, off, uref, qty)
     st.counters[L.K_CANCELS_SENT] += 1
-    return _commit(st, L.X_WIRE, now_ns)
+    return _commit(st, L.X_WIRE, now_ns, send_now)
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns, clordid_u64=0):
+def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns, clordid_u64=0, send_now=True):
     """Replace Order 'U' (loses time priority; qty = total for the chain). clordid_u64 > 0:
     written as 14 ASCII digits (a trigger's name, as for an Enter Order), else blank."""
     if not _up(st):
@@ -185,7 +196,7 @@ def ouch_replace(st, orig_uref, new_uref, qty, price, tif, now_ns, clordid_u64=0
     codec.encode_replace(st.tx, off, orig_uref, new_uref, qty, price, tif, clordid_u64)
     st.counters[L.K_REPLACES_SENT] += 1
     st.ctl[L.C_LAST_UREF] = new_uref
-    return _commit(st, L.U_WIRE, now_ns)
+    return _commit(st, L.U_WIRE, now_ns, send_now)
 
 
 @njit(nogil=True, cache=True, _nrt=False)
@@ -199,7 +210,17 @@ def ouch_modify(st, uref, side, qty, now_ns):
         return L.ERR_TX_FULL
     codec.encode_modify(st.tx, off, uref, side, qty)
     st.counters[L.K_MODIFIES_SENT] += 1
-    return _commit(st, L.M_WIRE, now_ns)
+    return _commit(st, L.M_WIRE, now_ns, True)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def ouch_send(st, now_ns):
+    """Send the orders queued with send_now=False, in one send() where the kernel takes them
+    all, stamping C_SEND_CALL_NS / C_SENT_NS as one order's send does. OK_SENT / OK_QUEUED /
+    ERR_NOT_CONNECTED / ERR_SEND_FAILED."""
+    if not _up(st):
+        return L.ERR_NOT_CONNECTED
+    return _send_stamped(st, now_ns)
 
 
 @njit(nogil=True, cache=True, _nrt=False)

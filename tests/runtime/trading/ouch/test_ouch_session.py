@@ -20,7 +20,8 @@ from tickpath.runtime.trading.ouch import layout as L
 from tickpath.runtime.trading.ouch.client import (OuchClient, OuchConnectError, OuchLoginError,
                                                  OuchTimeout, read_state_file)
 from tickpath.runtime.trading.ouch.session import (ouch_cancel, ouch_connected, ouch_enter,
-                                                  ouch_flush, ouch_modify, ouch_poll, ouch_replace)
+                                                  ouch_flush, ouch_modify, ouch_poll, ouch_replace,
+                                                  ouch_send)
 
 SYM = int.from_bytes(b"AAA     ", "little")
 
@@ -158,6 +159,26 @@ def test_login_packet_and_orders_on_the_wire(fake):
     assert ouch_enter(cl.state, 3, R.SIDE_BUY, 1, SYM, 1, R.TIF_DAY, 10 ** 14, t) == L.ERR_BAD_ARGUMENT
     cl.close()
     assert ouch_enter(cl.state, 3, R.SIDE_BUY, 1, SYM, 1, R.TIF_DAY, 1, t) == L.ERR_NOT_CONNECTED
+
+
+def test_a_steps_orders_queue_and_leave_in_one_send(fake):
+    """send_now=False queues (nothing leaves, no stamp); ouch_send sends the batch in order and
+    stamps it as one order's send() would."""
+    cl = fake.client(session="", heartbeat_timeout_ms=4000)
+    t = now()
+    before = cl.stats()["bytes_sent"]
+    assert ouch_enter(cl.state, 1, R.SIDE_BUY, 100, SYM, 1_000_000, R.TIF_DAY, 77, t, False) == L.OK_QUEUED
+    assert ouch_replace(cl.state, 1, 2, 200, 1_000_100, R.TIF_IOC, t, 78, False) == L.OK_QUEUED
+    assert ouch_cancel(cl.state, 2, 50, t, False) == L.OK_QUEUED
+    assert cl.stats()["bytes_sent"] == before and cl.state.ctl[L.C_TX_TAIL] > 0
+    assert ouch_send(cl.state, t) == L.OK_SENT
+    assert t <= cl.state.ctl[L.C_SEND_CALL_NS] <= cl.state.ctl[L.C_SENT_NS] <= now()
+    assert cl.state.ctl[L.C_TX_TAIL] == 0
+    msgs = [V.decode_inbound(p) for t_, p in fake.read_packets(3) if t_ == b"U"]
+    assert [(m["type"], m["uref"]) for m in msgs] == [("O", 1), ("U", 2), ("X", 2)]
+    assert msgs[1]["clordid"] == b"00000000000078"
+    cl.close()
+    assert ouch_send(cl.state, t) == L.ERR_NOT_CONNECTED
 
 
 @njit(nogil=True)
