@@ -47,8 +47,13 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def setns_ok(fd: int) -> bool:
+    """Move this thread into the network namespace open at fd (safe in a preexec_fn)."""
+    return _libc.setns(fd, _CLONE_NEWNET) == 0
+
+
 def _setns(fd: int) -> None:
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
+    if not setns_ok(fd):
         e = ctypes.get_errno()
         raise PrivilegeError("setns failed", errno=e, reason=os.strerror(e))
 

@@ -6,14 +6,13 @@ alternative in its own jitted spin loop (AF_XDP: afxdp_poll; socket: recvfrom MS
 recording latency = receive stamp - send stamp per datagram. Reported: the highest tried
 rate with zero loss for each, and p50/p99 latency at a moderate rate.
 
-    python bench/micro/test_afxdp_bench.py [--rates 50000,100000,...] [--seconds 0.3]
+    PYTHONPATH=tests/support python bench/micro/test_afxdp_bench.py [--rates 50000,100000,...] [--seconds 0.3]
 or via pytest (one short round): pytest bench/micro/test_afxdp_bench.py --benchmark-enable
 Needs root and network namespaces.
 """
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import socket
 import subprocess
@@ -28,19 +27,17 @@ from numba import njit
 from tickpath.runtime.backends.afxdp.backend import AfxdpBackend
 from tickpath.runtime.backends.afxdp.config import AfxdpConfig
 from tickpath.runtime.sys.intrinsics import monotonic_ns, realtime_ns
+from tickpath.runtime.sys.libc import libc_recvfrom
 
 PORT = 26500
 PAYLOAD_BYTES = 64
 
 _SENDER = r"""
-import ctypes, socket, struct, sys
+import socket, struct, sys
 import numpy as np
 from numba import njit
 from tickpath.runtime.sys.intrinsics import monotonic_ns, realtime_ns, cpu_relax
-libc = ctypes.CDLL(None)
-sendto = libc.sendto
-sendto.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
-sendto.restype = ctypes.c_ssize_t
+from tickpath.runtime.sys.libc import libc_sendto
 
 @njit(nogil=True)
 def send_paced(fd, buf, n, interval_ns, sa):
@@ -54,7 +51,7 @@ def send_paced(fd, buf, n, interval_ns, sa):
         for b in range(8):
             buf[b] = (t >> (8 * b)) & 0xFF
             buf[8 + b] = (i >> (8 * b)) & 0xFF
-        if sendto(fd, buf.ctypes.data, buf.shape[0], 0, sa.ctypes.data, 16) < 0:
+        if libc_sendto(fd, buf.ctypes.data, buf.shape[0], 0, sa.ctypes.data, 16) < 0:
             errors += 1
     return errors
 
@@ -71,12 +68,6 @@ for line in sys.stdin:
     err = send_paced(s.fileno(), buf, n, int(1e9 / rate), sa)
     print("done", err, flush=True)
 """
-
-_libc = ctypes.CDLL(None)
-_recvfrom = _libc.recvfrom
-_recvfrom.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t,
-                      ctypes.c_size_t]
-_recvfrom.restype = ctypes.c_ssize_t
 
 
 @njit(nogil=True, inline="always")
@@ -103,7 +94,7 @@ def afxdp_loop(poll, state, payload, lengths, recv_ns, lat_ns, n_want, deadline_
 def socket_loop(fd, buf, lat_ns, n_want, deadline_ns):
     got = 0
     while got < n_want and monotonic_ns() < deadline_ns:
-        r = _recvfrom(fd, buf.ctypes.data, buf.shape[0], 0x40, 0, 0)
+        r = libc_recvfrom(fd, buf.ctypes.data, buf.shape[0], 0x40, 0, 0)
         if r >= 16:
             lat_ns[got] = realtime_ns() - _le64(buf, 0)
             got += 1

@@ -29,14 +29,12 @@ end them before the link closes.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 
 from tickpath.bench.harness import netns
 
 VETH_PATHS = ("kernel-veth", "afxdp")
-_CLONE_NEWNET = 0x40000000
 
 
 def unavailable_reason(path: str) -> str | None:
@@ -52,11 +50,9 @@ def unavailable_reason(path: str) -> str | None:
 
 def _enter(ns_path: str, cpu: int | None):
     """preexec_fn: move the child into a network namespace (and onto a CPU) before exec."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
     def enter():
         fd = os.open(ns_path, os.O_RDONLY)
-        if libc.setns(fd, _CLONE_NEWNET) != 0:
+        if not netns.setns_ok(fd):
             os._exit(126)   # in the child: exec never runs, the caller sees the exit status
         os.close(fd)
         if cpu is not None:
