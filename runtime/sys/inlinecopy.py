@@ -84,8 +84,8 @@ def install(icc=None) -> bool:
 
 
 def installed() -> bool:
-    icc = sys.modules.get(INLINER)
-    return icc is not None and getattr(icc.InlineWorker.inline_ir, "tickpath_linear", False)
+    worker = getattr(sys.modules.get(INLINER), "InlineWorker", None)
+    return getattr(getattr(worker, "inline_ir", None), "tickpath_linear", False)
 
 
 class _InstallAfterImport(importlib.abc.MetaPathFinder):
