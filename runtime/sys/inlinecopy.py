@@ -21,6 +21,7 @@ must not import numba for `tickpath --help`, so `runtime/__init__` calls `instal
 which installs at once if numba's inliner is already loaded, else right after it loads (a
 one-shot import hook). If numba's module does not look as expected (another version), nothing
 is changed: compiles are slower, the code is the same. TICKPATH_NUMBA_INLINE_COPY=0 turns it off.
+The same hook installs runtime/sys/inlinecache.py (each callee's front end run once, not per site).
 """
 from __future__ import annotations
 
@@ -83,6 +84,13 @@ def install(icc=None) -> bool:
     return True
 
 
+def install_all(icc) -> None:
+    """Both changes to numba's inliner: linear IR copies (here) and the callee IR cache."""
+    from tickpath.runtime.sys import inlinecache
+    install(icc)
+    inlinecache.install(icc)
+
+
 def installed() -> bool:
     worker = getattr(sys.modules.get(INLINER), "InlineWorker", None)
     return getattr(getattr(worker, "inline_ir", None), "tickpath_linear", False)
@@ -103,16 +111,14 @@ class _InstallAfterImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             run(module)
-            install(module)
+            install_all(module)
         spec.loader.exec_module = exec_module   # this spec's own loader instance
         return spec
 
 
 def install_when_imported() -> None:
     """Install now if numba's inliner is loaded, else as soon as it is (no numba import here)."""
-    if os.environ.get(ENV_OFF, "1") == "0":
-        return
     if INLINER in sys.modules:
-        install(sys.modules[INLINER])
+        install_all(sys.modules[INLINER])
     elif not any(isinstance(f, _InstallAfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _InstallAfterImport())
