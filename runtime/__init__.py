@@ -7,6 +7,6 @@ from tickpath.runtime.sys.jitcache import use_versioned_cache as _use_versioned_
 
 _use_versioned_cache()   # numba's cache per version of the sources (runtime/sys/jitcache.py says why)
 
-from tickpath.runtime.sys.inlinecopy import install_when_imported as _install_inline_copy  # noqa: E402
+from tickpath.runtime.sys import numbahooks as _numbahooks  # noqa: E402
 
-_install_inline_copy()   # numba's inliner without its quadratic IR copies (runtime/sys/inlinecopy.py)
+_numbahooks.install()   # shorter cold compiles, when numba loads (runtime/sys/numbahooks.py says how)

@@ -350,7 +350,7 @@ def book_prefetch(books, events, i):
 _PREFETCH_AHEAD = 6  # events: far enough to cover a miss (~100 ns), near enough to stay cached
 
 
-@njit(nogil=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def book_apply_all(books, events, counters):
     """Apply every event in order; return how many changed a book. Prefetches the order
     slots of the event _PREFETCH_AHEAD ahead, so the table's cache misses (random order

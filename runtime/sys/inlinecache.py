@@ -18,8 +18,8 @@ hands `inline_ir` a shallow copy with a fresh function identity, as a new run of
 would, so inlined variables are named as before; it also leaves the caller's flags as the
 pipeline would (numba's `run_untyped_passes` sets `flags.enable_ssa` to False as it runs).
 
-How it is applied: `runtime/sys/inlinecopy.install` calls `install` here when numba's inliner
-loads (tickpath --help still imports no numba). On a numba whose `inline_function` does not
+How it is applied: runtime/sys/numbahooks.py calls `install` when numba's inliner loads
+(tickpath --help still imports no numba). On a numba whose `inline_function` does not
 look as expected, nothing is changed. TICKPATH_NUMBA_INLINE_CACHE=0 turns it off.
 """
 from __future__ import annotations

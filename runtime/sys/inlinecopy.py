@@ -16,19 +16,15 @@ as the blocks of any function numba builds do. Statements, names and types are t
 
 How it is applied: `install()` replaces `inline_closurecall`'s module global `copy` with a
 stand-in whose `deepcopy` uses that memo for IR blocks (everything else goes to the `copy`
-module unchanged) and wraps `InlineWorker.inline_ir` to open and close the memo. tickpath
-must not import numba for `tickpath --help`, so `runtime/__init__` calls `install_when_imported()`,
-which installs at once if numba's inliner is already loaded, else right after it loads (a
-one-shot import hook). If numba's module does not look as expected (another version), nothing
-is changed: compiles are slower, the code is the same. TICKPATH_NUMBA_INLINE_COPY=0 turns it off.
-The same hook installs runtime/sys/inlinecache.py (each callee's front end run once, not per site).
+module unchanged) and wraps `InlineWorker.inline_ir` to open and close the memo;
+runtime/sys/numbahooks.py calls it when numba's inliner loads (tickpath --help imports no
+numba). If numba's module does not look as expected (another version), nothing is changed:
+compiles are slower, the code is the same. TICKPATH_NUMBA_INLINE_COPY=0 turns it off.
 """
 from __future__ import annotations
 
 import copy as _copy
 import functools
-import importlib.abc
-import importlib.util
 import os
 import sys
 import threading
@@ -84,41 +80,6 @@ def install(icc=None) -> bool:
     return True
 
 
-def install_all(icc) -> None:
-    """Both changes to numba's inliner: linear IR copies (here) and the callee IR cache."""
-    from tickpath.runtime.sys import inlinecache
-    install(icc)
-    inlinecache.install(icc)
-
-
 def installed() -> bool:
     worker = getattr(sys.modules.get(INLINER), "InlineWorker", None)
     return getattr(getattr(worker, "inline_ir", None), "tickpath_linear", False)
-
-
-class _InstallAfterImport(importlib.abc.MetaPathFinder):
-    """One shot: when numba's inliner module is imported, install right after it runs."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != INLINER:
-            return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)   # the real finder, now that this one is gone
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            install_all(module)
-        spec.loader.exec_module = exec_module   # this spec's own loader instance
-        return spec
-
-
-def install_when_imported() -> None:
-    """Install now if numba's inliner is loaded, else as soon as it is (no numba import here)."""
-    if INLINER in sys.modules:
-        install_all(sys.modules[INLINER])
-    elif not any(isinstance(f, _InstallAfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _InstallAfterImport())
