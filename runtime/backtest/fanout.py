@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import time
 
 from tickpath.runtime.backtest.runner import apply_override, run_file
 from tickpath.runtime.core.errors import ConfigError, TickpathError
 
+CONNECT_TIMEOUT_S = 5.0   # an existing cluster's head answers a TCP connect well within this
 PROGRESS_PERIOD_S = 0.2   # a task's progress messages to the driver, at most this often
 RAY_INSTALL_HINT = ("Ray is not installed: pip install 'tickpath[cluster]' "
                     "(or pip install 'ray>=2.40'), then run again with --ray")
@@ -129,12 +131,28 @@ def _run_one_reporting(path, cfg, base_dir, sink, i):
     return run_one(path, cfg, base_dir, cb if sink is not None else None)
 
 
+def check_reachable(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse a `host:port` (or `ray://host:port`) nothing answers on, in seconds rather than
+    after Ray's own ~20 s of retries; other forms ("auto", "local", none) are Ray's to resolve."""
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError("cannot reach the Ray cluster", address=address,
+                          reason=f"no TCP connection within {timeout_s:g} s: {exc}") from None
+
+
 def run_ray(jobs, base_dir=".", address: str | None = None, timeout_s: float = 86400.0,
             progress_factory=None) -> list[dict]:
     try:
         import ray
     except ImportError:
         raise ConfigError(RAY_INSTALL_HINT) from None
+    check_reachable(address)
     env = {"env_vars": {"NUMBA_CACHE_DIR": os.environ["NUMBA_CACHE_DIR"]}} if os.environ.get("NUMBA_CACHE_DIR") else None
     started = False
     try:

@@ -4,6 +4,7 @@ one-line errors. Skipped, with the reason, where Ray is not installed."""
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import sys
 
 import pytest
@@ -48,10 +49,32 @@ def test_ray_equals_serial(day_file, tmp_path):
     assert fanout.merge(par) == fanout.merge(serial)
 
 
-def test_unreachable_cluster_is_a_clear_error():
-    pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
-    with pytest.raises(ConfigError, match="cannot reach the Ray cluster"):
-        fanout.run_ray([("x.itch", CFG)], address="198.18.0.99:1")
+def test_unreachable_cluster_is_a_clear_error(monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
+    # something answers TCP but Ray cannot join it (here: ray.init's own failure, whatever kind)
+    monkeypatch.setattr(fanout, "check_reachable", lambda address: None)
+    monkeypatch.setattr(ray, "init", lambda **kw: (_ for _ in ()).throw(ConnectionError("GCS timed out")))
+    with pytest.raises(ConfigError, match="cannot reach the Ray cluster.*GCS timed out"):
+        fanout.run_ray([("x.itch", CFG)], address="198.18.0.99:6379")
+
+
+def test_a_closed_port_is_refused_at_once_and_other_address_forms_are_left_to_ray():
+    import socket
+    with socket.socket() as s:              # a port that was free a moment ago: nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for addr in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ConfigError, match="no TCP connection within"):
+            fanout.check_reachable(addr)
+    if importlib.util.find_spec("ray") is not None:   # and run_ray stops there, before ray.init
+        with pytest.raises(ConfigError, match="cannot reach the Ray cluster.*no TCP connection"):
+            fanout.run_ray([("x.itch", CFG)], address=f"127.0.0.1:{port}")
+    for addr in (None, "", "auto", "local", "head-without-port"):
+        fanout.check_reachable(addr)        # Ray resolves these itself
+    with socket.socket() as srv:            # something answers: not refused
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        fanout.check_reachable(f"127.0.0.1:{srv.getsockname()[1]}")
 
 
 def test_ray_progress_per_file_and_no_compile_in_workers(day_file):
