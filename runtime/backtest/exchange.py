@@ -52,7 +52,10 @@ from tickpath.runtime.backtest.records import (
     ST_RSP_LAST_T, ST_RSP_TAIL, ST_SEQ, ST_TRADE_THROUGH, TK_LOC, TK_PRICE, TK_QTY, TK_SIDE,
 )
 from tickpath.runtime.sys.intrinsics import borrow
-from tickpath.runtime.book.orderbook import best_ask, best_bid, book_apply, find_order, level_at, shares_at
+from tickpath.runtime.trading.ref import ref
+from tickpath.runtime.book.orderbook import (
+    _borrowed, best_ask, best_bid, book_apply, find_order, level_at, shares_at,
+)
 from tickpath.runtime.trading.records import (
     INTENT_CANCEL, INTENT_CANCEL_ALL, INTENT_NEW, INTENT_REPLACE, RESP_ACCEPTED,
     RESP_CANCEL_REJECT, RESP_CANCELED, RESP_EXECUTED, RESP_REJECTED, RESP_REPLACED,
@@ -571,3 +574,21 @@ def mark_to_market(ex, books, mids):
         net += p
         gross += abs(p)
     return eq, net, gross
+
+
+# ---------------------------------------------------------------- from Python
+
+@njit(nogil=True, cache=True, _nrt=False)
+def ex_on_market_py(ex, books, events, i, book_counters, now_ns):
+    """ex_on_market with its arguments as the backtest loop passes them (state by pointer,
+    borrowed arrays): a Python caller (tests, tools) runs the loop's own compiled
+    specialization instead of compiling a second one of the whole book (~25 s cold)."""
+    return ex_on_market(ref(borrow_ex(ex)), ref(_borrowed(books)), borrow(events), i,
+                        borrow(book_counters), now_ns)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def ex_on_intent_py(ex, books, it, orig_uref, sent_ns, now_ns):
+    """ex_on_intent as the backtest loop calls it (see ex_on_market_py; a uref is uint32)."""
+    return ex_on_intent(ref(borrow_ex(ex)), ref(_borrowed(books)), it, np.uint32(orig_uref),
+                        sent_ns, now_ns)

@@ -37,7 +37,7 @@ class Sim:
         for k, v in f.items():
             e[k] = v
         self.t += 10
-        X.ex_on_market(self.ex, self.books, e, 0, self.ctr, self.t)
+        X.ex_on_market_py(self.ex, self.books, e, 0, self.ctr, self.t)   # as the loop calls it
 
     def add(self, ref, side, shares, price):
         self.ev("A", order_ref=ref, side=ord(side), shares=shares, price=price)
@@ -51,7 +51,7 @@ class Sim:
         it["kind"], it["uref"], it["side"], it["qty"] = kind, uref, ord(side), qty
         it["price"], it["tif"], it["locate"] = price, tif, locate
         self.t += 10
-        X.ex_on_intent(self.ex, self.books, it[0], orig, self.t - 5, self.t)
+        X.ex_on_intent_py(self.ex, self.books, it[0], orig, self.t - 5, self.t)
         return uref
 
     def responses(self):
