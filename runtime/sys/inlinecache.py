@@ -41,11 +41,14 @@ class Snapshot(NamedTuple):
     """What one function's IR was built from; `still_valid()` is True while nothing changed."""
     func: types.FunctionType
     code: types.CodeType
-    cells: tuple            # closure cell contents, in order
+    cells: tuple            # closure cell contents (held, so identity stays meaningful)
     names: tuple            # (namespace dict, name, object seen) for every global read
 
     def still_valid(self) -> bool:
-        if self.func.__code__ is not self.code or _cells(self.func) != self.cells:
+        if self.func.__code__ is not self.code:
+            return False
+        cells = _cells(self.func)
+        if len(cells) != len(self.cells) or any(a is not b for a, b in zip(cells, self.cells)):
             return False
         return all(ns.get(name, _MISSING) is seen for ns, name, seen in self.names)
 
@@ -59,9 +62,9 @@ def _cells(func) -> tuple:
     out = []
     for cell in func.__closure__ or ():
         try:
-            out.append(id(cell.cell_contents))
+            out.append(cell.cell_contents)
         except ValueError:    # an empty cell
-            out.append(None)
+            out.append(_MISSING)
     return tuple(out)
 
 
