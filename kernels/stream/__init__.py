@@ -30,6 +30,7 @@ def new_states(init_fn, size: int, n_instruments: int, *params) -> np.ndarray:
     if code != 0:
         raise ConfigError("bad streaming indicator parameter", init=init_fn.__name__,
                           params=params)
-    for r in range(1, states.shape[0]):
-        init_fn(states[r], *params)
+    # an init writes only what its params say into a zeroed row, so every row is row 0's
+    # copy: one jitted call instead of one per instrument (8,192 in `tickpath replay`)
+    states[1:] = states[0]
     return states

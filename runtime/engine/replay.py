@@ -34,6 +34,7 @@ import hashlib
 import math
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,7 +42,7 @@ from numba import njit
 
 from tickpath.kernels import stream as S
 from tickpath.runtime.book.bbo import BBO_DTYPE, bbo_note, new_tops
-from tickpath.runtime.book.layout import unreliable_report
+from tickpath.runtime.book.layout import unreliable_report, validate_book_config
 from tickpath.runtime.book.orderbook import (
     book_apply,
     book_prefetch,
@@ -301,6 +302,22 @@ class _Digest:
         return self.sha.hexdigest() if self.sha is not None else None
 
 
+MIN_ADD_BYTES = 2 + 36   # the shortest message that adds a live order: length prefix + 'A'
+MIN_ORDERS_TABLE = 1 << 10
+
+
+def orders_bound(max_orders: int, inp) -> int:
+    """The order table for this input: max_orders, or fewer when the input's size bounds
+    the live orders it can hold (each took an A or F message of >= 38 bytes; U replaces one).
+    A table sized for a day (4 M orders, ~200 MB) costs ~0.4 s of page zeroing on a small
+    file, where only a few thousand slots are ever touched; a pipe or gzip has no known
+    size and gets max_orders. A power of two, as the book's hash wants."""
+    if inp.gzipped or inp.file_bytes <= 0:
+        return max_orders
+    need = max(inp.file_bytes // MIN_ADD_BYTES, MIN_ORDERS_TABLE)
+    return min(max_orders, 1 << (need - 1).bit_length())
+
+
 class Replayer:
     """One replay run: the pipeline, the decoder state and the event sink (see module doc)."""
 
@@ -318,9 +335,16 @@ class Replayer:
                               allowed="0..65535")
         self.pace_mode = PACE_RECORDED if pace == "recorded" else PACE_MAX
         self.udp_port, self.chunk_bytes = int(udp_port), chunk_bytes
-        self.pipe = Pipeline(n_locates=instruments, max_orders=max_orders, max_levels=max_levels)
+        validate_book_config(instruments, max_orders, max_levels)   # refused before any open
+        self.input = open_input(self.path)
+        try:
+            self.max_orders = orders_bound(max_orders, self.input)
+            self.pipe = Pipeline(n_locates=instruments, max_orders=self.max_orders,
+                                 max_levels=max_levels)
+        except BaseException:
+            self.input.close()
+            raise
         self.pipe.params[P.P_LAT_MIN_SEQ] = _NO_LATENCY   # a file has no send times
-        self.input = open_input(self.path)                # last: nothing to leak above
         self.format = self.input.format
         self.mold, self.session = new_mold_state(session, 1 if self.format == "itch" else 0)
         self.pace = np.zeros(4, dtype=np.int64)
@@ -336,7 +360,10 @@ class Replayer:
         self.warnings: list[str] = []
 
     def _start_pace(self, first_t_ns: int) -> None:
-        self.pace[:] = (self.pace_mode, realtime_ns(), first_t_ns, self.speed_units)
+        # the loop's clock (CLOCK_REALTIME), read from Python: a call of the jitted
+        # realtime_ns here compiled it in every process (~0.2 s of each replay's start)
+        self.pace[:] = (self.pace_mode, time.clock_gettime_ns(time.CLOCK_REALTIME), first_t_ns,
+                        self.speed_units)
 
     # --- the two sources ---------------------------------------------------------------------
     def _run_pcap(self, digest, bbo, progress):
@@ -429,6 +456,7 @@ class Replayer:
         if tail:
             self.warnings.append(f"the file ends inside a message ({tail} bytes not decoded)")
         summary = {"file": self.path, "format": self.format, "events": self.n_events,
+                   "max_orders": self.max_orders,
                    "events_sha256": sha, "elapsed_s": elapsed_s,
                    "messages_per_s": c["messages"] / elapsed_s if elapsed_s > 0 else 0.0,
                    "counters": {k: v for k, v in c.items() if v},

@@ -163,6 +163,21 @@ def test_state_rows_are_independent_per_instrument():
     _check(out, K.rsi(xs, 14), "rsi rows")
 
 
+@pytest.mark.parametrize("init,size,params", [
+    (S.ema_init, S.EMA_STATE_SIZE, (20,)), (S.sma_init, S.SMA_STATE_SIZE, (9,)),
+    (S.macd_init, S.MACD_STATE_SIZE, (12, 26, 9)), (S.rsi_init, S.RSI_STATE_SIZE, (14,)),
+    (S.stoch_init, S.STOCH_STATE_SIZE, (14, 3, 3)), (S.vwap_init, S.VWAP_STATE_SIZE, ()),
+    (S.realized_vol_init, S.REALIZED_VOL_STATE_SIZE, (20, 252.0)),
+])
+def test_new_states_rows_equal_a_row_initialised_alone(init, size, params):
+    """new_states copies row 0 to the others: each row must be what its own init writes."""
+    st = S.new_states(init, size, 5, *params)
+    for r in range(5):
+        alone = np.zeros(size)
+        assert init(alone, *params) == 0
+        assert np.array_equal(st[r], alone)
+
+
 def test_new_states_refuses_bad_parameters():
     with pytest.raises(ConfigError, match="too short"):
         S.new_states(S.sma_init, S.SMA_STATE_SIZE, 2, S.STREAM_MAX_PERIOD + 1)

@@ -240,3 +240,36 @@ def test_publish_refuses_port_zero(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tickpath.runtime.cli", "publish-itch", str(f), "--to",
                         "127.0.0.1:0"], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "port 1..65535" in r.stderr
+
+
+def test_a_plain_file_gets_an_order_table_its_size_can_fill_and_the_same_books(tmp_path, market):
+    """A raw file's size bounds its live orders (each took >= 38 bytes): the table is sized
+    to that, the gzip of the same bytes (size unknown) keeps max_orders, and both replays
+    give the same events, counters and tops."""
+    raw, gz = tmp_path / "day.itch", tmp_path / "day.gz"
+    itchfile.write_itch_file(raw, market.messages(), compress=False)
+    itchfile.write_itch_file(gz, market.messages(), compress=True)
+    a = replay.replay(raw, instruments=N_INSTR + 1, max_orders=1 << 20, bbo=str(tmp_path / "a.csv"))
+    b = replay.replay(gz, instruments=N_INSTR + 1, max_orders=1 << 20, bbo=str(tmp_path / "b.csv"))
+    bound = os.path.getsize(raw) // replay.MIN_ADD_BYTES
+    assert bound <= a["max_orders"] < 2 * bound and b["max_orders"] == 1 << 20
+    assert a["events_sha256"] == b["events_sha256"] and a["counters"] == b["counters"]
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    # a smaller max_orders is kept (a bound the user set), and bad ones are still refused
+    assert replay.replay(raw, instruments=N_INSTR + 1, max_orders=1 << 12)["max_orders"] == 1 << 12
+    with pytest.raises(ConfigError, match="power of two"):
+        replay.replay(raw, max_orders=3000)
+
+
+def test_a_file_of_nothing_but_adds_fits_its_sized_table(tmp_path):
+    """The worst case for the bound: every message an add of the shortest kind, none removed."""
+    from tickpath.runtime.feed import itch
+    n = 5000
+    msgs = [itch.encode_add(1, 0, 1000 + k, 1 + k, "B" if k % 2 else "S", 100, "AAA",
+                            1_000_000 + (k % 50) * 100) for k in range(n)]
+    p = tmp_path / "adds.itch"
+    itchfile.write_itch_file(p, msgs, compress=False)
+    assert os.path.getsize(p) == n * replay.MIN_ADD_BYTES
+    r = replay.replay(p, instruments=4)
+    assert r["max_orders"] >= n and r["counters"]["book_adds"] == n
+    assert "book_full" not in r["counters"] and not r["book_unreliable"]
