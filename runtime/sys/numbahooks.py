@@ -1,11 +1,12 @@
 """tickpath's changes to numba's compiler, each applied when the numba module it changes loads.
 
-Three changes, each in its own module with its reasons, measurements and off switch:
+Four changes, each in its own module with its reasons, measurements and off switch:
   runtime/sys/inlinecopy.py   the inliner copies callee IR in linear time (numba#8989);
   runtime/sys/inlinecache.py  the inliner runs each callee's front end once, not per call site;
-  runtime/sys/literalargs.py  tickpath's functions compiled per argument type, not per constant.
-None changes what the compiled code computes. They make cold compiles (a user's first start,
-a fresh test run) shorter.
+  runtime/sys/literalargs.py  tickpath's functions compiled per argument type, not per constant;
+  runtime/sys/cacheload.py    a cache load does not first load numba's whole compiler.
+None changes what the compiled code computes. The first three make cold compiles (a user's
+first start, a fresh test run) shorter, the last every later start.
 
 Why at import: `tickpath --help` must not import numba (it costs ~0.5 s), so `install()` puts
 a finder on sys.meta_path that waits for each numba module named here and runs the change
@@ -21,6 +22,7 @@ import threading
 
 INLINER = "numba.core.inline_closurecall"
 DISPATCHER = "numba.core.dispatcher"
+CACHING = "numba.core.caching"
 _pending: dict[str, list] = {}
 _lock = threading.Lock()
 
@@ -60,8 +62,9 @@ def after_import(name: str, change) -> None:
 
 
 def install() -> None:
-    """Register all three changes (each checks its own off switch and numba's shape)."""
-    from tickpath.runtime.sys import inlinecache, inlinecopy, literalargs
+    """Register all four changes (each checks its own off switch and numba's shape)."""
+    from tickpath.runtime.sys import cacheload, inlinecache, inlinecopy, literalargs
     after_import(INLINER, inlinecopy.install)
     after_import(INLINER, inlinecache.install)
     after_import(DISPATCHER, literalargs.install)
+    after_import(CACHING, cacheload.install)
