@@ -24,8 +24,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tickpath.fpga.sim.cosim import RTL_DIR, rtl_paths
-
 # XCU250 (Alveo U250), from the UltraScale+ product tables
 U250 = {"LUT": 1_728_000, "FF": 3_456_000, "BRAM36": 2_688, "URAM": 1_280, "DSP": 12_288}
 TARGET_MHZ = 250.0
@@ -37,6 +35,8 @@ def script(top: str, generic: bool, fifo_depth: int) -> str:
     # the parser alone (--top tp_parser) has no FIFO_AW, only the width of a FIFO level
     params = (f"-set FIFO_DEPTH {fifo_depth} -set FIFO_AW {aw}" if top == "tp_itch_top" else
               f"-set FIFO_DEPTH {fifo_depth} -set LEVEL_W {aw + 1}")
+    from tickpath.fpga.sim.cosim import RTL_DIR, rtl_paths   # here: cosim imports numpy, and
+    # `tickpath --help` imports this module to list `fpga synth` (~0.13 s for nothing)
     reads = "\n".join(f"read_verilog -I{RTL_DIR} {p}" for p in rtl_paths())
     synth = (f"synth -top {top} -flatten\nabc -lut 6\nopt_clean" if generic else
              f"synth_xilinx -family xcup -top {top} -flatten -noiopad")

@@ -429,8 +429,6 @@ class Replayer:
 
     def run(self, progress=None) -> dict:
         """Replay the whole input; progress(done, total) after each block. Returns a summary."""
-        import time
-
         from tickpath.runtime.engine.bbo_out import BboWriter
         digest = _Digest(self.events_out, self.digest_on)
         bbo = BboWriter(self.bbo_path) if self.bbo_path else None

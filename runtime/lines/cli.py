@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 
-from tickpath.runtime.ipc import livestats
 from tickpath.runtime.core.errors import ResourceError, TickpathError
 
 
 def _cmd_stats(args) -> int:
+    from tickpath.runtime.ipc import livestats   # numpy: not for `tickpath --help`
     uid = os.geteuid() if args.uid is None else args.uid
     pids = [args.pid] if args.pid else livestats.running(uid=uid)
     if not pids:

@@ -26,6 +26,18 @@ def test_help_lists_every_command():
     assert "cannot be loaded" not in r.stdout and r.stderr == ""
 
 
+def test_help_imports_neither_numba_nor_numpy():
+    """Listing the commands loads every command's module: none may pull in numpy (~0.15 s)
+    or numba (~0.5 s) at import (issue 12: `tickpath --help` <= 0.4 s)."""
+    code = ("import sys, runpy\nsys.argv = ['tickpath', '--help']\n"
+            "try:\n    runpy.run_module('tickpath.runtime.cli', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('numpy', 'numba') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "HEAVY []", r.stdout[-300:]
+
+
 def test_each_command_comes_from_the_folder_that_owns_it():
     owner = {ep.name: ep.value.split(":")[0] for ep in cli.command_entry_points()}
     for name in ("demo", "bench", "soak", "publish-itch", "venue"):
