@@ -92,7 +92,14 @@ def new_exchange(n_locates: int, *, model: int = MODEL_L3_FIFO, power_n: float =
                  trade_through: bool = True, maker_fee: float = 0.0, taker_fee: float = 0.0,
                  response_latency=None, seed: int = 1, max_own_orders: int = 1024,
                  taken_slots: int = 256, fill_capacity: int = 1 << 16,
-                 response_capacity: int = 1 << 14) -> ExState:
+                 response_capacity: int = 1 << 14, buffers=None) -> ExState:
+    """buffers: (fills, rsp, rsp_t) of a finished run to reuse, uncleared: the loop reads
+    only the fills and responses this run writes (a fresh 4.7 MB is page faults a file)."""
+    if buffers is None:
+        buffers = (np.zeros(fill_capacity, dtype=FILL_DTYPE),
+                   np.zeros(response_capacity, dtype=RESPONSE_DTYPE),
+                   np.zeros(response_capacity, dtype=np.int64))
+    fills, rsp, rsp_t = buffers
     st = np.zeros(N_ST, dtype=np.int64)
     st[ST_NEXT_REF] = OWN_REF_BASE
     st[ST_NEXT_MATCH] = OWN_MATCH_BASE
@@ -110,10 +117,10 @@ def new_exchange(n_locates: int, *, model: int = MODEL_L3_FIFO, power_n: float =
         own_count=np.zeros(n_locates, dtype=np.int64),
         valid_loc=np.zeros(n_locates, dtype=np.uint8),
         pos=np.zeros(n_locates, dtype=np.int64),
-        fills=np.zeros(fill_capacity, dtype=FILL_DTYPE),
+        fills=fills,
         ctr=np.zeros(N_CTR, dtype=np.int64),
-        rsp=np.zeros(response_capacity, dtype=RESPONSE_DTYPE),
-        rsp_t=np.zeros(response_capacity, dtype=np.int64),
+        rsp=rsp,
+        rsp_t=rsp_t,
         rsp_lat=L.constant(0) if response_latency is None else response_latency,
         rng=np.array([(int(seed) * 0x9E3779B97F4A7C15 + 7) % (1 << 64)],
                      dtype=np.uint64),

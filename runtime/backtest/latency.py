@@ -135,7 +135,7 @@ def from_spec(spec, key: str, seed: int, base_dir: str = ".") -> np.ndarray:
 
 # ---------------------------------------------------------------- hot path
 
-@njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False, inline="always")
 def splitmix64(state):
     """Next u64 of the stream kept in state[0] (Steele et al.'s splitmix64)."""
     state[0] = state[0] + np.uint64(0x9E3779B97F4A7C15)
@@ -145,7 +145,7 @@ def splitmix64(state):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False, inline="always")   # once per recorded event
 def draw_ns(table, rng):
     """One latency (ns, int64) from a quantile table; a constant draws nothing."""
     n = table.shape[0]

@@ -55,7 +55,7 @@ from numba import njit
 
 from tickpath.runtime.backtest import latency as L
 from tickpath.runtime.backtest.exchange import borrow_ex, ex_on_intent, ex_on_market, mark_to_market, respond
-from tickpath.runtime.book.orderbook import _borrowed
+from tickpath.runtime.book.orderbook import _borrowed, _prefetch_orders
 from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.sys.intrinsics import borrow
 from tickpath.runtime.backtest.records import (
@@ -63,7 +63,7 @@ from tickpath.runtime.backtest.records import (
     C_STRATEGY_CALLS, C_TIMER_CALLS, REJECT_QUEUE_FULL, SAMPLE_DTYPE, ST_N_FILLS, ST_ORD_HEAD,
     ST_ORD_LAST_T, ST_ORD_TAIL, ST_RSP_HEAD, ST_RSP_TAIL,
 )
-from tickpath.runtime.engine.pipeline import PipeState, process_events
+from tickpath.runtime.engine.pipeline import PipeState, process_span
 from tickpath.runtime.trading.records import INTENT_DTYPE, INTENT_REPLACE, RESP_REJECTED, RESPONSE_DTYPE
 
 NEED_DATA, FLUSH, DONE = 0, 1, 2
@@ -180,15 +180,38 @@ def _is_book_event(t):
     return t == _A or t == _F or t == _E or t == _C or t == _X or t == _D or t == _U or t == _P
 
 
+_EX_PREFETCH_AHEAD = 6   # as book_apply_all: far enough to cover a miss, near enough to stay cached
+
+
 @njit(nogil=True, inline="always")
-def _deliver_upto(pipe, events, lp, ex, e, t):
+def _exchange_next(lp, ex, cur, f, e, t, passive, cap_o, cap_r):
+    """True when the loop's next step would be recorded event e at time t again: the same
+    decision as the clocks at the top of run_batch (ties: a sample first, then the exchange,
+    a timer last), taken without recomputing what an exchange event cannot change."""
+    if cur[CUR_NEXT_SAMPLE] <= t:
+        return False
+    oh = ex.st[ST_ORD_HEAD]
+    if oh < ex.st[ST_ORD_TAIL] and lp.ord_t[oh % cap_o] < t:
+        return False
+    if not passive and f < e and lp.deliver[f] < t:
+        return False
+    rh = ex.st[ST_RSP_HEAD]
+    if rh < ex.st[ST_RSP_TAIL] and ex.rsp_t[rh % cap_r] < t:
+        return False
+    if cur[CUR_TIMER_NS] > 0 and cur[CUR_NEXT_TIMER] < t:
+        return False
+    return True
+
+
+@njit(nogil=True, inline="always")
+def _deliver_upto(rpipe, events, lp, ex, e, t):
     """Passive feed: events [cur[CUR_F], e) delivered by t go through the pipeline in one call."""
     f = lp.cur[CUR_F]
     g = f
     while g < e and lp.deliver[g] <= t:
         g += 1
     if g > f:
-        process_events(pipe, events[f:g], g - f)
+        process_span(rpipe, events, f, g)
         ex.ctr[C_FEED_EVENTS] += g - f
         lp.cur[CUR_F] = g
 
@@ -202,8 +225,9 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
     ex = ref(borrow_ex(ex))    # callees get pointers, not the flattened state (trading/ref.py)
     lp = ref(_borrow_lp(lp))
     pipe = _borrow_pipe(pipe)
-    rpipe = ref(pipe)          # the strategy's callbacks get a pointer; process_events the value
-    ex_books = ref(_borrowed(ex_books))
+    rpipe = ref(pipe)          # the strategy's callbacks and the feed's pipeline get a pointer
+    ex_books_v = _borrowed(ex_books)
+    ex_books = ref(ex_books_v)
     passive = events_passive(sctx)
     events = borrow(events)
     outbox = borrow(outbox)
@@ -219,7 +243,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
         f = cur[CUR_F]
         if e >= n and not final:
             if passive:   # no later callback comes before the last exchange time
-                _deliver_upto(pipe, events, lp, ex, e, cur[CUR_LAST_TS])
+                _deliver_upto(rpipe, events, lp, ex, e, cur[CUR_LAST_TS])
             return NEED_DATA
         t_ex = np.int64(events[e].ts_exch) if e < n else _INF
         if cur[CUR_STARTED] == 0 and e < n and _is_book_event(events[e].msg_type):
@@ -240,23 +264,34 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
         t = min(t_ex, t_ord, t_feed, t_rsp, t_timer, t_sample)
         if t >= _INF:
             if passive:
-                _deliver_upto(pipe, events, lp, ex, e, _INF)
+                _deliver_upto(rpipe, events, lp, ex, e, _INF)
             _sample(lp, ex, ex_books, cur[CUR_LAST_TS])   # the closing mark
             return DONE
         if t_sample == t:
             _sample(lp, ex, ex_books, t)
             cur[CUR_NEXT_SAMPLE] = t + cur[CUR_SAMPLE_NS]
         elif t_ex == t:
-            ev = events[e]
-            if ev.msg_type == _R and ev.locate < ex.valid_loc.shape[0]:
-                ex.valid_loc[ev.locate] = 1
-            ex_on_market(ex, ex_books, events, e, ex_counters, t)
-            ex.ctr[C_EXCHANGE_EVENTS] += 1
-            d = max(t + L.draw_ns(lp.feed_lat, lp.rng), cur[CUR_LAST_DELIVER])
-            cur[CUR_LAST_DELIVER] = d
-            lp.deliver[e] = d
-            cur[CUR_LAST_TS] = t
-            cur[CUR_E] = e + 1
+            # a run of recorded events: while nothing else falls due before the next one, the
+            # exchange applies it without going back through the six clocks above
+            while True:
+                ev = events[e]
+                if ev.msg_type == _R and ev.locate < ex.valid_loc.shape[0]:
+                    ex.valid_loc[ev.locate] = 1
+                # the order-table misses of a later event, started now (as book_apply_all)
+                _prefetch_orders(ex_books_v, events, e + _EX_PREFETCH_AHEAD)
+                ex_on_market(ex, ex_books, events, e, ex_counters, t)
+                ex.ctr[C_EXCHANGE_EVENTS] += 1
+                d = max(t + L.draw_ns(lp.feed_lat, lp.rng), cur[CUR_LAST_DELIVER])
+                cur[CUR_LAST_DELIVER] = d
+                lp.deliver[e] = d
+                cur[CUR_LAST_TS] = t
+                e += 1
+                cur[CUR_E] = e
+                if e >= n or cur[CUR_STARTED] == 0 or ex.st[ST_N_FILLS] >= fill_room:
+                    break
+                t = np.int64(events[e].ts_exch)
+                if not _exchange_next(lp, ex, cur, f, e, t, passive, cap_o, cap_r):
+                    break
         elif t_ord == t:
             ex_on_intent(ex, ex_books, lp.ordq[oh % cap_o], lp.ord_orig[oh % cap_o], lp.ord_sent[oh % cap_o], t)
             ex.st[ST_ORD_HEAD] = oh + 1
@@ -265,7 +300,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
             while g < e and lp.deliver[g] == t:
                 g += 1
             k = g - f
-            process_events(pipe, events[f:g], k)
+            process_span(rpipe, events, f, g)
             ex.ctr[C_FEED_EVENTS] += k
             ex.ctr[C_STRATEGY_CALLS] += 1
             n_out = on_events(sctx, rpipe, events[f:g], k, t, outbox)
@@ -273,7 +308,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         elif t_rsp == t:
             if passive:
-                _deliver_upto(pipe, events, lp, ex, e, t)
+                _deliver_upto(rpipe, events, lp, ex, e, t)
             k = 0
             while k < lp.rsp_buf.shape[0] and rh < ex.st[ST_RSP_TAIL] and ex.rsp_t[rh % cap_r] == t:
                 lp.rsp_buf[k] = ex.rsp[rh % cap_r]
@@ -284,7 +319,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         else:
             if passive:
-                _deliver_upto(pipe, events, lp, ex, e, t)
+                _deliver_upto(rpipe, events, lp, ex, e, t)
             ex.ctr[C_TIMER_CALLS] += 1
             cur[CUR_NEXT_TIMER] = t + cur[CUR_TIMER_NS]
             n_out = on_timer(sctx, rpipe, t, outbox)

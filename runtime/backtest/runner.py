@@ -26,7 +26,7 @@ from tickpath.runtime.backtest.strategies import PROBES, new_ctx
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
-from tickpath.runtime.engine.pipeline import P_LAT_MIN_SEQ, Pipeline
+from tickpath.runtime.engine.pipeline import P_BOOKS_ONLY, P_LAT_MIN_SEQ, Pipeline
 from tickpath.runtime.trading.records import new_intents
 
 BATCH_EVENTS = 1 << 16      # events decoded per loop call (the batch grows if the carry needs it)
@@ -132,6 +132,29 @@ def _take_batch():
         return np.zeros(BATCH_EVENTS, dtype=EVENT_DTYPE), np.zeros(BATCH_EVENTS, dtype=np.int64)
 
 
+_EX_BUFFERS: list = []   # the exchange's fill log and response ring of the last finished run
+_PIPES: dict = {}   # (instruments, max_orders, max_levels) -> finished runs' pipelines, reset
+
+
+def _take_pipeline(key: tuple) -> Pipeline:
+    """A pipeline for one run: a finished run's, reset (its pages are already mapped: fresh
+    ones are ~3,000 page faults a file at the bench's size), or a new one. Only the last
+    configuration's are kept, two at most (the strategy's and the exchange's)."""
+    pool = _PIPES.get(key)
+    if pool:
+        p = pool.pop()
+        p.reset()
+        return p
+    return Pipeline(n_locates=key[0], max_orders=key[1], max_levels=key[2])
+
+
+def _give_back(key: tuple, *pipes: Pipeline) -> None:
+    if key not in _PIPES:
+        _PIPES.clear()
+        _PIPES[key] = []
+    _PIPES[key].extend(pipes)
+
+
 def _latencies(b: dict, base_dir: str):
     return tuple(L.from_spec(b[k], f"backtest.{k}", b["seed"] + i, base_dir)
                  for i, k in enumerate(("feed_latency", "entry_latency", "response_latency")))
@@ -145,12 +168,14 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
     locs = resolve(path, s["symbols"], b["instruments"])
     t0 = time.perf_counter()
     n_loc = b["instruments"]
-    pipe = Pipeline(n_locates=n_loc, max_orders=b["max_orders"], max_levels=b["max_levels"])
+    key = (n_loc, b["max_orders"], b["max_levels"])
+    pipe = _take_pipeline(key)
     pipe.params[P_LAT_MIN_SEQ] = np.iinfo(np.int64).max    # no wall-clock latency in a backtest
-    ex_pipe = Pipeline(n_locates=n_loc, max_orders=b["max_orders"], max_levels=b["max_levels"])
+    ex_pipe = _take_pipeline(key)
     ex = new_exchange(n_loc, model=MODELS[b["queue_model"]], power_n=b["power_n"],
                       trade_through=b["trade_through"], maker_fee=b["maker_fee"],
-                      taker_fee=b["taker_fee"], response_latency=rsp_lat, seed=b["seed"])
+                      taker_fee=b["taker_fee"], response_latency=rsp_lat, seed=b["seed"],
+                      buffers=_EX_BUFFERS.pop() if _EX_BUFFERS else None)
     timer_ns = 0
     tctx = None
     if is_probe(s["name"]):
@@ -160,6 +185,7 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
         outbox = new_intents(64)
         bind = probe_binding(s["name"])
         timer_ns = p["timer_ns"]
+        reads_indicators = False   # the probes read books alone
     else:
         from tickpath.runtime.backtest.bindings import trading_binding
         from tickpath.runtime.trading.context import new_trade_ctx
@@ -172,6 +198,9 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
         sctx = (tctx, st.new_state(n_loc))
         outbox = tctx.outbox
         bind = trading_binding(st)
+        reads_indicators = bool(getattr(st.obj, "READS_INDICATORS", True))
+    # a strategy that reads no indicator gets books alone (trading/strategy.py: READS_INDICATORS)
+    pipe.params[P_BOOKS_ONLY] = 0 if reads_indicators else 1
     src = EventSource(path)
     batch, deliver = _take_batch()
     lp = LP.new_loop_state(0, b["instruments"], feed_latency=feed_lat,
@@ -261,6 +290,8 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
     summary["samples"] = samples
     if src.itch_stats.get("truncated_tail_bytes"):
         summary["warnings"] = [f"file ends inside a message: {src.itch_stats['truncated_tail_bytes']} bytes not decoded"]
+    _give_back(key, pipe, ex_pipe)   # read above: the next run resets them
+    _EX_BUFFERS[:] = [(ex.fills, ex.rsp, ex.rsp_t)]
     return summary
 
 

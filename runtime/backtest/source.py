@@ -40,7 +40,7 @@ BATCH_PACKETS = 512
 _R = ord("R")
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def decode_into(buf, offsets, lengths, recv_ns, n, mold, session, out, o, counters):
     """Decode packets [0, n) into out[o:]; returns the new end (the caller sizes out)."""
     for i in range(n):
@@ -58,7 +58,7 @@ def decode_into(buf, offsets, lengths, recv_ns, n, mold, session, out, o, counte
 _TS_END = itch.TIMESTAMP_OFFSET + 6     # a message this long carries an ITCH timestamp
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def decode_file_runs(buf, pos, first, n, first_seq, max_payload, events, ev, counters):
     """Decode messages [first, n) of a block (message k's 2-byte length at buf[pos[k]]) into
     events[ev:], packet by packet as chunk_to_mold would cut them: each event's receive time
@@ -108,7 +108,7 @@ class EventSource:
         self.udp_port = udp_port
         self.itch_stats: dict = {}
         self.mold, self.session = new_mold_state(None, 1 if self.format == "itch" else 0)
-        self.out = np.zeros(BATCH_PACKETS * max_events_per_packet(1472), dtype=EVENT_DTYPE)
+        self.out = np.zeros(0, dtype=EVENT_DTYPE)   # the packet path's batch, sized at first use
         self._gen = None
         self._dst = None
 
@@ -180,7 +180,8 @@ class EventSource:
         for buf, off, ln, rns in self._packets(progress):
             need = len(off) * max_events_per_packet(int(ln.max()) if len(ln) else 0)
             if need > len(self.out):
-                self.out = np.zeros(need, dtype=EVENT_DTYPE)
+                self.out = np.zeros(max(need, BATCH_PACKETS * max_events_per_packet(1472)),
+                                    dtype=EVENT_DTYPE)
             m = decode_into(buf, off, ln, rns, len(off), self.mold, self.session, self.out, 0,
                             counters)
             if m:

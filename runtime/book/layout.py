@@ -188,13 +188,14 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
 
 def clear_books(books: Books) -> None:
     """Empty every book in place (start of day), keeping the memory and the bounds."""
-    books.orders[:] = 0
+    # as bytes: a structured array's `[:] = 0` goes field by field (8 MB took 7 ms, not 0.5)
+    books.orders.view(np.uint8)[:] = 0
     books.state[N_LIVE] = 0
     books.state[ARENA_TOP] = 0
     books.side_off[:] = NO_REGION
     books.free_head[:] = NO_REGION
-    for arr in (books.levels, books.side_cap, books.n_levels, books.last_trade,
-                books.unreliable):
+    books.levels.view(np.uint8)[:] = 0
+    for arr in (books.side_cap, books.n_levels, books.last_trade, books.unreliable):
         arr[:] = 0
 
 

@@ -27,7 +27,7 @@ from tickpath.runtime.book.orderbook import (
     microprice,
     mid_price,
 )
-from tickpath.runtime.book.layout import Books, new_books
+from tickpath.runtime.book.layout import Books, clear_books, new_books
 from tickpath.runtime.core.event import EVENT_DTYPE, FLAG_GAP
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.ipc.ring import Ring, claim, publish
@@ -41,6 +41,7 @@ OUT_NAMES = ("ema", "rsi", "vwap", "mid", "microprice", "imbalance", "last_trade
 P_MIDNIGHT_NS = 0      # CLOCK_REALTIME of the last UTC midnight (ITCH ts are ns since then)
 P_PUBLISH = 1          # 1: copy each event to the out ring
 P_LAT_MIN_SEQ = 2      # events below this seq are warm-up: not recorded
+P_BOOKS_ONLY = 3       # 1: books only, no indicators (a backtest whose strategy reads none)
 N_PARAMS = 4
 
 _DAY_NS = 86_400_000_000_000
@@ -102,8 +103,29 @@ class Pipeline:
         else:  # a 2-slot ring nobody reads; P_PUBLISH=0 keeps the loop off it
             self.ring = Ring.create(2, EVENT_DTYPE)
         self.stop = np.zeros(8, dtype=np.int64)  # the ring's wait policy watches stop[0]
+        self._fresh = (n_locates, ema_period, rsi_period, self.params.copy(),
+                       self.ring.hdr.copy())   # what reset() restores
         prefault(*self.books, self.ema, self.rsi, self.vwap, self.out, self.hist, self.counters,
                  self.ring.data)
+
+    def reset(self) -> None:
+        """Back to the state __init__ leaves, in the same memory: a backtest's next file
+        reuses these pages instead of faulting in new ones (milliseconds a file).
+        tests/runtime/engine/test_pipeline_reset.py compares it with a new Pipeline."""
+        n_locates, ema_period, rsi_period, params, ring_hdr = self._fresh
+        clear_books(self.books)
+        self.ema[:] = S.new_states(S.ema_init, S.EMA_STATE_SIZE, n_locates, ema_period)
+        self.rsi[:] = S.new_states(S.rsi_init, S.RSI_STATE_SIZE, n_locates, rsi_period)
+        self.vwap[:] = S.new_states(S.vwap_init, S.VWAP_STATE_SIZE, n_locates)
+        self.out[:] = np.nan
+        self.out[:, OUT_UPDATES] = 0
+        self.hist[:] = 0
+        self.counters[:] = 0
+        self.params[:] = params
+        self.params[P_MIDNIGHT_NS] = utc_midnight_ns()
+        self.ring.hdr[:] = ring_hdr
+        self.ring.data[:] = np.zeros(1, dtype=self.ring.data.dtype)
+        self.stop[:] = 0
 
     @property
     def arrays(self):
@@ -114,34 +136,36 @@ class Pipeline:
         return {name: float(self.out[locate, i]) for i, name in enumerate(OUT_NAMES)}
 
 
-@njit(nogil=True, cache=True)
-def process_events(pipe, events, n):
-    """Apply events[0:n] to books and indicators, record latency, publish. Returns n."""
-    books, ema, rsi, vwap, out, hist, counters, params, rhdr, rdata, stop = pipe
+@njit(nogil=True, inline="always")
+def _process(pipe, events, lo, hi):
+    """events[lo:hi] through books, indicators, ring and latency: the one body of both entry
+    points below. Fields are read as pipe.name, so `pipe` may be the PipeState or a Ref."""
+    books, out, counters, params = pipe.books, pipe.out, pipe.counters, pipe.params
     n_loc = out.shape[0]
-    for i in range(n):
+    indicators = params[P_BOOKS_ONLY] == 0
+    for i in range(lo, hi):
         ev = events[i]
         # start the order-table cache misses of a later event now (any index is safe)
         book_prefetch(books, events, i + 6)
         loc = book_apply(books, events, i, counters)
-        if loc >= 0 and loc < n_loc:
+        if indicators and loc >= 0 and loc < n_loc:
             t = ev.msg_type
             if t == _E or t == _C or t == _P:
                 px4, sh = last_trade(books, loc)
                 px = px4 * 1e-4
                 out[loc, OUT_LAST] = px
-                out[loc, OUT_EMA] = S.ema_update(ema[loc], px)
-                out[loc, OUT_RSI] = S.rsi_update(rsi[loc], px)
-                out[loc, OUT_VWAP] = S.vwap_update(vwap[loc], px, np.float64(sh))
+                out[loc, OUT_EMA] = S.ema_update(pipe.ema[loc], px)
+                out[loc, OUT_RSI] = S.rsi_update(pipe.rsi[loc], px)
+                out[loc, OUT_VWAP] = S.vwap_update(pipe.vwap[loc], px, np.float64(sh))
             out[loc, OUT_MID] = mid_price(books, loc) * 1e-4
             out[loc, OUT_MICRO] = microprice(books, loc) * 1e-4
             out[loc, OUT_IMBALANCE] = imbalance(books, loc)
             out[loc, OUT_UPDATES] += 1.0
         if params[P_PUBLISH] != 0:
-            slot = claim(rhdr, stop, 0)
+            slot = claim(pipe.ring_hdr, pipe.stop, 0)
             if slot >= 0:
-                rdata[slot] = ev
-                publish(rhdr, 1)
+                pipe.ring_data[slot] = ev
+                publish(pipe.ring_hdr, 1)
             else:
                 counters[C.RING_DROPPED] += 1
         if (ev.flags & FLAG_GAP) == 0 and ev.ts_exch != 0 and ev.seq >= params[P_LAT_MIN_SEQ]:
@@ -149,5 +173,20 @@ def process_events(pipe, events, n):
             if lat < -_DAY_NS // 2:
                 lat += _DAY_NS   # the send was stamped before midnight, completion after
             counters[C.LATENCY_RECORDED] += 1
-            counters[C.LATENCY_OVERFLOW] += latency.record(hist, max(lat, 0))
+            counters[C.LATENCY_OVERFLOW] += latency.record(pipe.hist, max(lat, 0))
+
+
+@njit(nogil=True, cache=True, _nrt=False)   # allocates nothing: no reference counting
+def process_events(pipe, events, n):
+    """Apply events[0:n] to books and indicators, record latency, publish. Returns n."""
+    _process(pipe, events, 0, min(n, events.shape[0]))
     return n
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def process_span(pipe, events, lo, hi):
+    """process_events for events[lo:hi] of a longer batch, the pipeline by pointer (a Ref,
+    trading/ref.py): a caller that delivers a few events at a time (the backtest's feed)
+    pays one pointer per call instead of the ~20 arrays' copy, and the order-table
+    prefetch still looks ahead into the rest of the batch."""
+    _process(pipe, events, max(lo, 0), min(hi, events.shape[0]))

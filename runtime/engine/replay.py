@@ -87,7 +87,7 @@ def detect_format(path: str) -> str:
     return inp.format
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def scaled_offset_ns(elapsed_ns, speed_units):
     """elapsed_ns / (speed_units / 1e6) in integer ns, saturated at 2^62: no product can
     overflow (speed_units <= 1e12, so the remainder times 1e6 stays below 1e18)."""
@@ -100,7 +100,7 @@ def scaled_offset_ns(elapsed_ns, speed_units):
     return q * SPEED_UNITS + (r * SPEED_UNITS) // speed_units
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def locate_udp(data, offsets, lengths, orig_lengths, kind, udp_port, out_off, out_len, counters):
     """For each captured frame, where its UDP payload lies in data (-1 when it is not one we
     replay; runtime/feed/netheaders.py parses the headers, every read length-checked)."""
@@ -124,7 +124,7 @@ def locate_udp(data, offsets, lengths, orig_lengths, kind, udp_port, out_off, ou
         counters[C.FRAMES] += 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _wait_until(t_ns, stop):
     """Sleep/spin until t_ns (CLOCK_REALTIME); False if the stop flag was raised meanwhile."""
     while True:
@@ -146,7 +146,7 @@ def _paced(pace, t_ns, stop):
     return _wait_until(pace[1] + scaled_offset_ns(t_ns - pace[2], pace[3]), stop)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _process_bbo(pipe, events, n, tops, rows, k, symbols):
     """process_events' per-event work (books, then the indicators of the book touched; no
     latency, no out ring: replay uses neither) with a top-of-book row after each change.
@@ -177,7 +177,7 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _process(pipe, events, n, bbo_on, tops, rows, k, symbols):
     if bbo_on:
         return _process_bbo(pipe, events, n, tops, rows, k, symbols)
@@ -185,7 +185,7 @@ def _process(pipe, events, n, bbo_on, tops, rows, k, symbols):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def replay_itch(buf, pos, first, n, first_seq, last_ts, events, pipe, bbo_on, tops, rows,
                 symbols, pace, stop):
     """Decode messages [first, first + n) of an ITCH block straight from its buffer into
@@ -209,7 +209,7 @@ def replay_itch(buf, pos, first, n, first_seq, last_ts, events, pipe, bbo_on, to
     return m, k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def replay_packets(buf, offsets, lengths, recv_ns, a, b, mold, session, events, pipe,
                    bbo_on, tops, rows, symbols, pace, stop):
     """Decode packets [a, b) of a capture into events[0:] and run them through the pipeline;

@@ -58,7 +58,7 @@ class ItchChunk:
         return self.buf[self.pos[k] + _PREFIX:self.pos[k + 1]].tobytes()
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def frame_messages(buf, n_bytes, pos):
     """Positions of the complete length-prefixed messages in buf[0:n_bytes]; returns
     (n messages, bytes consumed). pos needs n_bytes // 2 + 1 slots (2 bytes per empty message)."""
@@ -75,7 +75,7 @@ def frame_messages(buf, n_bytes, pos):
     return n, o
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def decode_messages(buf, pos, first, n, first_seq, last_ts, events, counters):
     """Decode messages [first, first + n) of a chunk (message k at buf[pos[k]:pos[k+1]], its
     2-byte length first) into events[0:]; message k is sequence number first_seq + k. An
@@ -210,7 +210,7 @@ class ItchFile:
             raw.close()
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)   # its slice copy needs numba's runtime
 def _pack_runs(src, pos, n, session, first_seq, max_payload, max_count, out, pkt_off,
                pkt_len, pkt_seq, pkt_first, pkt_count, ts_off, pkt_ts):
     """Greedy packets of consecutive messages; returns (packets, bytes used)."""

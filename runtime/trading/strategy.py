@@ -6,6 +6,9 @@ A strategy is a module (or any object with these attributes) providing
     on_book(tctx, strat, pipe, loc, now_ns)    njit: after a batch touched locate `loc`
     on_order(tctx, strat, resp, j, now_ns)     njit: after a response was applied (j: order index or -1)
     on_timer(tctx, strat, pipe, now_ns)        njit: every [trading] timer_ms
+and optionally
+    READS_INDICATORS = False   it reads only pipe.books, never pipe.out (the pipeline's EMA,
+                               RSI, VWAP, mid...): a backtest then keeps books alone (default True)
 acting only through runtime/trading/intents.py. Named in the config as `name = "market_maker"`
 (tickpath.runtime.trading.strategies.<name>, else a top-level module of that name) or
 `"pkg.module:Name"` / `"pkg.module"` for a user's own package.

@@ -31,6 +31,7 @@ from tickpath.runtime.trading.context import symbol_u64
 from tickpath.runtime.trading.intents import last_uref, order_new, order_cancel, order_replace, position
 from tickpath.runtime.trading.orders import order_slot
 
+READS_INDICATORS = False   # books only: a backtest skips the pipeline's indicators
 PARAMS = {
     "symbols": [],              # symbols to quote; [] = all
     "gamma": 0.1,               # risk aversion, 1/dollar

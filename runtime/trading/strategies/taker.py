@@ -21,6 +21,7 @@ from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading.context import symbol_u64
 from tickpath.runtime.trading.intents import order_new, position
 
+READS_INDICATORS = False   # books only: a backtest skips the pipeline's indicators
 PARAMS = {
     "symbols": [],          # [] = all listed instruments
     "fast": 8,              # EMA periods, book updates
