@@ -296,7 +296,7 @@ def _better(side, a, b):
     return a > b if side == BID else a < b
 
 
-@njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False, inline="always")   # once per recorded add beside own orders
 def _cross_check(ex, loc, side, price, now_ns):
     """A recorded order added at price on side: own orders of the other side it crosses fill."""
     r = 0
@@ -309,7 +309,7 @@ def _cross_check(ex, loc, side, price, now_ns):
         r += 1
 
 
-@njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False, inline="always")   # once per recorded reduction beside own orders
 def _reduction(ex, books, loc, side, price, ref, qty, is_exec, now_ns):
     """A recorded order at (loc, side, price) loses qty shares (executed or cancelled)."""
     model = ex.st[ST_MODEL]
@@ -357,7 +357,7 @@ def _reduction(ex, books, loc, side, price, ref, qty, is_exec, now_ns):
         r += 1
 
 
-@njit(nogil=True, cache=True, _nrt=False)
+@njit(nogil=True, cache=True, _nrt=False, inline="always")   # once per recorded event
 def _before_book(ex, books, ev, loc, now_ns):
     """Queue moves and fills implied by a recorded event, seen before the book applies it.
     Returns (side, price) of an order the event adds (for the crossing check), side -1 if none."""

@@ -31,11 +31,11 @@ be "dynamic globals" and make the binding uncacheable.
 
 Passive feed: a strategy whose on_events never acts (events_passive(sctx) true: a
 timer-driven one, like hftbacktest's `elapse` loop) does not need a call per delivery
-instant, only books that are current whenever it does act. Then deliveries are not steps of
-the loop: before each on_responses / on_timer at t, every event delivered by t goes through
-the pipeline in one call (the same events in the same order, so the same books and
-indicators; only the number of calls differs), and at the end of a batch those delivered by
-the last exchange time (no later callback can come before it). One loop step per recorded
+instant, only books that are current whenever it reads them. Then deliveries are not steps
+of the loop: before each on_timer at t (on_responses is handed no books), every event
+delivered by t goes through the pipeline in one call (the same events in the same order, so
+the same books and indicators; only the number of calls differs), and at the end of a batch
+those delivered by the last exchange time (no later callback can come before it). One loop step per recorded
 event instead of two, and the pipeline's per-call cost paid per run of events.
 
 The exchange's books go to its functions as a Ref (one pointer, trading/ref.py), not as
@@ -307,8 +307,8 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
             cur[CUR_F] = g
             send_intents(replace_orig, sctx, lp, ex, outbox, n_out, t)
         elif t_rsp == t:
-            if passive:
-                _deliver_upto(rpipe, events, lp, ex, e, t)
+            # on_responses is handed no books: a passive feed catches up before the next
+            # callback that reads them (the same events in the same order, fewer calls)
             k = 0
             while k < lp.rsp_buf.shape[0] and rh < ex.st[ST_RSP_TAIL] and ex.rsp_t[rh % cap_r] == t:
                 lp.rsp_buf[k] = ex.rsp[rh % cap_r]
