@@ -94,11 +94,15 @@ def test_backtest_vs_hftbacktest_bench(benchmark, placement, day):
 
 @pytest.mark.parametrize("n_steps", [60_000, 200_000, 600_000])
 def test_ray_fanout_bench(benchmark, placement, tmp_path, n_steps):
-    """4 files, serial vs Ray with 2 workers, alternating round by round in one Ray session
-    (the box's load moves under both); 60 000 steps is the earlier figure's file size (a
-    file then takes ~0.1 s, so Ray's per-task cost shows), 200 000 the day of the bench above,
-    600 000 a file of ~0.2 s (still ~1/500 of a NASDAQ day) where the per-task cost shrinks."""
+    """4 files, serial vs Ray with 2 workers vs two plain worker processes (no Ray: what two
+    processes get from this machine at all, its ceiling), alternating round by round in one
+    Ray session (the box's load moves under all three); 60 000 steps is the earlier figure's
+    file size (a file then takes ~0.1 s, so Ray's per-task cost shows), 200 000 the day of the
+    bench above, 600 000 a file of ~0.2 s (still ~1/500 of a NASDAQ day) where the per-task
+    cost shrinks."""
     ray = pytest.importorskip("ray", reason="Ray is the optional extra tickpath[cluster]")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
     cf = _load("tests/runtime/backtest/conftest.py")
     paths = []
     for k in range(4):
@@ -108,29 +112,42 @@ def test_ray_fanout_bench(benchmark, placement, tmp_path, n_steps):
     jobs = [(p, _cfg()) for p in paths]
     serial = fanout.run_serial(jobs)    # compile / load caches outside the timing
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    t_serial, t_ray = [], []
+    plain = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    paths_, cfgs = [j[0] for j in jobs], [j[1] for j in jobs]
+    t_serial, t_ray, t_plain = [], [], []
     try:
         fanout.run_ray(jobs[:2])         # workers up, caches loaded
+        list(plain.map(fanout.run_one, paths_[:2], cfgs[:2]))
 
-        def pair():
+        def rounds():
             t0 = time.perf_counter()
             fanout.run_serial(jobs)
             t1 = time.perf_counter()
             res = fanout.run_ray(jobs)
             t2 = time.perf_counter()
+            two = list(plain.map(fanout.run_one, paths_, cfgs))
+            t3 = time.perf_counter()
+            assert [r["fill_log_sha256"] for r in two] == [r["fill_log_sha256"] for r in res]
             t_serial.append(t1 - t0)
             t_ray.append(t2 - t1)
+            t_plain.append(t3 - t2)
             return res
-        res = benchmark.pedantic(pair, rounds=5, iterations=1)
+        res = benchmark.pedantic(rounds, rounds=5, iterations=1)
     finally:
+        plain.shutdown()
         ray.shutdown()
     assert [r["fill_log_sha256"] for r in res] == [r["fill_log_sha256"] for r in serial]
     assert all(r["loop_cache"]["misses"] == 0 for r in res)   # no worker compiled the loop
     serial_s, ray_s = float(np.median(t_serial)), float(np.median(t_ray))
+    plain_s = float(np.median(t_plain))
     ratios = [a / b for a, b in zip(t_serial, t_ray)]
+    ceiling = [a / b for a, b in zip(t_serial, t_plain)]
     benchmark.extra_info.update({"files": 4, "n_steps": n_steps, "serial_s": t_serial,
                                  "ray_2_workers_s": t_ray, "speedup": serial_s / ray_s,
-                                 "speedup_per_round": ratios, "cpus": os.cpu_count()})
+                                 "speedup_per_round": ratios, "two_plain_processes_s": t_plain,
+                                 "plain_speedup": serial_s / plain_s,
+                                 "plain_speedup_per_round": ceiling, "cpus": os.cpu_count()})
     print(f"\n{n_steps} steps x 4 files: serial {serial_s:.2f} s, ray 2 workers {ray_s:.2f} s: "
-          f"{serial_s / ray_s:.2f}x (medians of 5 alternating rounds; per round "
-          f"{min(ratios):.2f}-{max(ratios):.2f}x)")
+          f"{serial_s / ray_s:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}x); two plain "
+          f"processes {plain_s:.2f} s: {serial_s / plain_s:.2f}x (per round {min(ceiling):.2f}-"
+          f"{max(ceiling):.2f}x) (medians of 5 alternating rounds)")

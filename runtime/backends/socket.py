@@ -43,7 +43,7 @@ _MSG_LEN = 56
 
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def socket_poll(state, payload, lengths, recv_ns):
     """state = (params int64[4]: fd, mmsg address, n_slots; mmsg uint8 view; counters)."""
     params, mmsg, counters = state
@@ -85,7 +85,7 @@ def _resolve_iface_index(name: str | None) -> int:
         raise ConfigError("interface does not exist", interface=name) from exc
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def socket_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
                 idle_state):
     """The receive loop for this backend, cached on disk (runtime/engine/loop.py says why)."""

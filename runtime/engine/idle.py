@@ -41,7 +41,7 @@ def new_state() -> np.ndarray:
     return np.zeros(2, dtype=np.int64)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def idle(params, state, work_count):
     if work_count > 0:
         state[0] = 0

@@ -136,7 +136,7 @@ def write_slot(hdr, j):
     return (hdr[L.WRITE_SEQ] + j) & (hdr[L.CAPACITY] - 1)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def claim(hdr, stop, stop_idx):
     """try_claim + the ring's full policy. Returns a slot, or -1 (dropped, or stop raised)."""
     slot = try_claim(hdr)

@@ -53,7 +53,7 @@ class PipelineSink(NamedTuple):
     pipe: PipeState       # Pipeline.arrays (runtime/engine/pipeline.py)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def deliver_to_pipeline(sink, st_buf, meta, n):
     mold, session, events, pipe = sink.mold, sink.session, sink.events, sink.pipe
     counters = pipe.counters
@@ -150,7 +150,7 @@ def ab_cycle(poll_a, st_a, fa, poll_b, st_b, fb, poll_r, st_r, fr, r_on, arb, re
     return ctrl[EXIT_CODE]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def ab_socket_loop(st_a, fa, st_b, fb, st_r, fr, r_on, arb, rec, sink, ctrl, idle_params,
                    idle_state):
     """Line A, line B and the server on kernel sockets: cached on disk."""

@@ -63,7 +63,7 @@ def _bind_flags(requested: str, attached: str) -> int:
     return XDP_USE_NEED_WAKEUP                          # auto: zero-copy if offered, else copy
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def afxdp_loop(bstate, payload, lengths, recv_ns, mold, session, events, pipe, ctrl, idle_params,
                idle_state):
     """The receive loop for this backend, cached on disk (runtime/engine/loop.py says why)."""

@@ -116,7 +116,7 @@ def _deliver(umem, a, flen, port, slot_bytes, detail):
     return -1, 0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def afxdp_poll(state, payload, lengths, recv_ns):
     """The backend's poll (kind FRAMES): fills slots [0, n) and returns n (never raises)."""
     umem, stash, cursors, params = state.umem, state.stash, state.cursors, state.params
