@@ -296,7 +296,7 @@ def _better(side, a, b):
     return a > b if side == BID else a < b
 
 
-@njit(nogil=True, cache=True, _nrt=False, inline="always")   # once per recorded add beside own orders
+@njit(nogil=True, cache=True, _nrt=False, inline="always")   # per recorded add
 def _cross_check(ex, loc, side, price, now_ns):
     """A recorded order added at price on side: own orders of the other side it crosses fill."""
     r = 0
@@ -309,7 +309,7 @@ def _cross_check(ex, loc, side, price, now_ns):
         r += 1
 
 
-@njit(nogil=True, cache=True, _nrt=False, inline="always")   # once per recorded reduction beside own orders
+@njit(nogil=True, cache=True, _nrt=False, inline="always")   # per recorded reduction
 def _reduction(ex, books, loc, side, price, ref, qty, is_exec, now_ns):
     """A recorded order at (loc, side, price) loses qty shares (executed or cancelled)."""
     model = ex.st[ST_MODEL]

@@ -35,8 +35,11 @@ instant, only books that are current whenever it reads them. Then deliveries are
 of the loop: before each on_timer at t (on_responses is handed no books), every event
 delivered by t goes through the pipeline in one call (the same events in the same order, so
 the same books and indicators; only the number of calls differs), and at the end of a batch
-those delivered by the last exchange time (no later callback can come before it). One loop step per recorded
-event instead of two, and the pipeline's per-call cost paid per run of events.
+those delivered by the last exchange time (no later callback can come before it). One loop
+step per recorded event instead of two, and the pipeline's per-call cost paid per run of
+events (process_span: the pipeline by pointer, its prefetch reading ahead in the batch).
+Recorded events that follow one another with nothing else due in between are applied in one
+run (`_exchange_next` takes the clocks' decision without recomputing them all).
 
 The exchange's books go to its functions as a Ref (one pointer, trading/ref.py), not as
 the flattened tuple of nine arrays copied at each of the per-event calls.

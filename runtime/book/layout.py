@@ -188,7 +188,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
 
 def clear_books(books: Books) -> None:
     """Empty every book in place (start of day), keeping the memory and the bounds."""
-    # as bytes: a structured array's `[:] = 0` goes field by field (8 MB took 7 ms, not 0.5)
+    # as bytes: a record array's `[:] = 0` goes field by field (the bench's 6 MB: 7 ms, not 0.8)
     books.orders.view(np.uint8)[:] = 0
     books.state[N_LIVE] = 0
     books.state[ARENA_TOP] = 0

@@ -124,7 +124,7 @@ class Pipeline:
         self.params[:] = params
         self.params[P_MIDNIGHT_NS] = utc_midnight_ns()
         self.ring.hdr[:] = ring_hdr
-        self.ring.data[:] = np.zeros(1, dtype=self.ring.data.dtype)
+        self.ring.data.view(np.uint8)[:] = 0   # as bytes: a record array zeroes field by field
         self.stop[:] = 0
 
     @property
