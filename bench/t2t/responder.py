@@ -26,6 +26,7 @@ from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading.context import symbol_u64
 from tickpath.runtime.trading.intents import order_new
 
+READS_INDICATORS = False   # books only, as a user's book-driven strategy would declare
 PARAMS = {
     "symbols": [],          # the quiet instruments the triggers are on
     "answer_symbol": "",    # the instrument the answers go to

@@ -6,7 +6,7 @@ The hot loop, generated per (strategy, feed backend) like the step (strategy.py 
 
     while not stopped:
         frames = poll()
-        for each frame: events = decode(frame); process_events(books, indicators)
+        for each frame: events = decode(frame); process_span(books, indicators)
                         n_out = trade_on_events(...)   # strategy, risk gate, order manager
         for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, queued;
         ouch_send (one send() for the step's orders), then note_sent per entry
@@ -36,6 +36,7 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.engine import latency
 from tickpath.runtime.backends.registry import EVENTS
 from tickpath.runtime.book.layout import unreliable_report
+from tickpath.runtime.engine.pipeline import OUT_UPDATES, P_BOOKS_ONLY
 from tickpath.runtime.engine.runner import Runtime
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
@@ -59,7 +60,7 @@ LOOP_TEMPLATE = STEP_TEMPLATE + '''
 from {poll_module} import {poll_name} as _poll
 from tickpath.runtime.engine.idle import idle
 from tickpath.runtime.engine.loop import EXIT_CODE, ITERATIONS, RUNNING, STOP
-from tickpath.runtime.engine.pipeline import process_events
+from tickpath.runtime.engine.pipeline import process_span
 from tickpath.runtime.feed.decoder import decode_frame
 from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
 from tickpath.runtime.trading import records as _R
@@ -125,7 +126,7 @@ def _step(tctx, strat, pref, events, m, ost):
 def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, ost, responses):
     tctx = ref(tctx)      # the step's calls get pointers, not ~350 words of context (ref.py)
     strat = ref(strat)
-    pref = ref(pipe)      # process_events keeps the value: its own cached code is for that type
+    pref = ref(pipe)      # the pipeline (process_span) and the step get a pointer, not ~20 arrays
     store_release(ctrl, RUNNING, 1)
     while load_acquire(ctrl, STOP) == 0:
         ep = load_acquire(ctrl, {epoch})
@@ -163,7 +164,7 @@ RECEIVE = {
         for f in range(max(n, 0)):
             m = decode_frame(payload, lengths, f, recv_ns, mold, session, events, 0, pipe.counters)
             if m > 0:
-                process_events(pipe, events, m)
+                process_span(pref, events, 0, m)
                 n_out += _step(tctx, strat, pref, events, m, ost)
                 stepped = True
         if not stepped:    # timers, breakers and kill-switch cancels run on a quiet feed too
@@ -173,7 +174,7 @@ RECEIVE = {
         receive="""        n = _poll(bstate, events)
         m = max(n, 0)
         if m > 0:
-            process_events(pipe, events, m)
+            process_span(pref, events, 0, m)
         n_out = _step(tctx, strat, pref, events, m, ost)"""),
 }
 
@@ -227,6 +228,8 @@ class Trader(Runtime):
         self.responses = R.new_responses(tc["responses"])
         self.tctx = None
         super().__init__(cfg)
+        # a strategy that reads only books gets no indicators (trading/strategy.py says how)
+        self.pipe.params[P_BOOKS_ONLY] = 0 if getattr(self.strategy.obj, "READS_INDICATORS", True) else 1
         dry = new_trade_ctx(n_loc, tcfg["risk"], **self._sizes)
         self.strategy.compile(dry, self.strategy.new_state(n_loc), self.pipe.arrays, self.events,
                               self.responses)
@@ -362,6 +365,9 @@ class Trader(Runtime):
             "backend": self.cfg.backend.kind, "backend_stats": getattr(self, "backend_stats", {}),
             "feed": self.counters(), "feed_latency_ns": self.latency(),
             "books_unreliable": unreliable_report(self.pipe.books),   # the gate refused these
+            # off for a strategy that reads only books (READS_INDICATORS = False)
+            "indicators": {"on": bool(self.pipe.params[P_BOOKS_ONLY] == 0),
+                           "updates": int(self.pipe.out[:, OUT_UPDATES].sum())},
             "compile_s": {"step": round(self.strategy.compiled_s, 3), "loop": round(getattr(self, "loop_s", 0), 3)},
             "notes": self.notes,
         }

@@ -8,7 +8,8 @@ A strategy is a module (or any object with these attributes) providing
     on_timer(tctx, strat, pipe, now_ns)        njit: every [trading] timer_ms
 and optionally
     READS_INDICATORS = False   it reads only pipe.books, never pipe.out (the pipeline's EMA,
-                               RSI, VWAP, mid...): a backtest then keeps books alone (default True)
+                               RSI, VWAP, mid...): the live loop and a backtest then keep books
+                               alone (default True)
 acting only through runtime/trading/intents.py. Named in the config as `name = "market_maker"`
 (tickpath.runtime.trading.strategies.<name>, else a top-level module of that name) or
 `"pkg.module:Name"` / `"pkg.module"` for a user's own package.

@@ -209,6 +209,8 @@ def test_market_maker_runs_restricted_never_reaches_the_venue_and_audit_verifies
     assert c["new_sent"] > 0 and c["accepted"] > 0
     assert c["impossible_transitions"] == 0 and c["unknown_uref"] == 0
     assert s["risk_rejects_by_reason"].get("restricted", 0) > 0
+    # the market maker reads only books (READS_INDICATORS = False): the pipeline kept no indicator
+    assert s["indicators"] == {"on": False, "updates": 0} and s["feed"]["book_adds"] > 0
     # every order a feed event triggered is in the tick-to-trade histogram (the kill switch's
     # cancels at shutdown have no trigger)
     assert s["tick_to_trade_ns"]["count"] == (c["new_sent"] + c["replace_sent"] + c["cancel_sent"]
