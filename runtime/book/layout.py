@@ -18,11 +18,11 @@ delete scans to the end of its run, and full blocks make runs at least a block l
 plain Fibonacci hashing -- made every add a cache miss).
 One slot is 32 bytes, two per cache line:
 
-    byte 0        8          16      20    22   23   24      25        32
-         +--------+----------+-------+-----+----+----+-------+---------+
-         |  ref   |  shares  | price | loc |side|used|counted|   pad   |
-         |  u64   |   i64    |  u32  | u16 | u8 | u8 |  u8   |         |
-         +--------+----------+-------+-----+----+----+-------+---------+
+    byte 0        8          16      20    22   23   24      25   28    32
+         +--------+----------+-------+-----+----+----+-------+----+-----+
+         |  ref   |  shares  | price | loc |side|used|counted|pad |hint |
+         |  u64   |   i64    |  u32  | u16 | u8 | u8 |  u8   |    | u32 |
+         +--------+----------+-------+-----+----+----+-------+----+-----+
 
     ref       ITCH order reference number (the key)
     shares    remaining shares
@@ -32,6 +32,8 @@ One slot is 32 bytes, two per cache line:
     used      1 = slot holds a live order
     counted   1 = its shares are in its price level; 0 = its level was refused for capacity
               (that book is then marked unreliable; the order never touches a level)
+    hint      where its level was in its side's region when last seen (index from the
+              worst end); levels move, so it is checked against the price before use
 
 Price levels: one arena `levels` of 16-byte records (price u32, orders u32, shares i64)
 shared by every book. Each side of each locate owns one contiguous region of it,
@@ -74,7 +76,8 @@ ORDER_DTYPE = np.dtype(
         ("side", "u1"),
         ("used", "u1"),
         ("counted", "u1"),
-        ("pad", "u1", (7,)),
+        ("pad", "u1", (3,)),
+        ("hint", "<u4"),
     ],
     align=True,
 )

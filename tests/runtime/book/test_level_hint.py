@@ -1,0 +1,93 @@
+"""Each order remembers where its price level was (the slot's `hint`). Levels move when a
+worse level comes or goes, so the hint goes stale: an execution or a delete must then still
+reach the level at the order's price, never the level that now sits at the old index."""
+from __future__ import annotations
+
+import numpy as np
+
+from tickpath.runtime.book.layout import HASH_BLOCK_BITS, HASH_SHIFT
+from tickpath.runtime.book.orderbook import BID, book_apply_all, new_books, shares_at, top_level
+from tickpath.runtime.core import counters as C
+from tickpath.runtime.core.event import EVENT_DTYPE
+
+LOC = 1
+
+
+def _events(rows):
+    e = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    for i, (t, ref, side, shares, price) in enumerate(rows):
+        e[i]["msg_type"] = ord(t)
+        e[i]["order_ref"] = ref
+        e[i]["side"] = ord(side) if side else 0
+        e[i]["shares"] = shares
+        e[i]["price"] = price
+        e[i]["locate"] = LOC
+    return e
+
+
+def _apply(books, counters, rows):
+    book_apply_all(books, _events(rows), counters)
+
+
+def _hint(books, ref):
+    slot = np.flatnonzero((books.orders["used"] == 1) & (books.orders["ref"] == ref))
+    assert slot.size == 1
+    return int(books.orders["hint"][slot[0]])
+
+
+def test_stale_hint_after_a_worse_level_is_inserted_reaches_the_right_level():
+    books, counters = new_books(2, 1 << 8, 64), C.new_counters()
+    # bids at 100, 200, 300 (worst first: indices 0, 1, 2); order 3 rests at 300
+    _apply(books, counters, [("A", 1, "B", 10, 1000000), ("A", 2, "B", 20, 2000000),
+                             ("A", 3, "B", 30, 3000000)])
+    assert _hint(books, 3) == 2
+    # a worse level (50) moves every level up one: index 2 is now the 200 level
+    _apply(books, counters, [("A", 4, "B", 40, 500000)])
+    assert _hint(books, 3) == 2   # stale on purpose: only the order's own events refresh it
+    _apply(books, counters, [("X", 3, None, 5, 0)])
+    assert shares_at(books, LOC, BID, 3000000) == 25
+    assert shares_at(books, LOC, BID, 2000000) == 20
+    assert _hint(books, 3) == 3   # found by the scan, kept for next time
+    assert counters[C.BOOK_UNKNOWN_ORDER] == 0
+
+
+def test_hint_past_the_end_after_worse_levels_go_still_finds_the_level():
+    books, counters = new_books(2, 1 << 8, 64), C.new_counters()
+    _apply(books, counters, [("A", 1, "B", 10, 1000000), ("A", 2, "B", 20, 2000000),
+                             ("A", 3, "B", 30, 3000000), ("A", 4, "B", 40, 4000000)])
+    assert _hint(books, 4) == 3
+    _apply(books, counters, [("D", 1, None, 0, 0), ("D", 2, None, 0, 0), ("D", 3, None, 0, 0)])
+    # one level left: the hint (3) points past the side's end
+    _apply(books, counters, [("E", 4, None, 15, 0)])
+    assert top_level(books, LOC, BID) == (4000000, 25, 1)
+    _apply(books, counters, [("D", 4, None, 0, 0)])
+    assert top_level(books, LOC, BID) == (0, 0, 0)
+    assert books.n_levels[LOC, BID] == 0
+
+
+def _home(books, ref):
+    """The order table's home slot of ref (layout.py's block hash, here in Python)."""
+    b = int(books.state[HASH_BLOCK_BITS])
+    block = (((ref >> b) * 11400714819323198485) % (1 << 64)) >> int(books.state[HASH_SHIFT])
+    return (block << b) | (ref & ((1 << b) - 1))
+
+
+def test_hint_moves_with_its_order_when_a_delete_shifts_a_probe_run_back():
+    """Backward-shift deletion moves orders between slots: the hint moves with the rest."""
+    books, counters = new_books(2, 1 << 6, 64), C.new_counters()
+    colliders = [r for r in range(2, 1 << 16) if _home(books, r) == _home(books, 1)][:4]
+    assert len(colliders) == 4
+    rows = [("A", 1, "B", 1, 1000000)]
+    rows += [("A", r, "B", 10 + k, (200 + k) * 10000) for k, r in enumerate(colliders)]
+    _apply(books, counters, rows)
+    hints = {r: _hint(books, r) for r in colliders}
+    assert sorted(hints.values()) == [1, 2, 3, 4]
+    slots_before = {r: int(np.flatnonzero(books.orders["ref"] == r)[0]) for r in colliders}
+    _apply(books, counters, [("D", 1, None, 0, 0)])   # the run behind it moves back one slot
+    assert any(int(np.flatnonzero(books.orders["ref"] == r)[0]) != slots_before[r]
+               for r in colliders)
+    for k, r in enumerate(colliders):
+        assert _hint(books, r) == hints[r]
+        _apply(books, counters, [("X", r, None, 1, 0)])
+        assert shares_at(books, LOC, BID, (200 + k) * 10000) == 10 + k - 1
+    assert counters[C.BOOK_UNKNOWN_ORDER] == 0
