@@ -22,10 +22,8 @@ from tickpath.runtime.engine import latency
 from tickpath.runtime.book.orderbook import (
     book_apply,
     book_prefetch,
-    imbalance,
     last_trade,
-    microprice,
-    mid_price,
+    top_stats,
 )
 from tickpath.runtime.book.layout import Books, clear_books, new_books
 from tickpath.runtime.core.event import EVENT_DTYPE, FLAG_GAP
@@ -157,9 +155,10 @@ def _process(pipe, events, lo, hi):
                 out[loc, OUT_EMA] = S.ema_update(pipe.ema[loc], px)
                 out[loc, OUT_RSI] = S.rsi_update(pipe.rsi[loc], px)
                 out[loc, OUT_VWAP] = S.vwap_update(pipe.vwap[loc], px, np.float64(sh))
-            out[loc, OUT_MID] = mid_price(books, loc) * 1e-4
-            out[loc, OUT_MICRO] = microprice(books, loc) * 1e-4
-            out[loc, OUT_IMBALANCE] = imbalance(books, loc)
+            mid, micro, imb = top_stats(books, loc)
+            out[loc, OUT_MID] = mid * 1e-4
+            out[loc, OUT_MICRO] = micro * 1e-4
+            out[loc, OUT_IMBALANCE] = imb
             out[loc, OUT_UPDATES] += 1.0
         if params[P_PUBLISH] != 0:
             slot = claim(pipe.ring_hdr, pipe.stop, 0)

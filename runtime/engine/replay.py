@@ -46,10 +46,8 @@ from tickpath.runtime.book.layout import unreliable_report, validate_book_config
 from tickpath.runtime.book.orderbook import (
     book_apply,
     book_prefetch,
-    imbalance,
     last_trade,
-    microprice,
-    mid_price,
+    top_stats,
 )
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
@@ -169,9 +167,10 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols):
                 out[loc, P.OUT_EMA] = S.ema_update(ema[loc], px)
                 out[loc, P.OUT_RSI] = S.rsi_update(rsi[loc], px)
                 out[loc, P.OUT_VWAP] = S.vwap_update(vwap[loc], px, np.float64(sh))
-            out[loc, P.OUT_MID] = mid_price(books, loc) * 1e-4
-            out[loc, P.OUT_MICRO] = microprice(books, loc) * 1e-4
-            out[loc, P.OUT_IMBALANCE] = imbalance(books, loc)
+            mid, micro, imb = top_stats(books, loc)
+            out[loc, P.OUT_MID] = mid * 1e-4
+            out[loc, P.OUT_MICRO] = micro * 1e-4
+            out[loc, P.OUT_IMBALANCE] = imb
             out[loc, P.OUT_UPDATES] += 1.0
             k = bbo_note(books, tops, loc, ev, rows, k)
     return k

@@ -30,6 +30,7 @@ from tickpath.runtime.book.orderbook import (
     mid_price,
     n_live_orders,
     new_books,
+    top_stats,
 )
 from tickpath.runtime.book.layout import table_bytes
 from tickpath.runtime.core.errors import ConfigError
@@ -391,6 +392,24 @@ def test_mid_microprice_imbalance():
     assert microprice(f.books, LOC) == pytest.approx((1000 * 100 + 1010 * 300) / 400)
     assert imbalance(f.books, LOC) == pytest.approx(0.5)
     assert math.isnan(mid_price(f.books, 1000))
+
+
+def _same(a, b):
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_top_stats_equals_the_three_queries_bit_for_bit():
+    """The pipeline reads top_stats; strategies and tests call the three: same floats."""
+    f = Feed()
+    states = []
+    for msg in [("A", 1, "B", 300, 1000), ("A", 2, "S", 100, 1010), ("A", 3, "S", 7, 1003),
+                ("A", 4, "B", 33, 1001), ("D", 1), ("D", 4), ("D", 2), ("D", 3)]:
+        f(*msg)
+        states.append(msg)
+        for loc in (LOC, 0, 1000):
+            got = top_stats(f.books, loc)
+            want = (mid_price(f.books, loc), microprice(f.books, loc), imbalance(f.books, loc))
+            assert all(_same(g, w) for g, w in zip(got, want)), (states, loc, got, want)
 
 
 def test_clear_and_apply_all():
