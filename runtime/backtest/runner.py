@@ -145,7 +145,9 @@ def _take_pipeline(key: tuple) -> Pipeline:
         p = pool.pop()
         p.reset()
         return p
-    return Pipeline(n_locates=key[0], max_orders=key[1], max_levels=key[2])
+    # offline: pages fault in as the first file touches them (pooled pipelines keep them)
+    return Pipeline(n_locates=key[0], max_orders=key[1], max_levels=key[2],
+                    prefault_pages=False)
 
 
 def _give_back(key: tuple, *pipes: Pipeline) -> None:

@@ -59,7 +59,9 @@ def prefault(*arrays) -> None:
             flat = a.reshape(-1).view(np.uint8) if a.flags.c_contiguous else None
             if flat is None:
                 continue
-            flat[::4096] = flat[::4096]   # a write per page faults it in, values unchanged
+            # a write per page faults it in, values unchanged; from a copy, because numpy
+            # skips assigning an array to itself (that was a no-op: no page was touched)
+            flat[::4096] = flat[::4096].copy()
 
 
 class PipeState(NamedTuple):
@@ -83,7 +85,8 @@ class Pipeline:
 
     def __init__(self, n_locates: int = 1024, max_orders: int = 1 << 20, max_levels: int = 64,
                  ema_period: int = 20, rsi_period: int = 14, out_ring_capacity: int = 0,
-                 out_ring_policy: str = "drop-newest", warmup_seq: int = 0):
+                 out_ring_policy: str = "drop-newest", warmup_seq: int = 0,
+                 prefault_pages: bool = True):
         self.books = new_books(n_locates, max_orders, max_levels)
         self.ema = S.new_states(S.ema_init, S.EMA_STATE_SIZE, n_locates, ema_period)
         self.rsi = S.new_states(S.rsi_init, S.RSI_STATE_SIZE, n_locates, rsi_period)
@@ -103,8 +106,9 @@ class Pipeline:
         self.stop = np.zeros(8, dtype=np.int64)  # the ring's wait policy watches stop[0]
         self._fresh = (n_locates, ema_period, rsi_period, self.params.copy(),
                        self.ring.hdr.copy())   # what reset() restores
-        prefault(*self.books, self.ema, self.rsi, self.vwap, self.out, self.hist, self.counters,
-                 self.ring.data)
+        if prefault_pages:   # live: no page fault on a message; offline runs may skip it
+            prefault(*self.books, self.ema, self.rsi, self.vwap, self.out, self.hist,
+                     self.counters, self.ring.data)
 
     def reset(self) -> None:
         """Back to the state __init__ leaves, in the same memory: a backtest's next file
