@@ -15,7 +15,10 @@ import pytest
 
 from tickpath.bench.load.market import generate, pack_mold
 from tickpath.runtime.core.errors import ConfigError
+from tickpath.runtime.book.orderbook import n_live_orders
+from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine import replay
+from tickpath.runtime.engine.pipeline import OUT_UPDATES
 from tickpath.runtime.feed import itchfile, pcap
 
 N_MSGS, N_INSTR = 5_000, 8
@@ -156,3 +159,19 @@ def test_no_digest_replays_the_same_books(files):
     assert rb["events_sha256"] is None and ra["events_sha256"]
     assert ra["counters"] == rb["counters"] and ra["events"] == rb["events"] == N_MSGS
     assert np.array_equal(a.pipe.out, b.pipe.out, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["day.itch", "day.pcap"])
+def test_warming_the_jitted_calls_changes_nothing(files, name):
+    """run() calls the loop over nothing before its clock starts (numba's cache load out of
+    elapsed_s): that call must leave no trace in the counters, books or indicators."""
+    r = replay.Replayer(files / name, **KW)
+    r._warm(np.zeros(4, EVENT_DTYPE))
+    assert not r.pipe.counters.any()
+    assert n_live_orders(r.pipe.books) == 0 and not r.pipe.books.n_levels.any()
+    assert not r.pipe.out[:, OUT_UPDATES].any()
+    r.input.close()
+    fresh = replay.Replayer(files / name, **KW).run()
+    warmed = replay.Replayer(files / name, **KW)
+    warmed._warm(np.zeros(4, EVENT_DTYPE))
+    assert warmed.run()["events_sha256"] == fresh["events_sha256"]
