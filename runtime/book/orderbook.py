@@ -44,10 +44,11 @@ value it copies an atomic incref/decref pair; both together cost more than the b
 itself (measured: 176 -> 69 ns per message on the benchmark flow). book_apply_all also
 prefetches the order-table home slots of the event a few ahead (_prefetch, llvm.prefetch):
 the table is 8 MB at benchmark size and a random ref misses the caches; overlapping those
-misses measured 59 -> 49 ns per message (same run, interleaved). The level hint measured
-100 -> 73 (shallow), 134 -> 97 (deep) and 124 -> 105 (wide) ns per message (same process,
-interleaved, on a slow day): the scan's exit branch mispredicted on every reduce. Callers that loop over
-book_apply themselves can do the same with book_prefetch(books, events, i + ahead).
+misses measured 59 -> 49 ns per message (same run, interleaved). Callers that loop over
+book_apply themselves can do the same with book_prefetch(books, events, i + ahead). The
+level hint measured 100 -> 73 (shallow), 134 -> 97 (deep) and 124 -> 105 (wide) ns per
+message (same process, interleaved, on a slow day): the scan's exit branch mispredicted on
+nearly every reduce.
 
 Prices are ITCH Price(4) integers (4 implied decimals); mid and microprice are float64 in
 those units. Queries are jitted and callable from Python too; a locate out of range reads
