@@ -18,19 +18,7 @@ from tickpath.runtime.book.orderbook import (
     top_level,
 )
 from tickpath.runtime.core import counters as C
-from tickpath.runtime.core.event import EVENT_DTYPE
-
-
-def _events(rows):
-    e = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for i, (t, ref, side, shares, price, loc) in enumerate(rows):
-        e[i]["msg_type"] = ord(t)
-        e[i]["order_ref"] = ref
-        e[i]["side"] = ord(side) if side else 0
-        e[i]["shares"] = shares
-        e[i]["price"] = price
-        e[i]["locate"] = loc
-    return e
+from book_events import book_events
 
 
 def _levels(orders, loc, side):
@@ -59,7 +47,7 @@ def test_deep_random_book_then_drain_matches_a_dict_book(seed):
         rows.append(("X", int(rng.integers(1, ref + 1)), None, 1, 0, 0))
     dels = rng.permutation(np.arange(1, ref + 1))
     rows += [("D", int(r), None, 0, 0, 0) for r in dels]
-    events = _events(rows)
+    events = book_events(rows)
     books, counters = new_books(4, 1 << 13, 4096), C.new_counters()
     step = 997
     for a in range(0, len(rows), step):
@@ -89,13 +77,13 @@ def test_arena_bound_marks_only_the_book_that_hit_it():
     books, counters = new_books(4, 64, 1000, 2 * LEVEL_REGION_MIN), C.new_counters()
     rows = [("A", 1, "B", 10, 100, 1), ("A", 2, "S", 10, 200, 1),   # two regions: arena full
             ("A", 3, "B", 10, 100, 2)]                              # no region left
-    book_apply_all(books, _events(rows), counters)
+    book_apply_all(books, book_events(rows), counters)
     assert counters[C.BOOK_LEVELS_FULL] == 1
     assert book_ok(books, 1) and not book_ok(books, 2)
     assert unreliable_report(books) == {2: ["levels_full"]}
     # a side growing past its region needs a bigger one: refused too, the top stays right
     rows = [("A", 10 + k, "B", 1, 101 + k, 1) for k in range(LEVEL_REGION_MIN)]
-    book_apply_all(books, _events(rows), counters)
+    book_apply_all(books, book_events(rows), counters)
     assert not book_ok(books, 1)
     assert top_level(books, 1, BID)[0] == 100 + LEVEL_REGION_MIN - 1
 
@@ -107,10 +95,10 @@ def test_freed_regions_are_reused_across_books():
     books, counters = new_books(8, 1 << 10, 1000, 128), C.new_counters()
     for loc in range(1, 8):
         add = [("A", loc * 1000 + k, "S", 1, 500 + k, loc) for k in range(n_lv)]
-        book_apply_all(books, _events(add), counters)
+        book_apply_all(books, book_events(add), counters)
         assert books.n_levels[loc, ASK] == n_lv and book_ok(books, loc)
         dele = [("D", loc * 1000 + k, None, 0, 0, 0) for k in range(n_lv)]
-        book_apply_all(books, _events(dele), counters)
+        book_apply_all(books, book_events(dele), counters)
         assert books.n_levels[loc, ASK] == 0
     assert counters[C.BOOK_LEVELS_FULL] == 0
 
@@ -122,7 +110,7 @@ def test_hostile_prices_and_depth_are_bounded():
     rows = [("A", 1, "B", 100, 2_000_000, 1), ("A", 2, "S", 100, 2_000_100, 1),
             ("A", 3, "B", 5, 100, 1), ("A", 4, "S", 5, 1_999_990_000, 1)]
     rows += [("A", 10 + k, "B", 1, 1000 + k, 2) for k in range(2000)]
-    book_apply_all(books, _events(rows), counters)
+    book_apply_all(books, book_events(rows), counters)
     assert top_level(books, 1, BID) == (2_000_000, 100, 1)
     assert top_level(books, 1, ASK) == (2_000_100, 100, 1)
     assert depth(books, 1, BID, 10)[-1].tolist() == [100, 5, 1]
@@ -135,7 +123,7 @@ def test_level_at_and_shares_at_walk_a_side():
     from tickpath.runtime.book.orderbook import level_at, shares_at
     books, counters = new_books(3, 64, 100), C.new_counters()
     rows = [("A", k + 1, "S", 10 * (k + 1), 500 + 3 * k, 1) for k in range(20)]
-    book_apply_all(books, _events(rows), counters)
+    book_apply_all(books, book_events(rows), counters)
     assert [level_at(books, 1, ASK, k) for k in (0, 1, 19, 20, -1)] == [
         (500, 10, 1), (503, 20, 1), (557, 200, 1), (0, 0, 0), (0, 0, 0)]
     assert shares_at(books, 1, ASK, 530) == 110 and shares_at(books, 1, ASK, 531) == 0
@@ -148,14 +136,14 @@ def test_replace_across_the_book_and_overfills_stay_in_their_book():
     books, counters = new_books(4, 64, 100), C.new_counters()
     rows = [("A", 1, "B", 100, 9_000, 1), ("A", 2, "B", 100, 9_900, 1),
             ("A", 3, "S", 100, 10_000, 1), ("A", 4, "S", 50, 10_000, 2)]
-    book_apply_all(books, _events(rows), counters)
-    e = _events([("U", 1, None, 300, 10_500, 1)])
+    book_apply_all(books, book_events(rows), counters)
+    e = book_events([("U", 1, None, 300, 10_500, 1)])
     e[0]["ref2"] = 5
     book_apply_all(books, e, counters)
     assert top_level(books, 1, BID) == (10_500, 300, 1)           # crossed: kept as sent
     assert [tuple(x) for x in depth(books, 1, BID, 5).tolist()] == [(10_500, 300, 1),
                                                                      (9_900, 100, 1)]
-    book_apply_all(books, _events([("E", 3, None, 1_000_000, 0, 0)]), counters)
+    book_apply_all(books, book_events([("E", 3, None, 1_000_000, 0, 0)]), counters)
     assert counters[C.BOOK_OVERFILL] == 1 and top_level(books, 1, ASK) == (0, 0, 0)
     assert top_level(books, 2, ASK) == (10_000, 50, 1) and books.n_levels[2, BID] == 0
     assert book_ok(books, 1) and book_ok(books, 2)

@@ -8,25 +8,13 @@ import numpy as np
 from tickpath.runtime.book.layout import HASH_BLOCK_BITS, HASH_SHIFT
 from tickpath.runtime.book.orderbook import BID, book_apply_all, new_books, shares_at, top_level
 from tickpath.runtime.core import counters as C
-from tickpath.runtime.core.event import EVENT_DTYPE
+from book_events import book_events
 
 LOC = 1
 
 
-def _events(rows):
-    e = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for i, (t, ref, side, shares, price) in enumerate(rows):
-        e[i]["msg_type"] = ord(t)
-        e[i]["order_ref"] = ref
-        e[i]["side"] = ord(side) if side else 0
-        e[i]["shares"] = shares
-        e[i]["price"] = price
-        e[i]["locate"] = LOC
-    return e
-
-
 def _apply(books, counters, rows):
-    book_apply_all(books, _events(rows), counters)
+    book_apply_all(books, book_events([r + (LOC,) for r in rows]), counters)
 
 
 def _hint(books, ref):
