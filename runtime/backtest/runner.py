@@ -200,7 +200,7 @@ def run_file(path: str, cfg: dict, *, progress=None, base_dir: str = ".") -> dic
         sctx = (tctx, st.new_state(n_loc))
         outbox = tctx.outbox
         bind = trading_binding(st)
-        reads_indicators = bool(getattr(st.obj, "READS_INDICATORS", True))
+        reads_indicators = st.reads_indicators
     # a strategy that reads no indicator gets books alone (trading/strategy.py: READS_INDICATORS)
     pipe.params[P_BOOKS_ONLY] = 0 if reads_indicators else 1
     src = EventSource(path)

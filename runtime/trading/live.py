@@ -229,7 +229,7 @@ class Trader(Runtime):
         self.tctx = None
         super().__init__(cfg)
         # a strategy that reads only books gets no indicators (trading/strategy.py says how)
-        self.pipe.params[P_BOOKS_ONLY] = 0 if getattr(self.strategy.obj, "READS_INDICATORS", True) else 1
+        self.pipe.params[P_BOOKS_ONLY] = 0 if self.strategy.reads_indicators else 1
         dry = new_trade_ctx(n_loc, tcfg["risk"], **self._sizes)
         self.strategy.compile(dry, self.strategy.new_state(n_loc), self.pipe.arrays, self.events,
                               self.responses)

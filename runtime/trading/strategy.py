@@ -113,6 +113,11 @@ class Strategy:
         return self.obj.new_state(n_locates, dict(self.params))
 
     @property
+    def reads_indicators(self) -> bool:
+        """False when the strategy declares READS_INDICATORS = False (books only)."""
+        return bool(getattr(self.obj, "READS_INDICATORS", True))
+
+    @property
     def trade_on_events(self):
         return self.step_module.trade_on_events
 
