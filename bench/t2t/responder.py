@@ -9,9 +9,9 @@ raises its best-bid size is one new trigger. The answer is an IOC buy of `answer
 `answer_price` on `answer_symbol` (below every ask: it never trades and never rests). The
 live loop writes the triggering event's sequence number into the order's ClOrdID, which is
 how the venue pairs answer and trigger. Triggers go round-robin over the instruments because
-the live loop steps once per packet and the step calls on_book once per touched instrument:
-two triggers of one instrument in one packet are one update (the earlier goes unanswered,
-counted here and by the venue).
+the live loop steps once per run of consecutive messages of one instrument and the step calls
+on_book once per touched instrument: two triggers of one instrument back to back in one
+packet are one update (the earlier goes unanswered, counted here and by the venue).
 """
 from __future__ import annotations
 

@@ -6,10 +6,12 @@ The hot loop, generated per (strategy, feed backend) like the step (strategy.py 
 
     while not stopped:
         frames = poll()
-        for each frame: events = decode(frame); process_span(books, indicators)
-                        n_out = trade_on_events(...)   # strategy, risk gate, order manager
-        for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, queued;
-        ouch_send (one send() for the step's orders), then note_sent per entry
+        for each frame: events = decode(frame)
+            for each run of consecutive events of one instrument:
+                process_span(books, indicators)
+                n_out = trade_on_events(...)   # strategy, risk gate, order manager
+                for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, queued;
+                ouch_send (one send() for the step's orders), then note_sent per entry
                                                   # (send() returned: tick-to-trade, audit)
         n = ouch_poll(responses); trade_on_responses(...)
         idle(work)
@@ -71,6 +73,7 @@ from tickpath.runtime.trading.step import (
     note_send_call_inline,
     note_send_failed_inline,
     note_sent_inline,
+    instrument_run_end,
     order_slot,
     session_restored,
     withheld_inline,
@@ -151,10 +154,14 @@ def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, os
 '''
 
 
-# the receive step of the loop, per backend kind. Frames are decoded and stepped one packet at
-# a time: a trigger in the first frame of a batch is answered before the rest is decoded, and
-# two updates of one instrument in two packets are two updates (the step coalesces per call).
-# An events backend (the FPGA card or its emulator) hands over records its parser decoded.
+# the receive step of the loop, per backend kind. Frames are decoded one packet at a time and
+# stepped once per run of consecutive events of one instrument (step.instrument_run_end): an
+# update is answered as soon as its own messages are applied, not after the rest of its packet
+# (a venue packs a client's order with whatever else its pass produced; measured: the t2t
+# trigger shared its packet with ~11 messages), and two updates of one instrument with another
+# instrument's message between them are two updates (the step coalesces per call). An events
+# backend (the FPGA card or its emulator) hands over records its parser decoded; they are
+# stepped in the same runs.
 RECEIVE = {
     "frames": dict(
         recv_args="bstate, payload, lengths, recv_ns, mold, session, events",
@@ -163,9 +170,12 @@ RECEIVE = {
         stepped = False
         for f in range(max(n, 0)):
             m = decode_frame(payload, lengths, f, recv_ns, mold, session, events, 0, pipe.counters)
-            if m > 0:
-                process_span(pref, events, 0, m)
-                n_out += _step(tctx, strat, pref, events, m, ost)
+            lo = 0
+            while lo < m:
+                hi = instrument_run_end(events, lo, m)
+                process_span(pref, events, lo, hi)
+                n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost)
+                lo = hi
                 stepped = True
         if not stepped:    # timers, breakers and kill-switch cancels run on a quiet feed too
             n_out = _step(tctx, strat, pref, events, 0, ost)"""),
@@ -173,9 +183,15 @@ RECEIVE = {
         recv_args="bstate, events",
         receive="""        n = _poll(bstate, events)
         m = max(n, 0)
-        if m > 0:
-            process_span(pref, events, 0, m)
-        n_out = _step(tctx, strat, pref, events, m, ost)"""),
+        n_out = 0
+        lo = 0
+        while lo < m:
+            hi = instrument_run_end(events, lo, m)
+            process_span(pref, events, lo, hi)
+            n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost)
+            lo = hi
+        if m == 0:
+            n_out = _step(tctx, strat, pref, events, 0, ost)"""),
 }
 
 

@@ -390,6 +390,18 @@ def responses_impl(on_order, tctx, strat, responses, n, now_ns):
 
 
 # -- transport side -----------------------------------------------------------------------------
+@njit(nogil=True, inline="always")
+def instrument_run_end(events, lo, hi):
+    """End of the run of consecutive events of events[lo]'s instrument in events[lo:hi]: the
+    live loop steps once per such run, so an update is answered once its own messages are
+    applied, not after the rest of its packet (a sweep's executions still arrive as one)."""
+    loc = events[lo].locate
+    j = lo + 1
+    while j < hi and events[j].locate == loc:
+        j += 1
+    return j
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def replace_orig(tctx, i):
     """The original uref of the REPLACE outbox entry i (its `uref` is the replacement's)."""

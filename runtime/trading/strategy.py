@@ -3,7 +3,8 @@
 A strategy is a module (or any object with these attributes) providing
     PARAMS      dict of parameter defaults; the config's [strategy.params] may set only these keys
     new_state(n_locates, params) -> its state `strat` (a NamedTuple of numpy arrays)
-    on_book(tctx, strat, pipe, loc, now_ns)    njit: after a batch touched locate `loc`
+    on_book(tctx, strat, pipe, loc, now_ns)    njit: after a batch touched locate `loc` (live:
+                                               a run of consecutive messages of `loc` in a packet)
     on_order(tctx, strat, resp, j, now_ns)     njit: after a response was applied (j: order index or -1)
     on_timer(tctx, strat, pipe, now_ns)        njit: every [trading] timer_ms
 and optionally

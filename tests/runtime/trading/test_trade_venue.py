@@ -513,3 +513,25 @@ def test_market_maker_on_the_fpga_emulator_backend(venue, tmp_path):
     assert c["impossible_transitions"] == 0 and c["unknown_uref"] == 0
     v = venue.stop()
     assert v["users"]["TEST1"]["enter"] == c["new_sent"]
+
+
+def test_a_packet_is_stepped_once_per_run_of_one_instruments_messages(venue, tmp_path):
+    """The loop steps the strategy after each run of consecutive messages of one instrument,
+    not once per packet: an update is answered before the rest of its packet is booked. One
+    packet of adds on locates 1, 1, 2, 1 is three updates (1; 2; 1 again), where stepping per
+    packet made it two (1 and 2 touched once each)."""
+    from tickpath.runtime.feed import itch
+    from tickpath.runtime.feed.moldudp64 import mold_packet
+    port = _free_udp_port()
+    cfg = _config(tmp_path, venue, seconds=3.0, audit=False)
+    text = open(cfg).read().replace(f"port = {venue.itch_port}", f"port = {port}", 1)
+    open(cfg, "w").write(text)   # the feed is this test's one packet, not the venue's flow
+    tr = Trade(cfg, tmp_path)
+    tr.wait_for(_ready, READY_S)
+    msgs = [itch.encode_add(loc, 0, 1_000 + i, 100 + i, "B", 100, "ZZZZ", 90_000 + i)
+            for i, loc in enumerate((1, 1, 2, 1))]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(mold_packet("TESTSESS01", 1, msgs), ("127.0.0.1", port))
+    out = tr.finish(READY_S)
+    assert out["feed"]["book_adds"] == 4
+    assert out["counters"]["book_calls"] == 3
