@@ -334,10 +334,37 @@ def decode_packet(pkt, recv_ns, mold, session, events, ev_start, counters):
 def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, counters):
     """decode_packet on pkt[base:base+n_bytes] (the caller checked it lies inside pkt),
     without making a slice per packet. Offsets below are relative to base."""
+    ev, count, cur, expected = _open(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start,
+                                     counters)
+    if count < 0:
+        return ev
+    pos = _HDR
+    n_msgs = 0
+    ev_msgs = ev           # message events are counted once per packet, not per store
+    broken = False
+    for _ in range(count):
+        ev, pos, status = _message(pkt, base, n_bytes, pos, cur, expected, recv_ns, events, ev, counters)
+        if status == _NO_LENGTH:
+            broken = True
+            break
+        n_msgs += 1
+        if status == _OVERRUN:
+            broken = True
+            break
+        cur += 1
+    _close(mold, counters, n_msgs, ev - ev_msgs, broken or pos != n_bytes, cur, expected)
+    return ev
+
+
+@njit(nogil=True, inline="always")
+def _open(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, counters):
+    """The packet's header: session, sequence, gap window, heartbeat / end of session, gap
+    event. Returns (ev, count, seq, expected): count < 0 when no message is to be decoded
+    (the packet is fully accounted for); seq is its first message's number."""
     counters[PACKETS] += 1
     if n_bytes < _HDR:
         counters[MALFORMED_PACKETS] += 1
-        return ev_start
+        return ev_start, -1, 0, 0
     if mold[MOLD_SESSION_SET] == 0:
         for i in range(_SESSION_BYTES):
             session[i] = pkt[base + i]
@@ -346,19 +373,19 @@ def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, cou
         for i in range(_SESSION_BYTES):
             if session[i] != pkt[base + i]:
                 counters[WRONG_SESSION] += 1
-                return ev_start
+                return ev_start, -1, 0, 0
     seq = _be64(pkt, base + _SEQ_OFF)
     count = _be16(pkt, base + _COUNT_OFF)
     if seq < 0 or seq > MAX_SEQ:
         counters[MALFORMED_PACKETS] += 1
-        return ev_start
+        return ev_start, -1, 0, 0
     if mold[MOLD_NEXT_SEQ] == 0:
         mold[MOLD_NEXT_SEQ] = seq
     expected = mold[MOLD_NEXT_SEQ]
     ev = ev_start
     if _far_ahead(mold, seq, count, expected):
         counters[SEQ_SUSPECT] += 1     # held to a run of consistent packets: not adopted
-        return ev
+        return ev, -1, 0, 0
     if mold[MOLD_MAX_GAP] > 0 and seq - expected > mold[MOLD_MAX_GAP]:
         counters[SEQ_RESETS] += 1      # a confirmed run: the explicit reset event
         ev = _emit_gap(events, ev, expected, seq - expected, recv_ns, counters, GAP_AUX_RESET)
@@ -375,43 +402,48 @@ def _decode_at(pkt, base, n_bytes, recv_ns, mold, session, events, ev_start, cou
             mold[MOLD_NEXT_SEQ] = seq
         if n_bytes != _HDR:
             counters[MALFORMED_PACKETS] += 1  # bytes after a message-less header
-        return ev
+        return ev, -1, 0, 0
     if seq > expected:
         ev = _emit_gap(events, ev, expected, seq - expected, recv_ns, counters)
         expected = seq
         mold[MOLD_NEXT_SEQ] = seq   # the gap is reported even if no message follows
-    pos = _HDR
-    cur = seq
-    n_msgs = 0
-    ev_msgs = ev           # message events are counted once per packet, not per store
-    broken = False
-    for _ in range(count):
-        if pos + 2 > n_bytes:
-            broken = True  # count promised more messages than the packet holds
-            break
-        length = _be16(pkt, base + pos)
-        n_msgs += 1
-        body = pos + 2
-        end = body + length
-        if end > n_bytes:
-            counters[MALFORMED_MESSAGES] += 1
-            broken = True
-            break
-        if cur < expected:
-            counters[DUPLICATES] += 1   # whatever it holds: its number was seen already
-        elif length == 0:
-            counters[MALFORMED_MESSAGES] += 1
-        else:
-            ev = _decode_message(pkt, base + body, length, cur, recv_ns, events, ev, counters)
-        pos = end
-        cur += 1
+    return ev, count, seq, expected
+
+
+_OK, _NO_LENGTH, _OVERRUN = 0, 1, 2    # _message's status
+
+
+@njit(nogil=True, inline="always")
+def _message(pkt, base, n_bytes, pos, cur, expected, recv_ns, events, ev, counters):
+    """The message at pos, numbered cur: (ev, next pos, status). _NO_LENGTH: no length field
+    left (the count promised more); _OVERRUN: its length runs past the end (it is counted as
+    a message but consumes no number)."""
+    if pos + 2 > n_bytes:
+        return ev, pos, _NO_LENGTH
+    length = _be16(pkt, base + pos)
+    body = pos + 2
+    end = body + length
+    if end > n_bytes:
+        counters[MALFORMED_MESSAGES] += 1
+        return ev, pos, _OVERRUN
+    if cur < expected:
+        counters[DUPLICATES] += 1   # whatever it holds: its number was seen already
+    elif length == 0:
+        counters[MALFORMED_MESSAGES] += 1
+    else:
+        ev = _decode_message(pkt, base + body, length, cur, recv_ns, events, ev, counters)
+    return ev, end, _OK
+
+
+@njit(nogil=True, inline="always")
+def _close(mold, counters, n_msgs, n_events, malformed, cur, expected):
+    """A packet's messages are done: count them, and move the stream past them."""
     counters[MESSAGES] += n_msgs
-    counters[EVENTS] += ev - ev_msgs
-    if broken or pos != n_bytes:
+    counters[EVENTS] += n_events
+    if malformed:
         counters[MALFORMED_PACKETS] += 1
     if cur > expected:
         mold[MOLD_NEXT_SEQ] = cur
-    return ev
 
 
 @njit(nogil=True, inline="always")
@@ -450,6 +482,79 @@ def decode_frame(payload, lengths, i, recv_ns, mold, session, events, ev_start, 
     if not _states_ok(mold, session, counters) or i < 0 or i >= payload.shape[0]:
         return ev_start
     return _frame(payload, lengths, i, recv_ns, mold, session, events, ev_start, counters)
+
+
+# -- one frame, message by message (the trading loop) ----------------------------------------
+# The trading loop steps the strategy after each run of one instrument's messages; decoding
+# the rest of the packet first would make the first update wait for all of it. A frame is
+# opened (header, gap event) and then decoded a message per call; its state between calls is
+# a small int64 array. Events, counters and the stream come out as decode_frame makes them
+# (tests/runtime/feed/test_frame_parts.py compares the two on fuzzed input).
+P_LEFT, P_POS, P_CUR, P_EXPECTED, P_N_MSGS, P_EV_MSGS, P_FRAME, P_BYTES = range(8)
+N_PART = 8
+
+
+def new_frame_part() -> np.ndarray:
+    return np.zeros(N_PART, dtype=np.int64)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def frame_open(payload, lengths, i, recv_ns, mold, session, events, ev_start, counters, part):
+    """Open frame slot i: its header and any gap event go to events[ev_start:]; returns the
+    event end. part[P_LEFT]: messages frame_next has left to decode (0: none)."""
+    if part.shape[0] < N_PART:
+        return ev_start
+    part[P_LEFT] = 0
+    if not _states_ok(mold, session, counters) or i < 0 or i >= payload.shape[0]:
+        return ev_start
+    length = lengths[i]
+    if length < 0 or length > payload.shape[1]:
+        counters[PACKETS] += 1
+        counters[MALFORMED_PACKETS] += 1
+        return ev_start
+    ev, count, cur, expected = _open(payload[i], 0, length, recv_ns[i], mold, session, events,
+                                     ev_start, counters)
+    if count < 0:
+        return ev
+    part[P_POS] = _HDR
+    part[P_CUR] = cur
+    part[P_EXPECTED] = expected
+    part[P_N_MSGS] = 0
+    part[P_EV_MSGS] = ev
+    part[P_FRAME] = i
+    part[P_BYTES] = length
+    part[P_LEFT] = count     # >= 1: a count of 0 is a heartbeat, which _open accounted for
+    return ev
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def frame_next(payload, recv_ns, mold, events, ev, counters, part):
+    """Decode the open frame's next message into events[ev:]; returns the event end. After
+    its last message (or one that breaks it) the frame is counted and the stream moved on."""
+    if part.shape[0] < N_PART or part[P_LEFT] <= 0:
+        return ev
+    i = part[P_FRAME]
+    n_bytes = part[P_BYTES]
+    cur = part[P_CUR]
+    expected = part[P_EXPECTED]
+    ev, pos, status = _message(payload[i], 0, n_bytes, part[P_POS], cur, expected, recv_ns[i],
+                               events, ev, counters)
+    n_msgs = part[P_N_MSGS]
+    left = part[P_LEFT] - 1
+    if status != _NO_LENGTH:
+        n_msgs += 1
+    if status == _OK:
+        cur += 1
+    else:
+        left = 0
+    part[P_POS] = pos
+    part[P_CUR] = cur
+    part[P_N_MSGS] = n_msgs
+    part[P_LEFT] = left
+    if left == 0:
+        _close(mold, counters, n_msgs, ev - part[P_EV_MSGS], status != _OK or pos != n_bytes, cur,
+               expected)
+    return ev
 
 
 @njit(nogil=True, cache=True, _nrt=False)

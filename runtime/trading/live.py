@@ -6,8 +6,8 @@ The hot loop, generated per (strategy, feed backend) like the step (strategy.py 
 
     while not stopped:
         frames = poll()
-        for each frame: events = decode(frame)
-            for each run of consecutive events of one instrument:
+        for each frame: open it (header)
+            for each run of consecutive events of one instrument, decoded a message at a time:
                 process_span(books, indicators)
                 n_out = trade_on_events(...)   # strategy, risk gate, order manager
                 for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, queued;
@@ -40,6 +40,7 @@ from tickpath.runtime.backends.registry import EVENTS
 from tickpath.runtime.book.layout import unreliable_report
 from tickpath.runtime.engine.pipeline import OUT_UPDATES, P_BOOKS_ONLY
 from tickpath.runtime.engine.runner import Runtime
+from tickpath.runtime.feed.decoder import new_frame_part
 from tickpath.runtime.trading import layout as T
 from tickpath.runtime.trading import records as R
 from tickpath.runtime.trading.context import new_trade_ctx, positions_report, set_symbol, totals
@@ -63,7 +64,7 @@ from {poll_module} import {poll_name} as _poll
 from tickpath.runtime.engine.idle import idle
 from tickpath.runtime.engine.loop import EXIT_CODE, ITERATIONS, RUNNING, STOP
 from tickpath.runtime.engine.pipeline import process_span
-from tickpath.runtime.feed.decoder import decode_frame
+from tickpath.runtime.feed.decoder import P_LEFT, frame_next, frame_open
 from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
 from tickpath.runtime.trading import records as _R
 from tickpath.runtime.trading.ref import ref
@@ -154,24 +155,30 @@ def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, os
 '''
 
 
-# the receive step of the loop, per backend kind. Frames are decoded one packet at a time and
-# stepped once per run of consecutive events of one instrument (step.instrument_run_end): an
-# update is answered as soon as its own messages are applied, not after the rest of its packet
-# (a venue packs a client's order with whatever else its pass produced; measured: the t2t
-# trigger shared its packet with ~11 messages), and two updates of one instrument with another
-# instrument's message between them are two updates (the step coalesces per call). An events
-# backend (the FPGA card or its emulator) hands over records its parser decoded; they are
-# stepped in the same runs.
+# the receive step of the loop, per backend kind. Frames are decoded one message at a time
+# (decoder.frame_open / frame_next) and stepped once per run of consecutive events of one
+# instrument (step.instrument_run_end): an update is answered as soon as its own messages are
+# decoded and applied, not after the rest of its packet (a venue packs a client's order with
+# whatever else its pass produced; measured: the t2t trigger shared its packet with ~11
+# messages), and two updates of one instrument with another instrument's message between them
+# are two updates (the step coalesces per call). An events backend (the FPGA card or its
+# emulator) hands over records its parser decoded; they are stepped in the same runs.
 RECEIVE = {
     "frames": dict(
-        recv_args="bstate, payload, lengths, recv_ns, mold, session, events",
+        recv_args="bstate, payload, lengths, recv_ns, mold, session, events, part",
         receive="""        n = _poll(bstate, payload, lengths, recv_ns)
         n_out = 0
         stepped = False
         for f in range(max(n, 0)):
-            m = decode_frame(payload, lengths, f, recv_ns, mold, session, events, 0, pipe.counters)
+            m = frame_open(payload, lengths, f, recv_ns, mold, session, events, 0, pipe.counters, part)
             lo = 0
-            while lo < m:
+            while True:
+                # decode until the run at lo is whole: another instrument's event follows it,
+                # or the frame has no message left
+                while part[P_LEFT] > 0 and (m == lo or events[m - 1].locate == events[lo].locate):
+                    m = frame_next(payload, recv_ns, mold, events, m, pipe.counters, part)
+                if lo >= m:
+                    break
                 hi = instrument_run_end(events, lo, m)
                 process_span(pref, events, lo, hi)
                 n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost)
@@ -242,6 +249,7 @@ class Trader(Runtime):
         self._sizes = dict(order_capacity=tc["order_capacity"], intents_capacity=tc["intents"],
                            outbox_capacity=tc["outbox"], timer_ms=tc["timer_ms"])
         self.responses = R.new_responses(tc["responses"])
+        self.part = new_frame_part()    # the frame being decoded, message by message
         self.tctx = None
         super().__init__(cfg)
         # a strategy that reads only books gets no indicators (trading/strategy.py says how)
@@ -283,7 +291,7 @@ class Trader(Runtime):
         if self.is_events:
             return self.loop_mod.trade_loop(self.backend.state, self.events, *rest)
         return self.loop_mod.trade_loop(self.backend.state, self.payload, self.lengths, self.recv_ns,
-                                        self.mold, self.session, self.events, *rest)
+                                        self.mold, self.session, self.events, self.part, *rest)
 
     def warm_up(self):
         t0 = time.monotonic()
