@@ -5,18 +5,25 @@ All books of one pipeline live in one `Books` namedtuple of preallocated numpy a
 once from configuration, so numba passes it around as a plain tuple and nothing is
 allocated per event. Three structures:
 
-Order table: open addressing with linear probing and backward-shift deletion (no
-tombstones, so probe chains never rot over a trading day). `max_orders` (a power of two)
-is the number of live orders it accepts; it has 2 * max_orders slots so the load factor
-stays <= 0.5 and probes stay short. The hash keeps blocks of 2^HASH_BLOCK_BITS (16)
-consecutive refs in consecutive slots and scatters the blocks (Fibonacci hashing of
-ref >> 4): ITCH refs rise through the day and orders are mostly touched soon after they
-are added, so recent orders share a few hot cache lines and new ones stream in order,
-while strided or clustered refs still spread over the table. Why 16: a backward-shift
-delete scans to the end of its run, and full blocks make runs at least a block long
-(measured on the benchmark flow: 64-ref blocks made deletes 2x slower, 1-ref blocks --
-plain Fibonacci hashing -- made every add a cache miss).
-One slot is 32 bytes, two per cache line:
+Order table, in two parts. ITCH order refs rise through the day and most updates name a
+recent order (on the benchmark flows, the median reduce names the order 43 refs back, the
+p99 about 1,000), so:
+
+* `window`: a direct-mapped table of `window_slots` (a power of two) slots, slot = ref mod
+  its size. A lookup is one read and a compare, a delete clears a flag, and adds stream
+  through it in order. An add whose slot holds an older live order moves that order to the
+  overflow table first; an add whose slot holds a newer one goes to the overflow table
+  itself (refs out of order: replays, hostile feeds).
+* `orders` (the overflow table): open addressing with linear probing and backward-shift
+  deletion (no tombstones, so probe chains never rot over a trading day), 2 * max_orders
+  slots so the load factor stays <= 0.5 even if every live order were there. The hash keeps
+  blocks of 2^HASH_BLOCK_BITS (16) consecutive refs in consecutive slots and scatters the
+  blocks (Fibonacci hashing of ref >> 4). It is read only while it holds an order
+  (`state[N_OVERFLOW]`) and only for refs no newer than the newest it ever held
+  (`state[OVERFLOW_MAX_REF]`): a new ref's duplicate check is one read of the window.
+
+`max_orders` (a power of two) bounds the live orders in both parts together.
+One slot is 32 bytes, two per cache line (both parts):
 
     byte 0        8          16      20    22   23   24      25   28    32
          +--------+----------+-------+-----+----+----+-------+----+-----+
@@ -93,6 +100,8 @@ HASH_SHIFT = 2      # 64 - log2(number of blocks), for the multiplicative block 
 ARENA_TOP = 3       # first never-used record of the level arena
 HASH_BLOCK_BITS = 4 # log2(consecutive refs kept in consecutive slots)
 MAX_SIDE_LEVELS = 5 # levels one side of one book may hold (config)
+N_OVERFLOW = 6      # live orders in the overflow table (0: lookups read the window only)
+OVERFLOW_MAX_REF = 7  # newest ref the overflow table has held since clear (u64 bits)
 N_STATE = 8
 
 LEVEL_REGION_MIN = 8       # records in the smallest region (class 0)
@@ -116,7 +125,7 @@ MAX_LEVELS_TOTAL_LIMIT = 1 << 30   # 16 GiB of level records
 Books = namedtuple(
     "Books",
     ["orders", "state", "levels", "side_off", "side_cap", "n_levels", "free_head",
-     "last_trade", "unreliable"],
+     "last_trade", "unreliable", "window"],
 )
 
 
@@ -152,12 +161,20 @@ def validate_book_config(n_locates, max_orders, max_levels_per_side,
     return n_loc, n_ord, n_lvl, n_tot
 
 
+def window_slots(max_orders: int) -> int:
+    """Slots of the direct-mapped window: half of max_orders (a power of two, >= 1). Why
+    half: an order outlives a window of max_orders / 2 refs rarely, and the window is memory
+    a live path prefaults at start-up (at the defaults 16 MiB, ~27 ms here)."""
+    return max(max_orders // 2, 1)
+
+
 def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int,
                 max_levels_total=None) -> int:
     """Memory the books will take, for sizing before allocating."""
     n_loc, n_ord, _n_lvl, n_tot = validate_book_config(n_locates, max_orders,
                                                        max_levels_per_side, max_levels_total)
-    return (2 * n_ord * ORDER_DTYPE.itemsize + n_tot * LEVEL_DTYPE.itemsize
+    return ((2 * n_ord + window_slots(n_ord)) * ORDER_DTYPE.itemsize
+            + n_tot * LEVEL_DTYPE.itemsize
             + n_loc * (2 * (8 + 8 + 4) + 3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
 
 
@@ -186,6 +203,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
         free_head=np.full(N_REGION_CLASSES, NO_REGION, dtype=np.int64),
         last_trade=np.zeros((n_loc, 3), dtype=np.int64),
         unreliable=np.zeros(n_loc, dtype=np.uint8),
+        window=np.zeros(window_slots(n_ord), dtype=ORDER_DTYPE),
     )
 
 
@@ -193,7 +211,10 @@ def clear_books(books: Books) -> None:
     """Empty every book in place (start of day), keeping the memory and the bounds."""
     # as bytes: a record array's `[:] = 0` goes field by field (the bench's 6 MB: 7 ms, not 0.8)
     books.orders.view(np.uint8)[:] = 0
+    books.window.view(np.uint8)[:] = 0
     books.state[N_LIVE] = 0
+    books.state[N_OVERFLOW] = 0
+    books.state[OVERFLOW_MAX_REF] = 0
     books.state[ARENA_TOP] = 0
     books.side_off[:] = NO_REGION
     books.free_head[:] = NO_REGION

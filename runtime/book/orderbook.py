@@ -4,10 +4,14 @@
 ignored) to the preallocated `Books` of book_layout.py and returns the locate it changed, or
 -1. It never raises and never allocates: every refusal is a counter.
 
-Design. Orders live in an open-addressing table keyed by ITCH order ref: a block hash
-(consecutive refs in consecutive slots, blocks scattered by Fibonacci hashing), linear
-probing, backward-shift deletion (Knuth 6.4 algorithm R) instead of tombstones, so a day of
-adds and deletes never lengthens probe chains, and the table is at most half full. Each side
+Design. Orders live in a table keyed by ITCH order ref, in two parts (layout.py): a
+direct-mapped window (slot = ref mod its size) that holds the recent orders most updates
+name -- a lookup is one read, a delete clears a flag -- and an overflow table for orders
+that outlive the window or arrive out of order: a block hash (consecutive refs in
+consecutive slots, blocks scattered by Fibonacci hashing), linear probing, backward-shift
+deletion (Knuth 6.4 algorithm R) instead of tombstones, so a day of adds and deletes never
+lengthens probe chains, and at most half full. The window measured 12-17 % off
+book_apply_all on the shallow, deep and wide flows (same process, interleaved). Each side
 of each locate keeps every one of its aggregated price levels (price, total shares, order
 count), sorted worst-first in its own region of a shared arena (levels.py): best bid/ask is
 one read, depth a reversed slice, a level is found by a short scan from the best end or a
@@ -42,9 +46,9 @@ work on borrowed views of the arrays (_borrow: meminfo NULL). Why: numba passes 
 arrays to a non-inlined call by copying every field onto the stack, and gives every array
 value it copies an atomic incref/decref pair; both together cost more than the book update
 itself (measured: 176 -> 69 ns per message on the benchmark flow). book_apply_all also
-prefetches the order-table home slots of the event a few ahead (_prefetch, llvm.prefetch):
-the table is 8 MB at benchmark size and a random ref misses the caches; overlapping those
-misses measured 59 -> 49 ns per message (same run, interleaved). Callers that loop over
+prefetches the window slots of the event a few ahead (_prefetch, llvm.prefetch), so the
+misses of the refs that are not recent overlap (with the hash table alone this measured
+59 -> 49 ns per message). Callers that loop over
 book_apply themselves can do the same with book_prefetch(books, events, i + ahead). The
 level hint measured 100 -> 73 (shallow), 134 -> 97 (deep) and 124 -> 105 (wide) ns per
 message (same process, interleaved, on a slow day): the scan's exit branch mispredicted on
@@ -72,6 +76,8 @@ from tickpath.runtime.book.layout import (
     LT_TS_EXCH,
     MAX_ORDERS,
     N_LIVE,
+    N_OVERFLOW,
+    OVERFLOW_MAX_REF,
     REASON_LEVELS,
     REASON_ORDERS,
     Books,
@@ -122,10 +128,10 @@ def _borrowed(books):
     return Books(_borrow(books.orders), _borrow(books.state), _borrow(books.levels),
                  _borrow(books.side_off), _borrow(books.side_cap), _borrow(books.n_levels),
                  _borrow(books.free_head), _borrow(books.last_trade),
-                 _borrow(books.unreliable))
+                 _borrow(books.unreliable), _borrow(books.window))
 
 
-# ---------------------------------------------------------------- order table (hash)
+# ---------------------------------------------------------------- order table: overflow (hash)
 
 @njit(nogil=True, inline="always")
 def _home(books, ref):
@@ -136,8 +142,8 @@ def _home(books, ref):
 
 
 @njit(nogil=True, inline="always")
-def _probe(books, ref):
-    """Slot holding ref, or -(empty slot where it would go) - 1."""
+def _probe_overflow(books, ref):
+    """Overflow slot holding ref, or -(empty slot where it would go) - 1."""
     orders = books.orders
     mask = orders.shape[0] - 1
     j = _home(books, ref)
@@ -150,8 +156,20 @@ def _probe(books, ref):
 
 
 @njit(nogil=True, inline="always")
-def _remove_slot(books, i):
-    """Empty slot i and shift later members of its probe run back (no tombstones)."""
+def _copy_order(dst, src):
+    """An order's fields (all but `used`) from slot src to slot dst."""
+    dst.ref = src.ref
+    dst.shares = src.shares
+    dst.price = src.price
+    dst.locate = src.locate
+    dst.side = src.side
+    dst.counted = src.counted
+    dst.hint = src.hint
+
+
+@njit(nogil=True, inline="always")
+def _remove_overflow(books, i):
+    """Empty overflow slot i and shift later members of its probe run back (no tombstones)."""
     orders = books.orders
     mask = orders.shape[0] - 1
     j = i
@@ -162,17 +180,74 @@ def _remove_slot(books, i):
         k = _home(books, orders[j].ref)
         # the entry at j may move to i only if its home is not cyclically in (i, j]
         if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
-            src = orders[j]
-            dst = orders[i]
-            dst.ref = src.ref
-            dst.shares = src.shares
-            dst.price = src.price
-            dst.locate = src.locate
-            dst.side = src.side
-            dst.counted = src.counted
-            dst.hint = src.hint
+            _copy_order(orders[i], orders[j])
             i = j
     orders[i].used = 0
+    books.state[N_OVERFLOW] -= 1
+
+
+# ---------------------------------------------------------------- order table: both parts
+# An order's handle j is its window slot (j < window size) or window size + overflow slot.
+
+@njit(nogil=True, inline="always")
+def _window_slot(books, ref):
+    return np.int64(ref & np.uint64(books.window.shape[0] - 1))
+
+
+@njit(nogil=True, inline="always")
+def _probe(books, ref):
+    """Handle of the order ref, or -1 when it is not live."""
+    w = books.window
+    s = _window_slot(books, ref)
+    if w[s].used != 0 and w[s].ref == ref:
+        return s
+    # the overflow can hold ref only if it holds anything and has held a ref this new
+    if books.state[N_OVERFLOW] == 0 or ref > np.uint64(books.state[OVERFLOW_MAX_REF]):
+        return np.int64(-1)
+    j = _probe_overflow(books, ref)
+    return w.shape[0] + j if j >= 0 else np.int64(-1)
+
+
+@njit(nogil=True, inline="always")
+def _slot(books, j):
+    n_w = books.window.shape[0]
+    return books.window[j] if j < n_w else books.orders[j - n_w]
+
+
+@njit(nogil=True, inline="always")
+def _to_overflow(books, ref):
+    """Overflow slot for ref (known absent there), counted and remembered as held."""
+    k = -_probe_overflow(books, ref) - 1
+    books.state[N_OVERFLOW] += 1
+    if ref > np.uint64(books.state[OVERFLOW_MAX_REF]):
+        books.state[OVERFLOW_MAX_REF] = np.int64(ref)
+    return k
+
+
+@njit(nogil=True, inline="always")
+def _place(books, ref):
+    """Handle for a new ref known not to be live: its window slot, after moving an older
+    live occupant to the overflow; if the occupant is newer, an overflow slot."""
+    w = books.window
+    s = _window_slot(books, ref)
+    if w[s].used == 0:
+        return s
+    if w[s].ref > ref:   # refs out of order: the newer order keeps the window slot
+        return w.shape[0] + _to_overflow(books, ref)
+    dst = books.orders[_to_overflow(books, w[s].ref)]
+    _copy_order(dst, w[s])
+    dst.used = 1
+    return s
+
+
+@njit(nogil=True, inline="always")
+def _remove_slot(books, j):
+    """Forget the order at handle j: a window slot is just cleared."""
+    n_w = books.window.shape[0]
+    if j < n_w:
+        books.window[j].used = 0
+    else:
+        _remove_overflow(books, j - n_w)
     books.state[N_LIVE] -= 1
 
 
@@ -231,18 +306,17 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
         counters[C.BOOK_UNRELIABLE] += books.unreliable[loc] == 0   # once per instrument
         books.unreliable[loc] |= REASON_ORDERS  # an order this book should hold is missing
         return -1
-    j = _probe(books, ref)
-    if j >= 0:
+    if _probe(books, ref) >= 0:
         counters[C.BOOK_BAD_ADD] += 1  # duplicate ref: keep the order we have
         return -1
-    j = -j - 1
+    j = _place(books, ref)
     shares = np.int64(min(shares_u64, _MAX_SHARES))
     li = _level_for_add(books, loc, side, price, counters)
     if li >= 0:
         lv = books.levels[li]
         lv.shares += shares
         lv.orders += 1
-    o = books.orders[j]
+    o = _slot(books, j)
     o.ref = ref
     o.counted = 1 if li >= 0 else 0
     o.hint = np.uint32(li - books.side_off[loc, side]) if li >= 0 else np.uint32(0)
@@ -259,7 +333,7 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
 @njit(nogil=True, inline="always")
 def _take(books, j, shares_u64, counters):
     """Reduce order j by shares (E C X), clamped to what remains; delete it at zero."""
-    o = books.orders[j]
+    o = _slot(books, j)
     left = o.shares
     n = np.int64(min(shares_u64, _MAX_SHARES))
     if n > left:
@@ -279,7 +353,7 @@ def _take(books, j, shares_u64, counters):
 
 @njit(nogil=True, inline="always")
 def _delete(books, j):
-    o = books.orders[j]
+    o = _slot(books, j)
     if o.counted:
         _level_reduce(books, np.int64(o.locate), np.int64(o.side), o.price, o.shares, True,
                       o.hint)
@@ -322,7 +396,7 @@ def _apply(books, events, i, counters):
     if j < 0:
         counters[C.BOOK_UNKNOWN_ORDER] += 1
         return -1
-    o = books.orders[j]
+    o = _slot(books, j)
     oloc = np.int64(o.locate)  # the book holding the order is the one to change
     if t == _E:
         _trade(books, oloc, o.price, ev.shares, ev.ts_exch)
@@ -344,7 +418,7 @@ def _apply(books, events, i, counters):
 
 @njit(nogil=True, inline="always")
 def _prefetch_orders(books, events, i):
-    """Start loading the home slots of the refs events[i] names (reads only the event).
+    """Start loading the window slots of the refs events[i] names (reads only the event).
     Why only slots: the levels of active books stay in L2, and prefetching them too was
     measured slower (the extra loads cost more than the misses they saved)."""
     if i < 0 or i >= events.shape[0]:
@@ -352,9 +426,9 @@ def _prefetch_orders(books, events, i):
     ev = events[i]
     t = ev.msg_type
     if t == _A or t == _F or t == _E or t == _C or t == _X or t == _D or t == _U:
-        _prefetch(books.orders, (_home(books, ev.order_ref),))
+        _prefetch(books.window, (_window_slot(books, ev.order_ref),))
     if t == _U:
-        _prefetch(books.orders, (_home(books, ev.ref2),))
+        _prefetch(books.window, (_window_slot(books, ev.ref2),))
 
 
 @njit(nogil=True, inline="always")
@@ -370,8 +444,8 @@ _PREFETCH_AHEAD = 6  # events: far enough to cover a miss (~100 ns), near enough
 @njit(nogil=True, cache=True, inline="always")
 def book_apply_all(books, events, counters):
     """Apply every event in order; return how many changed a book. Prefetches the order
-    slots of the event _PREFETCH_AHEAD ahead, so the table's cache misses (random order
-    refs in an 8 MB table) overlap instead of stalling one message each."""
+    slots of the event _PREFETCH_AHEAD ahead, so the table's cache misses (refs that are not
+    recent) overlap instead of stalling one message each."""
     b = _borrowed(books)
     ev = _borrow(events)
     changed = 0
@@ -555,6 +629,6 @@ def find_order(books, ref):
     j = _probe(books, np.uint64(ref))
     if j < 0:
         return False, np.int64(-1), np.int64(-1), np.int64(0), np.int64(0), False
-    o = books.orders[j]
+    o = _slot(books, j)
     return (True, np.int64(o.locate), np.int64(o.side), np.int64(o.price), o.shares,
             o.counted != 0)

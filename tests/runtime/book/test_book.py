@@ -317,46 +317,86 @@ def test_event_index_out_of_range():
     assert n_live_orders(f.books) == 0
 
 
-# ---------------------------------------------------------------- hash table
+# ---------------------------------------------------------------- order table
 
 def _refs_by_home(books, n_refs=4000):
-    """Group refs 1..n_refs by the slot book.py's hash sends them to."""
+    """Group refs 1..n_refs by the overflow slot book.py's hash sends them to."""
     homes = defaultdict(list)
     for r in range(1, n_refs):
         homes[int(book_mod._home(books, np.uint64(r)))].append(r)
     return homes
 
 
-def test_hash_places_at_home_and_keeps_blocks_together():
+def _where(books, ref):
+    """'window', 'overflow' or None: which part of the order table holds ref."""
+    w, o = books.window, books.orders
+    if ((w["ref"] == ref) & (w["used"] == 1)).any():
+        return "window"
+    return "overflow" if ((o["ref"] == ref) & (o["used"] == 1)).any() else None
+
+
+def test_window_slot_is_ref_mod_size_and_overflow_hash_keeps_blocks_together():
     f = Feed(max_orders=64)
+    n_w = f.books.window.shape[0]
+    assert n_w == 32
+    f("A", 37, "B", 1, 1)
+    assert f.books.window["ref"][37 % n_w] == 37 and f.books.window["used"][37 % n_w] == 1
+    assert f.books.orders["used"].sum() == 0
     homes = _refs_by_home(f.books)
-    assert sorted(homes) == list(range(128))  # every slot is some ref's home
-    r = homes[5][0]
-    f("A", r, "B", 1, 1)
-    assert f.books.orders["ref"][5] == r and f.books.orders["used"][5] == 1
+    assert sorted(homes) == list(range(128))  # every overflow slot is some ref's home
     # consecutive refs of one 16-ref block land in consecutive slots (cache locality)
     h = [int(book_mod._home(f.books, np.uint64(x))) for x in range(32, 48)]
     assert h == list(range(h[0], h[0] + 16))
 
 
-@pytest.mark.parametrize("first,second,delete", [(7, 0, 0), (7, 7, 0), (6, 6, 0), (7, 6, 0)])
+def test_window_moves_an_older_order_out_and_an_out_of_order_ref_goes_to_overflow():
+    f = Feed(max_orders=8)            # window of 4 slots
+    f("A", 5, "B", 10, 100)
+    f("A", 9, "B", 20, 100)           # slot 1 again: the older 5 moves to the overflow
+    assert _where(f.books, 9) == "window" and _where(f.books, 5) == "overflow"
+    f("A", 1, "S", 30, 200)           # slot 1 holds the newer 9: 1 goes to the overflow
+    assert _where(f.books, 9) == "window" and _where(f.books, 1) == "overflow"
+    for r in (5, 9, 1):
+        assert find_order(f.books, r)[0]
+    f("A", 5, "B", 1, 100)            # a duplicate held in the overflow is still refused
+    f("A", 9, "B", 1, 100)            # and one held in the window
+    assert f.c(C.BOOK_BAD_ADD) == 2 and n_live_orders(f.books) == 3
+    f("E", 5, shares=4)
+    assert find_order(f.books, 5)[4] == 6 and f.levels(BID) == [(100, 26, 2)]
+    f("U", 9, ref2=13, shares=7, price=101)   # slot 1 again: the window keeps the newest
+    assert _where(f.books, 13) == "window" and _where(f.books, 9) is None
+    for r in (5, 1, 13):
+        f("D", r)
+    assert n_live_orders(f.books) == 0 and f.c(C.BOOK_UNKNOWN_ORDER) == 0
+    assert f.books.orders["used"].sum() == 0 and f.books.window["used"].sum() == 0
+    assert f.levels(BID) == [] and f.levels(ASK) == []
+
+
+@pytest.mark.parametrize("first,second,delete", [(15, 0, 0), (15, 15, 0), (14, 14, 0),
+                                                 (15, 14, 0), (15, 0, 2), (14, 14, 3)])
 def test_backward_shift_keeps_probe_runs(first, second, delete):
-    """8 slots: colliding refs and a probe run wrapping from slot 7 to slot 0; deleting any
-    member must leave every other member findable."""
-    f = Feed(max_orders=4)
+    """16 overflow slots: colliding refs and a probe run wrapping from slot 15 to slot 0;
+    deleting any member must leave every other member findable."""
+    f = Feed(max_orders=8)
+    n_w = f.books.window.shape[0]
     homes = _refs_by_home(f.books)
-    refs = [homes[first][0], homes[second][1], homes[0][2], homes[7][3]]
+    refs = [homes[first][0], homes[second][1], homes[0][2], homes[15][3]]
     for r in refs:
         assert f("A", r, "B", 10, 100) == LOC
+    top = max(refs)
+    pushers = [top + 1 + k for k in range(n_w)]   # newer refs: every window slot, once
+    for r in pushers:
+        assert f("A", r, "B", 10, 100) == LOC
+    assert all(_where(f.books, r) == "overflow" for r in refs)
     gone = refs[delete]
     f("D", gone)
     for r in refs:
         assert find_order(f.books, r)[0] == (r != gone)
-    for r in refs:
+    for r in refs + pushers:
         if r != gone:
             f("D", r)
     assert n_live_orders(f.books) == 0 and f.books.orders["used"].sum() == 0
-    assert f.levels(BID) == []
+    assert f.books.window["used"].sum() == 0 and f.levels(BID) == []
 
 
 @pytest.mark.parametrize("max_orders,seed", [(4, 1), (8, 2), (16, 3)])
@@ -553,8 +593,8 @@ def test_matches_reference_book(ops, max_orders):
                               st.integers(1, 60), st.integers(0, 30), st.booleans()),
                     min_size=1, max_size=150))
 def test_tiny_capacities_stay_consistent(ops):
-    """8 table slots, 3 levels per side, an arena of 16 level records (two regions), refs
-    drawn from a pool of 24 so hash homes collide: refusals and backward shifts are common.
+    """2 window slots and 8 overflow slots, 3 levels per side, an arena of 16 level records
+    (two regions), refs drawn from a pool of 24 so window slots and hash homes collide: refusals and backward shifts are common.
     Every live order must stay findable, and the levels must equal the sums of the orders
     counted in them."""
     f = Feed(n_locates=1, max_orders=4, max_levels=3)
@@ -566,7 +606,8 @@ def test_tiny_capacities_stay_consistent(ops):
         else:
             f("EXDUC"[kind - 4], ref, shares=shares, price=100 + tick, ref2=ref2, loc=0)
         live = [r for r in pool if find_order(f.books, r)[0]]
-        used = f.books.orders[f.books.orders["used"] == 1]
+        w, o = f.books.window, f.books.orders   # both parts of the order table
+        used = np.concatenate([w[w["used"] == 1], o[o["used"] == 1]])
         assert len(used) == n_live_orders(f.books) == len(live) <= 4
         assert sorted(used["ref"].tolist()) == live
         if f.c(C.BOOK_LEVELS_FULL) or f.c(C.BOOK_FULL):

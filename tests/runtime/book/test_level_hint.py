@@ -18,9 +18,11 @@ def _apply(books, counters, rows):
 
 
 def _hint(books, ref):
-    slot = np.flatnonzero((books.orders["used"] == 1) & (books.orders["ref"] == ref))
+    """The hint of live order ref, from whichever part of the order table holds it."""
+    table = np.concatenate([books.window, books.orders])
+    slot = np.flatnonzero((table["used"] == 1) & (table["ref"] == ref))
     assert slot.size == 1
-    return int(books.orders["hint"][slot[0]])
+    return int(table["hint"][slot[0]])
 
 
 def test_stale_hint_after_a_worse_level_is_inserted_reaches_the_right_level():
@@ -54,20 +56,27 @@ def test_hint_past_the_end_after_worse_levels_go_still_finds_the_level():
 
 
 def _home(books, ref):
-    """The order table's home slot of ref (layout.py's block hash, here in Python)."""
+    """The overflow table's home slot of ref (layout.py's block hash, here in Python)."""
     b = int(books.state[HASH_BLOCK_BITS])
     block = (((ref >> b) * 11400714819323198485) % (1 << 64)) >> int(books.state[HASH_SHIFT])
     return (block << b) | (ref & ((1 << b) - 1))
 
 
 def test_hint_moves_with_its_order_when_a_delete_shifts_a_probe_run_back():
-    """Backward-shift deletion moves orders between slots: the hint moves with the rest."""
+    """Backward-shift deletion moves orders between overflow slots: the hint moves with the
+    rest."""
     books, counters = new_books(2, 1 << 6, 64), C.new_counters()
-    colliders = [r for r in range(2, 1 << 16) if _home(books, r) == _home(books, 1)][:4]
+    n_w = books.window.shape[0]
+    colliders = [r for r in range(n_w + 2, 1 << 16) if _home(books, r) == _home(books, 1)][:4]
     assert len(colliders) == 4
-    rows = [("A", 1, "B", 1, 1000000)]
+    # a newer ref in ref 1's window slot moves 1 to the overflow first; then newer refs in
+    # the colliders' window slots move them there too: the run is 1, then its colliders
+    rows = [("A", 1, "B", 1, 1000000), ("A", n_w + 1, "S", 1, 9000000)]
     rows += [("A", r, "B", 10 + k, (200 + k) * 10000) for k, r in enumerate(colliders)]
+    base = (max(colliders) // n_w + 1) * n_w
+    rows += [("A", base + s, "S", 1, 9100000) for s in sorted({r % n_w for r in colliders})]
     _apply(books, counters, rows)
+    assert books.orders["ref"][_home(books, 1)] == 1
     hints = {r: _hint(books, r) for r in colliders}
     assert sorted(hints.values()) == [1, 2, 3, 4]
     slots_before = {r: int(np.flatnonzero(books.orders["ref"] == r)[0]) for r in colliders}
