@@ -47,8 +47,8 @@ def _cmd_replay(args) -> int:
         print(f"{summary['format']} {summary['file']}: {summary['counters'].get('messages', 0):,} messages, "
               f"{summary['events']:,} events in {summary['elapsed_s']:.2f} s "
               f"({summary['messages_per_s'] / 1e6:.2f} M msgs/s)")
-        if summary["events_sha256"]:
-            print(f"events sha256 {summary['events_sha256']}")
+        if summary["events_xxh3_128"]:
+            print(f"events xxh3-128 {summary['events_xxh3_128']}")
         for k, v in summary["counters"].items():
             print(f"  {k:24s} {v:,}")
         if "bbo" in summary:
@@ -75,7 +75,8 @@ def add_replay(sub) -> None:
                    help="write every top-of-book change: CSV, or Parquet for *.parquet "
                         "(pyarrow: the parquet extra)")
     s.add_argument("--no-digest", action="store_true",
-                   help="skip the events' sha256 (64 bytes an event; a worker thread hashes them)")
+                   help="skip the events' digest (XXH3-128 of 64 bytes an event; a worker "
+                        "thread hashes them)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_cmd_replay)

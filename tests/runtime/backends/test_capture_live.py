@@ -76,7 +76,7 @@ def test_capture_of_live_traffic_replays_to_the_same_events(tmp_path, feed, ext)
     out1, out2 = tmp_path / "ev1.bin", tmp_path / "ev2.bin"
     r1 = replay.replay(path, instruments=N_INSTR + 1, max_orders=1 << 16, events_out=str(out1))
     r2 = replay.replay(path, instruments=N_INSTR + 1, max_orders=1 << 16, events_out=str(out2))
-    assert out1.read_bytes() == out2.read_bytes() and r1["events_sha256"] == r2["events_sha256"]
+    assert out1.read_bytes() == out2.read_bytes() and r1["events_xxh3_128"] == r2["events_xxh3_128"]
     # same events as the live runtime produced, receive timestamps included
     assert out1.read_bytes() == live.tobytes()
     assert r1["counters"]["messages"] == feed.msg_count.sum()

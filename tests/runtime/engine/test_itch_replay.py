@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import xxhash
 from tickpath.runtime.feed import itchfile
 from tickpath.bench.load.market import generate
 from tickpath.runtime.config import schema as config
@@ -75,7 +76,9 @@ def test_replay_of_an_itch_file_is_deterministic(tmp_path, market, itch_gz):
     o1, o2 = tmp_path / "a.bin", tmp_path / "b.bin"
     r1 = replay.replay(itch_gz, instruments=N_INSTR + 1, max_orders=1 << 16, events_out=str(o1))
     r2 = replay.replay(itch_gz, instruments=N_INSTR + 1, max_orders=1 << 16, events_out=str(o2))
-    assert o1.read_bytes() == o2.read_bytes() and r1["events_sha256"] == r2["events_sha256"]
+    assert o1.read_bytes() == o2.read_bytes() and r1["events_xxh3_128"] == r2["events_xxh3_128"]
+    # the digest is XXH3-128 of exactly the events written, in order
+    assert r1["events_xxh3_128"] == xxhash.xxh3_128(o1.read_bytes()).hexdigest()
     ev = np.frombuffer(o1.read_bytes(), EVENT_DTYPE)
     assert len(ev) == N_MSGS == r1["counters"]["messages"] == r1["counters"]["events"]
     assert np.array_equal(ev["seq"], np.arange(1, N_MSGS + 1))
@@ -93,7 +96,7 @@ def test_replay_at_recorded_pace_takes_the_recorded_time(tmp_path, market):
     assert 0.03 < span_s < 0.2
     fast = replay.replay(p, instruments=8, max_orders=1 << 14)
     paced = replay.replay(p, instruments=8, max_orders=1 << 14, pace="recorded", speed=2.0)
-    assert paced["events_sha256"] == fast["events_sha256"]
+    assert paced["events_xxh3_128"] == fast["events_xxh3_128"]
     assert paced["elapsed_s"] >= span_s / 2 * 0.9
 
 
@@ -253,7 +256,7 @@ def test_a_plain_file_gets_an_order_table_its_size_can_fill_and_the_same_books(t
     b = replay.replay(gz, instruments=N_INSTR + 1, max_orders=1 << 20, bbo=str(tmp_path / "b.csv"))
     bound = os.path.getsize(raw) // replay.MIN_ADD_BYTES
     assert bound <= a["max_orders"] < 2 * bound and b["max_orders"] == 1 << 20
-    assert a["events_sha256"] == b["events_sha256"] and a["counters"] == b["counters"]
+    assert a["events_xxh3_128"] == b["events_xxh3_128"] and a["counters"] == b["counters"]
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     # a smaller max_orders is kept (a bound the user set), and bad ones are still refused
     assert replay.replay(raw, instruments=N_INSTR + 1, max_orders=1 << 12)["max_orders"] == 1 << 12

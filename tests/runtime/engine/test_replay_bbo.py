@@ -87,7 +87,7 @@ def test_bbo_loop_leaves_what_the_pipeline_loop_leaves(tmp_path, day):
     a = plain.run()
     with_bbo = replay.Replayer(day, bbo=str(tmp_path / "x.csv"), **KW)
     b = with_bbo.run()
-    assert a["events_sha256"] == b["events_sha256"] and a["counters"] == b["counters"]
+    assert a["events_xxh3_128"] == b["events_xxh3_128"] and a["counters"] == b["counters"]
     assert np.array_equal(plain.pipe.out, with_bbo.pipe.out, equal_nan=True)
     assert plain.pipe.out[1:, 7].sum() > 10_000        # OUT_UPDATES: the books did change
 
