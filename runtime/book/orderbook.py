@@ -10,8 +10,8 @@ name -- a lookup is one read, a delete clears a flag -- and an overflow table fo
 that outlive the window or arrive out of order: a block hash (consecutive refs in
 consecutive slots, blocks scattered by Fibonacci hashing), linear probing, backward-shift
 deletion (Knuth 6.4 algorithm R) instead of tombstones, so a day of adds and deletes never
-lengthens probe chains, and at most half full. The window measured 12-17 % off
-book_apply_all on the shallow, deep and wide flows (same process, interleaved). Each side
+lengthens probe chains, and at most half full. The window took 11-13 % off book_apply_all
+on the shallow and deep flows (alternating processes; bench/RESULTS.md). Each side
 of each locate keeps every one of its aggregated price levels (price, total shares, order
 count), sorted worst-first in its own region of a shared arena (levels.py): best bid/ask is
 one read, depth a reversed slice, a level is found by a short scan from the best end or a

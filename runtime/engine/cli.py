@@ -75,8 +75,8 @@ def add_replay(sub) -> None:
                    help="write every top-of-book change: CSV, or Parquet for *.parquet "
                         "(pyarrow: the parquet extra)")
     s.add_argument("--no-digest", action="store_true",
-                   help="skip the events' digest (XXH3-128 of 64 bytes an event; a worker "
-                        "thread hashes them)")
+                   help="skip the events' digest (XXH3-128 of the 64-byte events, ~3.5 ns "
+                        "an event)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_cmd_replay)

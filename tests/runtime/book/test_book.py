@@ -372,6 +372,27 @@ def test_window_moves_an_older_order_out_and_an_out_of_order_ref_goes_to_overflo
     assert f.levels(BID) == [] and f.levels(ASK) == []
 
 
+def test_window_and_overflow_with_refs_past_2_to_the_63():
+    """The overflow's newest-ref mark is kept as int64 bits: refs >= 2^63 compare as u64."""
+    f = Feed(max_orders=8)
+    f("A", 1, "S", 5, 200)
+    f("A", 5, "S", 5, 200)         # window slot 1 again: ref 1 moves to the overflow
+    top = (1 << 64) - 1
+    old, new = top - 4, top        # one window slot (of 4)
+    f("A", old, "B", 10, 100)
+    f("A", new, "B", 20, 100)      # moves old to the overflow; the mark is 2^64 - 5
+    assert _where(f.books, old) == "overflow" and _where(f.books, new) == "window"
+    # (as np.uint64: a Python int past 2^63 does not fit find_order's int64 signature)
+    assert find_order(f.books, np.uint64(old))[0] and find_order(f.books, np.uint64(new))[0]
+    # a signed compare would read the mark as -5 and skip the overflow for ref 1
+    assert find_order(f.books, np.uint64(1))[0] and _where(f.books, 1) == "overflow"
+    f("A", old, "B", 1, 100)       # still found, so still a duplicate
+    assert f.c(C.BOOK_BAD_ADD) == 1
+    for r in (old, new, 1, 5):
+        f("D", r)
+    assert n_live_orders(f.books) == 0 and f.c(C.BOOK_UNKNOWN_ORDER) == 0
+
+
 @pytest.mark.parametrize("first,second,delete", [(15, 0, 0), (15, 15, 0), (14, 14, 0),
                                                  (15, 14, 0), (15, 0, 2), (14, 14, 3)])
 def test_backward_shift_keeps_probe_runs(first, second, delete):
