@@ -13,7 +13,7 @@ The hot loop, generated per (strategy, feed backend) like the step (strategy.py 
                 for each outbox entry: ouch_enter / ouch_cancel / ouch_replace, queued;
                 ouch_send (one send() for the step's orders), then note_sent per entry
                                                   # (send() returned: tick-to-trade, audit)
-        n = ouch_poll(responses); trade_on_responses(...)
+        every 8th iteration: n = ouch_poll(responses); trade_on_responses(...)
         idle(work)
 
 Order of start-up: config -> strategy loaded and the step compiled on throwaway state (a
@@ -57,6 +57,10 @@ from tickpath.runtime.trading.strategy import (
 
 C_SESSION_EPOCH = 4     # ctrl slot: bumped by the main thread after each successful re-login
 C_SESSION_SEEN = 5      # the loop's copy of it
+# the loop reads the OUCH session every RESPONSE_POLL_EVERY-th iteration (a power of two).
+# Reading it on every quiet iteration made the poll period 1.15 us instead of 0.75 and cost
+# ~0.5 us of wall-to-wall p50 (bench/RESULTS.md); an answer now waits <= 8 polls (~6 us).
+RESPONSE_POLL_EVERY = 8
 
 LOOP_TEMPLATE = STEP_TEMPLATE + '''
 
@@ -139,9 +143,9 @@ def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, os
             session_restored(tctx)
 {receive}
         nr = 0
-        # order entry is read when the feed is quiet, else every 8th iteration: a recv()
-        # syscall per busy iteration would sit between every packet and its answer
-        if n <= 0 or (ctrl[ITERATIONS] & 7) == 0:
+        # order entry is read every {poll_every}th iteration, quiet feed or not: its recv()
+        # syscall (~0.3 us) would otherwise sit between a packet's arrival and the next poll
+        if (ctrl[ITERATIONS] & {poll_mask}) == 0:
             nr = ouch_poll(ost, responses, realtime_ns())
             if nr > 0:
                 trade_on_responses(tctx, strat, responses, nr, realtime_ns())
@@ -214,7 +218,9 @@ def loop_module(strategy, backend):
     text = LOOP_TEMPLATE.format(spec=strategy.spec, module=strategy.module,
                                 attr="".join(f".{a}" for a in strategy.attr.split(".") if a),
                                 poll_module=poll.__module__, poll_name=name,
-                                epoch=C_SESSION_EPOCH, seen=C_SESSION_SEEN, **shape)
+                                epoch=C_SESSION_EPOCH, seen=C_SESSION_SEEN,
+                                poll_every=RESPONSE_POLL_EVERY,
+                                poll_mask=RESPONSE_POLL_EVERY - 1, **shape)
     stem = "trade_" + "".join(c if c.isalnum() else "_" for c in strategy.spec)[:32] + "_" + name
     return generate_module(text, stem, _source_of(strategy.obj, strategy.module) + _core_sources())
 
