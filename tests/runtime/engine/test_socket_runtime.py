@@ -125,13 +125,20 @@ def test_oversize_datagram_is_counted_not_read_past_the_slot():
     ts = np.zeros(4, np.int64)
     b.open(payload)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.sendto(b"a" * 100, ("127.0.0.1", b.port))
-    tx.sendto(b"b" * 500, ("127.0.0.1", b.port))
-    time.sleep(0.05)
-    n = socket_poll(b.state, payload, lengths, ts)
-    assert n == 2 and lengths[0] == 100 and lengths[1] == -1
+    # after an empty poll one datagram comes by recv(), then the rest as a recvmmsg batch:
+    # an oversize datagram is -1 (MSG_TRUNC) on either path
+    for sizes in ((100, 500, 7), (500, 100, 9)):
+        assert socket_poll(b.state, payload, lengths, ts) == 0
+        for k in sizes:
+            tx.sendto(b"a" * k, ("127.0.0.1", b.port))
+        time.sleep(0.05)
+        assert socket_poll(b.state, payload, lengths, ts) == 1          # recv()
+        first = lengths[0]
+        assert socket_poll(b.state, payload, lengths, ts) == 2          # recvmmsg
+        want = [k if k <= 128 else -1 for k in sizes]
+        assert [first, lengths[0], lengths[1]] == want
     assert socket_poll(b.state, payload, lengths, ts) == 0
-    assert b.counters[C.FRAMES] == 2 and b.counters[C.EMPTY_POLLS] == 1
+    assert b.counters[C.FRAMES] == 6 and b.counters[C.EMPTY_POLLS] == 3
     b.close()
     tx.close()
 
