@@ -68,7 +68,7 @@ from {poll_module} import {poll_name} as _poll
 from tickpath.runtime.engine.idle import idle
 from tickpath.runtime.engine.loop import EXIT_CODE, ITERATIONS, RUNNING, STOP
 from tickpath.runtime.engine.pipeline import process_span
-from tickpath.runtime.feed.decoder import P_LEFT, frame_next, frame_open
+from tickpath.runtime.feed.decoder import P_LEFT, frame_next_inline, frame_open
 from tickpath.runtime.sys.intrinsics import load_acquire, realtime_ns, store_release
 from tickpath.runtime.trading import records as _R
 from tickpath.runtime.trading.ref import ref
@@ -122,8 +122,7 @@ def _send_outbox(tctx, ost, n_out, now_ns):
 
 
 @njit(nogil=True, inline="always")
-def _step(tctx, strat, pref, events, m, ost):
-    now = realtime_ns()
+def _step(tctx, strat, pref, events, m, ost, now):
     # the step's cached entry point (not inlined again: one compile of the step serves both)
     n_out = trade_on_events(tctx, strat, pref, events, m, now)
     _send_outbox(tctx, ost, n_out, now)
@@ -165,8 +164,10 @@ def trade_loop({recv_args}, pipe, ctrl, idle_params, idle_state, tctx, strat, os
 # decoded and applied, not after the rest of its packet (a venue packs a client's order with
 # whatever else its pass produced; measured: the t2t trigger shared its packet with ~11
 # messages), and two updates of one instrument with another instrument's message between them
-# are two updates (the step coalesces per call). An events backend (the FPGA card or its
-# emulator) hands over records its parser decoded; they are stepped in the same runs.
+# are two updates (the step coalesces per call). The steps of one frame's runs share one
+# clock read, taken as the frame is opened (a strategy's now_ns is that packet's time). An
+# events backend (the FPGA card or its emulator) hands over records its parser decoded; they
+# are stepped in the same runs, each with its own clock read.
 RECEIVE = {
     "frames": dict(
         recv_args="bstate, payload, lengths, recv_ns, mold, session, events, part",
@@ -174,22 +175,25 @@ RECEIVE = {
         n_out = 0
         stepped = False
         for f in range(max(n, 0)):
+            # one clock read for the steps of this frame's runs: a read is ~22 ns here, as
+            # much as the rest of a step, and a packet's runs are stepped within microseconds
+            now = realtime_ns()
             m = frame_open(payload, lengths, f, recv_ns, mold, session, events, 0, pipe.counters, part)
             lo = 0
             while True:
                 # decode until the run at lo is whole: another instrument's event follows it,
                 # or the frame has no message left
                 while part[P_LEFT] > 0 and (m == lo or events[m - 1].locate == events[lo].locate):
-                    m = frame_next(payload, recv_ns, mold, events, m, pipe.counters, part)
+                    m = frame_next_inline(payload, recv_ns, mold, events, m, pipe.counters, part)
                 if lo >= m:
                     break
                 hi = instrument_run_end(events, lo, m)
                 process_span(pref, events, lo, hi)
-                n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost)
+                n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost, now)
                 lo = hi
                 stepped = True
         if not stepped:    # timers, breakers and kill-switch cancels run on a quiet feed too
-            n_out = _step(tctx, strat, pref, events, 0, ost)"""),
+            n_out = _step(tctx, strat, pref, events, 0, ost, realtime_ns())"""),
     "events": dict(
         recv_args="bstate, events",
         receive="""        n = _poll(bstate, events)
@@ -199,10 +203,10 @@ RECEIVE = {
         while lo < m:
             hi = instrument_run_end(events, lo, m)
             process_span(pref, events, lo, hi)
-            n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost)
+            n_out += _step(tctx, strat, pref, events[lo:hi], hi - lo, ost, realtime_ns())
             lo = hi
         if m == 0:
-            n_out = _step(tctx, strat, pref, events, 0, ost)"""),
+            n_out = _step(tctx, strat, pref, events, 0, ost, realtime_ns())"""),
 }
 
 
