@@ -45,6 +45,7 @@ from tickpath.bench.t2t.tap import PACKET_HOST, Tap
 from tickpath.bench.t2t import triggers as TR
 from tickpath.bench.t2t import venue_proc as VP
 from tickpath.bench.t2t import w2w
+from tickpath.runtime.sys import placement
 
 PATHS = ("floor", "kernel", "kernel-busypoll", "kernel-veth", "afxdp", "fpga-emu", "python")
 
@@ -113,6 +114,9 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int, veth: VE.VethLo
     res: dict = {"path": path, "scenario": sc.name, "repeat": repeat}
     workdir = tempfile.mkdtemp(prefix=f"tickpath-t2t-{path}-")
     udp = tcp = resp = trader = tap = emu = storm = trig = None
+    # the tap and the trigger sender (this process's threads, woken per packet) stay off the
+    # responder's CPU: on it they would preempt the loop being measured
+    moved = placement.keep_off(p.rx_cpu) if p.rx_cpu is not None else {}
     wire = f"veth tap ({veth.venue_if}, arrival)" if on_veth else "loopback tap"
     venue_side = veth.in_venue_ns if on_veth else contextlib.nullcontext
     try:
@@ -178,6 +182,7 @@ def run_once(path: str, sc: Scenario, p: T2TParams, repeat: int, veth: VE.VethLo
             if s is not None:
                 s.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        placement.restore(moved)
     if "skipped" in res:
         return res
     m = w2w.match(stopped["log"], VP.TRIGGER_USER, responder_user, p.warmup,
@@ -319,7 +324,9 @@ def run(p: T2TParams, progress=print, scenarios: list | None = None) -> dict:
     summary = {"params": dict(p.__dict__), "machine": machine(),
                "placement": {"venue_cpu": p.venue_cpu, "responder_rx_cpu": p.rx_cpu,
                              "note": "the venue's matching and network threads and the trigger sender "
-                                     "share the venue CPU on a 2-CPU host"},
+                                     "share the venue CPU on a 2-CPU host; the bench's own threads "
+                                     "(wire tap, trigger sender) and tickpath trade's threads other "
+                                     "than its loop are kept off the responder CPU"},
                "scenarios": {}}
     hists = {}
     scs = scenarios or [SCENARIOS[s] for s in p.scenarios]

@@ -93,6 +93,7 @@ class Backend(Section):
 @dataclass(frozen=True)
 class Cores(Section):
     rx: tuple[int, ...] | str = _key("auto", toml=(list, str))   # (cpu,) or "auto"
+    others_off_rx: bool = True     # the process's other threads kept off the rx CPU while it runs
     sched_fifo: bool = False
     fifo_priority: int = 50
     mlockall: bool = False

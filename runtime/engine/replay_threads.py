@@ -4,9 +4,11 @@ The one-thread replay spends ~20 % of an event on reading the file, framing and 
 and the rest on books and indicators (bench/RESULTS.md). With a second CPU the two halves
 overlap: a decode thread reads blocks of the file (itchfile.ItchFile), frames them and
 decodes 8 k messages at a time into one of N_BUFFERS event buffers; the calling thread runs
-each filled buffer through the pipeline (books, indicators, top-of-book rows) in order,
-hashes it into the digest and hands it back. Both jitted calls release the GIL (nogil), so
-the threads run at once; the hand-offs are two queues, one put and one get per 8 k events.
+each filled buffer through the pipeline (books, indicators, top-of-book rows) in order and
+hands it back. The decode thread also hashes each block into the digest (the pipeline only
+reads events, and the books thread is the busier of the two). Both jitted calls release the
+GIL (nogil), so the threads run at once; the hand-offs are two queues, one put and one get
+per 8 k events.
 
 Same results as the one-thread path, byte for byte: the events are decoded in file order
 into whole buffers and processed in that order (the digest, the books and the BBO rows are
@@ -42,10 +44,11 @@ class _Decoder(threading.Thread):
     """Reads, frames and decodes the file into free buffers; posts (buffer, events) in order,
     then _DONE, or the exception that stopped it."""
 
-    def __init__(self, replayer, bufs, progress):
+    def __init__(self, replayer, bufs, progress, digest):
         super().__init__(name="replay-decode", daemon=True)
         self.rp = replayer
         self.bufs = bufs
+        self.digest = digest
         self.free: queue.Queue = queue.Queue()
         self.ready: queue.Queue = queue.Queue()
         for i in range(len(bufs)):
@@ -71,6 +74,9 @@ class _Decoder(threading.Thread):
                                            min(len(self.bufs[i]), chunk.n - a),
                                            chunk.first_index + 1, last_ts, self.bufs[i],
                                            self.counters)
+                    # hashed here, in file order: the books thread is the busier one, and
+                    # the pipeline only reads the events
+                    self.digest.hash(self.bufs[i][:m])
                     self.ready.put((i, m))
             self.ready.put(_DONE)
         except BaseException as exc:   # handed to the calling thread, which raises it
@@ -81,7 +87,7 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
     """Replay the file on two threads; `process(events, m)` runs one decoded block through
     the pipeline and returns its BBO row count (the Replayer's own jitted call)."""
     bufs = [np.zeros(len(digest.bufs[0]), dtype=EVENT_DTYPE) for _ in range(N_BUFFERS)]
-    dec = _Decoder(replayer, bufs, progress)
+    dec = _Decoder(replayer, bufs, progress, digest)
     replayer.itch_stats = dec.file.stats
     dec.start()
     try:
@@ -93,7 +99,6 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
                 raise item
             i, m = item
             k = process(bufs[i], m)
-            digest.hash(bufs[i][:m])
             replayer.n_events += m
             if bbo is not None and k > 0:
                 bbo.write(replayer.rows[:k], replayer.symbols)

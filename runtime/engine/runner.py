@@ -100,6 +100,8 @@ class Runtime:
         self.started_ns = self.stopped_ns = 0
         self.on_error = on_error
         self.rx_tid: int | None = None
+        self.others_moved: dict[int, set[int]] = {}   # threads kept off the rx CPU: old affinity
+        self.others_kept_off = 0
         self._opened = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -162,6 +164,9 @@ class Runtime:
         if self.cfg.cores.mlockall:
             placement.lock_all_memory()
         self.warm_up()
+        if self.cfg.cores.others_off_rx:   # before the loop starts: it inherits, then pins itself
+            self.others_moved = placement.keep_off(self.cpu)
+            self.others_kept_off = len(self.others_moved)
         self.started_ns = time.monotonic_ns()
         self.thread = threading.Thread(target=self._thread_main, name="tickpath-rx", daemon=True)
         self.thread.start()
@@ -177,6 +182,8 @@ class Runtime:
         self.pipe.stop[0] = 1
         if self.thread is not None:
             self.thread.join(timeout_s)
+            placement.restore(self.others_moved)
+            self.others_moved = {}
             if self.thread.is_alive():
                 raise BackendError("receive thread did not stop", timeout_s=timeout_s)
         self.check()
@@ -227,6 +234,7 @@ class Runtime:
     def stats(self) -> dict:
         b = self.backend.stats() if self.backend is not None else {}
         return {"backend": self.cfg.backend.kind, "cpu": self.cpu,
+                "threads_kept_off_rx": self.others_kept_off,
                 "counters": self.counters(), "latency_ns": self.latency(),
                 "backend_stats": b, "buffers": self.region.report(), "notes": self.notes,
                 "out_ring": self.pipe.ring.stats() if self.pipe.params[P_PUBLISH] else None,

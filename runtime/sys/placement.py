@@ -49,6 +49,36 @@ def pin_thread(cpus, native_id: int | None = None) -> list[int]:
     return sorted(os.sched_getaffinity(tid))
 
 
+def keep_off(cpu: int) -> dict[int, set[int]]:
+    """Move every thread of this process off `cpu`, onto the other CPUs it may use, so the
+    thread pinned there (the receive loop) has that core to itself: a Python thread woken on
+    it (a writer, a tap, the GC in the main thread) preempts the loop for tens of µs. Threads
+    started afterwards inherit the main thread's affinity, so they stay off too. A thread
+    allowed only `cpu` is left alone (nowhere else to go). Returns {tid: old affinity} for
+    restore(); a thread that ends meanwhile is skipped."""
+    moved: dict[int, set[int]] = {}
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
+        try:
+            old = os.sched_getaffinity(tid)
+            rest = old - {cpu}
+            if cpu in old and rest:
+                os.sched_setaffinity(tid, rest)
+                moved[tid] = old
+        except OSError:   # the thread ended between listing and setting (ESRCH)
+            continue
+    return moved
+
+
+def restore(moved: dict[int, set[int]]) -> None:
+    """Give the threads keep_off moved their old affinity back (ended ones are skipped)."""
+    for tid, cpus in moved.items():
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            continue
+
+
 def set_fifo(priority: int = 50, native_id: int | None = None, strict: bool = False) -> bool:
     """SCHED_FIFO for a thread. Refusal → PrivilegeError if strict, else a warning; returns success."""
     lo, hi = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)

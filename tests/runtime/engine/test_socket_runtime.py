@@ -183,6 +183,25 @@ def test_stop_within_100ms_and_backend_failure_is_reported():
     rt.close()
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="keeping threads off the rx CPU needs two CPUs")
+@pytest.mark.parametrize("off", [True, False])
+def test_other_threads_stay_off_the_rx_cpu_while_the_loop_runs(off):
+    before = os.sched_getaffinity(0)
+    rx = sorted(before)[-1]
+    rt = Runtime(_cfg(cores={"rx": [rx], "others_off_rx": off}))
+    try:
+        rt.open().start()
+        assert os.sched_getaffinity(rt.rx_tid) == {rx}                  # the loop: pinned
+        assert os.sched_getaffinity(0) == (before - {rx} if off else before)
+        kept = rt.stats()["threads_kept_off_rx"]
+        assert kept >= 1 if off else kept == 0
+        rt.stop()
+        assert os.sched_getaffinity(0) == before                        # given back at stop
+    finally:
+        rt.close()
+        os.sched_setaffinity(0, before)
+
+
 def test_multicast_feed_in_a_test_made_namespace(feed):
     why = netns_unavailable_reason()
     if why:

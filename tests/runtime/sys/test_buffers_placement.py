@@ -121,3 +121,67 @@ def test_idle_strategies_validate_and_backoff_is_bounded():
     assert s[1] == 200_000  # the park doubled up to, and stopped at, the bound
     idle.idle(p, s, 5)
     assert s[0] == 0 and s[1] == 0
+
+
+needs_two_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                    reason="keeping threads off a CPU needs two CPUs allowed")
+
+
+@needs_two_cpus
+def test_keep_off_moves_every_thread_and_restore_gives_it_back():
+    before = os.sched_getaffinity(0)
+    target = max(before)
+    seen = {}
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def body():   # a thread that exists before keep_off
+        seen["tid"] = threading.get_native_id()
+        ready.set()
+        done.wait(5)
+
+    t = threading.Thread(target=body)
+    t.start()
+    ready.wait(5)
+    try:
+        moved = placement.keep_off(target)
+        assert threading.get_native_id() in moved and seen["tid"] in moved
+        assert os.sched_getaffinity(0) == before - {target}
+        assert os.sched_getaffinity(seen["tid"]) == before - {target}
+        later = {}
+        t2 = threading.Thread(target=lambda: later.setdefault("cpus", os.sched_getaffinity(0)))
+        t2.start()
+        t2.join()
+        assert later["cpus"] == before - {target}        # started afterwards: inherits
+        placement.restore(moved)
+        assert os.sched_getaffinity(0) == before
+        assert os.sched_getaffinity(seen["tid"]) == before
+    finally:
+        os.sched_setaffinity(0, before)
+        done.set()
+        t.join()
+
+
+@needs_two_cpus
+def test_keep_off_leaves_a_thread_pinned_to_that_cpu_alone():
+    before = os.sched_getaffinity(0)
+    target = max(before)
+    seen = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def body():
+        placement.pin_thread([target])
+        seen["tid"] = threading.get_native_id()
+        ready.set()
+        done.wait(5)
+
+    t = threading.Thread(target=body)
+    t.start()
+    ready.wait(5)
+    try:
+        moved = placement.keep_off(target)
+        assert seen["tid"] not in moved and os.sched_getaffinity(seen["tid"]) == {target}
+        placement.restore(moved)
+    finally:
+        os.sched_setaffinity(0, before)
+        done.set()
+        t.join()
