@@ -1,6 +1,7 @@
 """NUMA buffers, CPU placement and idle strategies."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -62,14 +63,17 @@ def test_hugepage_fallback_is_reported():
     r.close()
 
 
-def test_pin_thread_by_native_id():
-    target = sorted(os.sched_getaffinity(0))[-1]
-    out = {}
-    ready = threading.Event()
-    done = threading.Event()
+@contextlib.contextmanager
+def _waiting_thread(pin_to=None):
+    """A thread that lives (pinned to `pin_to` if given) until the block ends; yields its tid.
+    The process's affinity is put back afterwards whatever the block did."""
+    before = os.sched_getaffinity(0)
+    seen, ready, done = {}, threading.Event(), threading.Event()
 
     def body():
-        out["tid"] = threading.get_native_id()
+        if pin_to is not None:
+            placement.pin_thread([pin_to])
+        seen["tid"] = threading.get_native_id()
         ready.set()
         done.wait(5)
 
@@ -77,11 +81,18 @@ def test_pin_thread_by_native_id():
     t.start()
     ready.wait(5)
     try:
-        assert placement.pin_thread([target], native_id=out["tid"]) == [target]
-        assert os.sched_getaffinity(out["tid"]) == {target}
+        yield seen["tid"]
     finally:
+        os.sched_setaffinity(0, before)
         done.set()
         t.join()
+
+
+def test_pin_thread_by_native_id():
+    target = sorted(os.sched_getaffinity(0))[-1]
+    with _waiting_thread() as tid:
+        assert placement.pin_thread([target], native_id=tid) == [target]
+        assert os.sched_getaffinity(tid) == {target}
 
 
 def test_bad_cpu_is_a_clear_error():
@@ -131,22 +142,11 @@ needs_two_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
 def test_keep_off_moves_every_thread_and_restore_gives_it_back():
     before = os.sched_getaffinity(0)
     target = max(before)
-    seen = {}
-    ready, go, done = threading.Event(), threading.Event(), threading.Event()
-
-    def body():   # a thread that exists before keep_off
-        seen["tid"] = threading.get_native_id()
-        ready.set()
-        done.wait(5)
-
-    t = threading.Thread(target=body)
-    t.start()
-    ready.wait(5)
-    try:
+    with _waiting_thread() as tid:   # a thread that exists before keep_off
         moved = placement.keep_off(target)
-        assert threading.get_native_id() in moved and seen["tid"] in moved
+        assert threading.get_native_id() in moved and tid in moved
         assert os.sched_getaffinity(0) == before - {target}
-        assert os.sched_getaffinity(seen["tid"]) == before - {target}
+        assert os.sched_getaffinity(tid) == before - {target}
         later = {}
         t2 = threading.Thread(target=lambda: later.setdefault("cpus", os.sched_getaffinity(0)))
         t2.start()
@@ -154,34 +154,13 @@ def test_keep_off_moves_every_thread_and_restore_gives_it_back():
         assert later["cpus"] == before - {target}        # started afterwards: inherits
         placement.restore(moved)
         assert os.sched_getaffinity(0) == before
-        assert os.sched_getaffinity(seen["tid"]) == before
-    finally:
-        os.sched_setaffinity(0, before)
-        done.set()
-        t.join()
+        assert os.sched_getaffinity(tid) == before
 
 
 @needs_two_cpus
 def test_keep_off_leaves_a_thread_pinned_to_that_cpu_alone():
-    before = os.sched_getaffinity(0)
-    target = max(before)
-    seen = {}
-    ready, done = threading.Event(), threading.Event()
-
-    def body():
-        placement.pin_thread([target])
-        seen["tid"] = threading.get_native_id()
-        ready.set()
-        done.wait(5)
-
-    t = threading.Thread(target=body)
-    t.start()
-    ready.wait(5)
-    try:
+    target = max(os.sched_getaffinity(0))
+    with _waiting_thread(pin_to=target) as tid:
         moved = placement.keep_off(target)
-        assert seen["tid"] not in moved and os.sched_getaffinity(seen["tid"]) == {target}
+        assert tid not in moved and os.sched_getaffinity(tid) == {target}
         placement.restore(moved)
-    finally:
-        os.sched_setaffinity(0, before)
-        done.set()
-        t.join()
