@@ -206,6 +206,8 @@ class Runtime:
                 self.stop()
             except BackendError as exc:
                 warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+        placement.restore(self.others_moved)   # a loop that ended by itself was not stopped
+        self.others_moved = {}
         if self.backend is not None:
             self.backend.close()
         self.pipe.ring.close()

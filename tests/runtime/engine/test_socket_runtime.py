@@ -170,6 +170,7 @@ def test_stop_within_100ms_and_backend_failure_is_reported():
     assert time.monotonic() - t0 < 0.1
     rt.close()
     # a socket closed under the loop: recvmmsg fails with EBADF, the loop ends, join reports it
+    before = os.sched_getaffinity(0)
     rt = Runtime(_cfg())
     rt.open().start()
     os.close(rt.backend.sock.detach())
@@ -179,6 +180,7 @@ def test_stop_within_100ms_and_backend_failure_is_reported():
     assert not rt.running
     with pytest.raises(BackendError, match="EBADF"):
         rt.stop()
+    assert os.sched_getaffinity(0) == before   # a failed loop's stop gives the CPUs back too
     rt.backend.sock = None
     rt.close()
 
