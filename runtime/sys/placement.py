@@ -55,7 +55,8 @@ def keep_off(cpu: int) -> dict[int, set[int]]:
     it (a writer, a tap, the GC in the main thread) preempts the loop for tens of µs. Threads
     started afterwards inherit the main thread's affinity, so they stay off too. A thread
     allowed only `cpu` is left alone (nowhere else to go). Returns {tid: old affinity} for
-    restore(); a thread that ends meanwhile is skipped."""
+    restore(); a thread that ends meanwhile is skipped, and one the kernel refuses to move is
+    named in a warning (the loop still runs, with company)."""
     moved: dict[int, set[int]] = {}
     for name in os.listdir("/proc/self/task"):
         tid = int(name)
@@ -65,8 +66,11 @@ def keep_off(cpu: int) -> dict[int, set[int]]:
             if cpu in old and rest:
                 os.sched_setaffinity(tid, rest)
                 moved[tid] = old
-        except OSError:   # the thread ended between listing and setting (ESRCH)
+        except ProcessLookupError:   # the thread ended between listing and setting
             continue
+        except OSError as exc:
+            warnings.warn(f"thread {tid} could not be moved off CPU {cpu}: {exc.strerror}",
+                          RuntimeWarning, stacklevel=2)
     return moved
 
 
@@ -75,7 +79,7 @@ def restore(moved: dict[int, set[int]]) -> None:
     for tid, cpus in moved.items():
         try:
             os.sched_setaffinity(tid, cpus)
-        except OSError:
+        except ProcessLookupError:
             continue
 
 

@@ -164,3 +164,16 @@ def test_keep_off_leaves_a_thread_pinned_to_that_cpu_alone():
         moved = placement.keep_off(target)
         assert tid not in moved and os.sched_getaffinity(tid) == {target}
         placement.restore(moved)
+
+
+@needs_two_cpus
+def test_keep_off_names_a_thread_the_kernel_refuses_to_move(monkeypatch):
+    target = max(os.sched_getaffinity(0))
+
+    def refuse(tid, cpus):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    with pytest.warns(RuntimeWarning, match=f"could not be moved off CPU {target}: Operation not permitted"):
+        moved = placement.keep_off(target)
+    assert moved == {}
