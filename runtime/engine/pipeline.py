@@ -139,6 +139,29 @@ class Pipeline:
 
 
 @njit(nogil=True, inline="always")
+def trade_indicators(pipe, msg_type, loc):
+    """After an event of type msg_type changed the book of loc: a trade (E C P) moves the
+    last price and the trade-driven indicators (EMA, RSI, VWAP), in trade order."""
+    if msg_type == _E or msg_type == _C or msg_type == _P:
+        out = pipe.out
+        px4, sh = last_trade(pipe.books, loc)
+        px = px4 * 1e-4
+        out[loc, OUT_LAST] = px
+        out[loc, OUT_EMA] = S.ema_update(pipe.ema[loc], px)
+        out[loc, OUT_RSI] = S.rsi_update(pipe.rsi[loc], px)
+        out[loc, OUT_VWAP] = S.vwap_update(pipe.vwap[loc], px, np.float64(sh))
+
+
+@njit(nogil=True, inline="always")
+def top_indicators(books, out, loc):
+    """Mid, microprice and imbalance of loc's book as it is now: functions of its top alone."""
+    mid, micro, imb = top_stats(books, loc)
+    out[loc, OUT_MID] = mid * 1e-4
+    out[loc, OUT_MICRO] = micro * 1e-4
+    out[loc, OUT_IMBALANCE] = imb
+
+
+@njit(nogil=True, inline="always")
 def _process(pipe, events, lo, hi):
     """events[lo:hi] through books, indicators, ring and latency: the one body of both entry
     points below. Fields are read as pipe.name, so `pipe` may be the PipeState or a Ref."""
@@ -151,18 +174,8 @@ def _process(pipe, events, lo, hi):
         book_prefetch(books, events, i + 6)
         loc = book_apply(books, events, i, counters)
         if indicators and loc >= 0 and loc < n_loc:
-            t = ev.msg_type
-            if t == _E or t == _C or t == _P:
-                px4, sh = last_trade(books, loc)
-                px = px4 * 1e-4
-                out[loc, OUT_LAST] = px
-                out[loc, OUT_EMA] = S.ema_update(pipe.ema[loc], px)
-                out[loc, OUT_RSI] = S.rsi_update(pipe.rsi[loc], px)
-                out[loc, OUT_VWAP] = S.vwap_update(pipe.vwap[loc], px, np.float64(sh))
-            mid, micro, imb = top_stats(books, loc)
-            out[loc, OUT_MID] = mid * 1e-4
-            out[loc, OUT_MICRO] = micro * 1e-4
-            out[loc, OUT_IMBALANCE] = imb
+            trade_indicators(pipe, ev.msg_type, loc)
+            top_indicators(books, out, loc)
             out[loc, OUT_UPDATES] += 1.0
         if params[P_PUBLISH] != 0:
             slot = claim(pipe.ring_hdr, pipe.stop, 0)
@@ -193,3 +206,39 @@ def process_span(pipe, events, lo, hi):
     pays one pointer per call instead of the ~20 arrays' copy, and the order-table
     prefetch still looks ahead into the rest of the batch."""
     _process(pipe, events, max(lo, 0), min(hi, events.shape[0]))
+
+
+def new_touched(n_locates: int) -> tuple:
+    """(list, marks) for process_events_tops_after: locates touched in one call, and a
+    per-locate mark that keeps each in the list once (all zero between calls)."""
+    return np.zeros(n_locates, dtype=np.int64), np.zeros(n_locates, dtype=np.uint8)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def process_events_tops_after(pipe, events, n, touched, marks):
+    """process_events for a reader that looks at `out` only between calls (tickpath replay):
+    the top-of-book indicators (mid, microprice, imbalance) of each instrument are computed
+    once, after the call's last event, instead of after each of its events. Same values:
+    they depend only on the book's top, which is final for the call by then (the replay
+    tests compare `out` with process_events'). The trade indicators still run per trade,
+    in order. No latency record and no out ring: offline runs use neither. Measured: the
+    per-event top read was 6-20 ns of the books thread (bench/RESULTS.md)."""
+    books, out, counters, params = pipe.books, pipe.out, pipe.counters, pipe.params
+    n_loc = min(out.shape[0], touched.shape[0], marks.shape[0])
+    indicators = params[P_BOOKS_ONLY] == 0
+    n_touched = 0
+    for i in range(min(n, events.shape[0])):
+        book_prefetch(books, events, i + 6)
+        loc = book_apply(books, events, i, counters)
+        if indicators and loc >= 0 and loc < n_loc:
+            trade_indicators(pipe, events[i].msg_type, loc)
+            out[loc, OUT_UPDATES] += 1.0
+            if marks[loc] == 0:
+                marks[loc] = 1
+                touched[n_touched] = loc
+                n_touched += 1
+    for k in range(n_touched):
+        loc = touched[k]
+        marks[loc] = 0
+        top_indicators(books, out, loc)
+    return n

@@ -46,20 +46,17 @@ import numpy as np
 import xxhash
 from numba import njit
 
-from tickpath.kernels import stream as S
 from tickpath.runtime.book.bbo import BBO_DTYPE, bbo_note, new_tops
 from tickpath.runtime.book.layout import unreliable_report, validate_book_config
 from tickpath.runtime.book.orderbook import (
     book_apply,
     book_prefetch,
-    last_trade,
-    top_stats,
 )
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine import pipeline as P
-from tickpath.runtime.engine.pipeline import Pipeline, process_events
+from tickpath.runtime.engine.pipeline import Pipeline, new_touched, process_events_tops_after
 from tickpath.runtime.engine import replay_threads
 from tickpath.runtime.engine.replay_input import open_input
 from tickpath.runtime.feed import pcap
@@ -80,7 +77,6 @@ BATCH_PACKETS = 512
 _KIND_ETH = LINK_ETHERNET     # capture link kinds, as netheaders names them
 _KIND_IP = LINK_RAW_IPV4
 _R = ord("R")
-_E, _C, _P = ord("E"), ord("C"), ord("P")
 _OFFSET_CAP_NS = 1 << 62       # a wait longer than this (146 years) is saturated
 _NO_LATENCY = 1 << 62          # P_LAT_MIN_SEQ: no event is recorded
 
@@ -157,7 +153,7 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols):
     latency, no out ring: replay uses neither) with a top-of-book row after each change.
     Returns the row count. Keep the indicator block in step with pipeline.process_events
     (tests/runtime/engine/test_replay_bbo.py checks both give the same outputs)."""
-    books, ema, rsi, vwap, out, hist, counters, params, rhdr, rdata, stop = pipe
+    books, out, counters = pipe.books, pipe.out, pipe.counters
     n_loc = out.shape[0]
     for i in range(n):
         ev = events[i]
@@ -166,41 +162,32 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols):
         book_prefetch(books, events, i + 6)
         loc = book_apply(books, events, i, counters)
         if loc >= 0 and loc < n_loc:
-            t = ev.msg_type
-            if t == _E or t == _C or t == _P:
-                px4, sh = last_trade(books, loc)
-                px = px4 * 1e-4
-                out[loc, P.OUT_LAST] = px
-                out[loc, P.OUT_EMA] = S.ema_update(ema[loc], px)
-                out[loc, P.OUT_RSI] = S.rsi_update(rsi[loc], px)
-                out[loc, P.OUT_VWAP] = S.vwap_update(vwap[loc], px, np.float64(sh))
-            mid, micro, imb = top_stats(books, loc)
-            out[loc, P.OUT_MID] = mid * 1e-4
-            out[loc, P.OUT_MICRO] = micro * 1e-4
-            out[loc, P.OUT_IMBALANCE] = imb
+            P.trade_indicators(pipe, ev.msg_type, loc)
+            P.top_indicators(books, out, loc)
             out[loc, P.OUT_UPDATES] += 1.0
             k = bbo_note(books, tops, loc, ev, rows, k)
     return k
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def _process(pipe, events, n, bbo_on, tops, rows, k, symbols):
+def _process(pipe, events, n, bbo_on, tops, rows, k, symbols, touched, marks):
     if bbo_on:
         return _process_bbo(pipe, events, n, tops, rows, k, symbols)
-    process_events(pipe, events, n)
+    # no reader between blocks but the BBO path's: tops once per block (pipeline.py)
+    process_events_tops_after(pipe, events, n, touched, marks)
     return k
 
 
 @njit(nogil=True, cache=True, _nrt=False)
 def replay_itch(buf, pos, first, n, first_seq, last_ts, events, pipe, bbo_on, tops, rows,
-                symbols, pace, stop):
+                symbols, touched, marks, pace, stop):
     """Decode messages [first, first + n) of an ITCH block straight from its buffer into
     events[0:] and run them through the pipeline (n <= events.shape[0]). Returns (events
     written, top-of-book rows written), or (-1, rows) when stopped."""
     counters = pipe.counters
     if pace[0] != PACE_RECORDED:
         m, _done = decode_messages(buf, pos, first, n, first_seq, last_ts, events, counters)
-        return m, _process(pipe, events, m, bbo_on, tops, rows, 0, symbols)
+        return m, _process(pipe, events, m, bbo_on, tops, rows, 0, symbols, touched, marks)
     m = 0
     k = 0
     for j in range(first, first + n):   # one message at a time, each at its recorded time
@@ -210,14 +197,15 @@ def replay_itch(buf, pos, first, n, first_seq, last_ts, events, pipe, bbo_on, to
             if not _paced(pace, load_be48(buf, pos[j] + 7), stop):
                 return -1, k
         e, _done = decode_messages(buf, pos, j, 1, first_seq, last_ts, events[m:], counters)
-        k = _process(pipe, events[m:], e, bbo_on, tops, rows[k:], 0, symbols) + k
+        k = _process(pipe, events[m:], e, bbo_on, tops, rows[k:], 0, symbols, touched,
+                     marks) + k
         m += e
     return m, k
 
 
 @njit(nogil=True, cache=True, _nrt=False)
 def replay_packets(buf, offsets, lengths, recv_ns, a, b, mold, session, events, pipe,
-                   bbo_on, tops, rows, symbols, pace, stop):
+                   bbo_on, tops, rows, symbols, touched, marks, pace, stop):
     """Decode packets [a, b) of a capture into events[0:] and run them through the pipeline;
     stops before a packet whose worst case would not fit. Returns (events, packets done,
     rows), or events = -1 when stopped."""
@@ -244,11 +232,11 @@ def replay_packets(buf, offsets, lengths, recv_ns, a, b, mold, session, events, 
                                   counters)
                 if paced:
                     k = _process(pipe, events[m:], e - m, bbo_on, tops, rows[k:], 0,
-                                 symbols) + k
+                                 symbols, touched, marks) + k
                 m = e
         i += 1
     if not paced:
-        k = _process(pipe, events, m, bbo_on, tops, rows, 0, symbols)
+        k = _process(pipe, events, m, bbo_on, tops, rows, 0, symbols, touched, marks)
     return m, i - a, k
 
 
@@ -371,6 +359,7 @@ class Replayer:
         self.tops = new_tops(instruments)
         self.rows = np.zeros(BATCH_EVENTS if bbo else 1, dtype=BBO_DTYPE)
         self.symbols = np.zeros(instruments, dtype=np.uint64)
+        self.touched, self.marks = new_touched(instruments)
         self.n_events = 0
         self.itch_stats: dict = {}
         self.warnings: list[str] = []
@@ -404,7 +393,7 @@ class Replayer:
             m, done, k = replay_packets(cap.data, off, ln, cap.ts_ns, a, min(n, a + BATCH_PACKETS),
                                         self.mold, self.session, sink, self.pipe.arrays,
                                         bbo is not None, self.tops, self.rows, self.symbols,
-                                        self.pace, self.stop)
+                                        self.touched, self.marks, self.pace, self.stop)
             if m < 0:
                 return
             self._emit(digest, m, bbo, k)
@@ -421,7 +410,7 @@ class Replayer:
     def _process_block(self, events, m):
         """One decoded block through the pipeline; its top-of-book row count."""
         return _process(self.pipe.arrays, events, m, self.bbo_path is not None, self.tops,
-                        self.rows, 0, self.symbols)
+                        self.rows, 0, self.symbols, self.touched, self.marks)
 
     def _run_itch(self, digest, bbo, progress):
         if self._two_threads():
@@ -445,7 +434,7 @@ class Replayer:
                 m, k = replay_itch(chunk.buf, chunk.pos, a, min(BATCH_EVENTS, chunk.n - a),
                                    chunk.first_index + 1, last_ts, sink, self.pipe.arrays,
                                    bbo is not None, self.tops, self.rows, self.symbols,
-                                   self.pace, self.stop)
+                                   self.touched, self.marks, self.pace, self.stop)
                 if m < 0:
                     self._emit(digest, 0, bbo, k)
                     return
@@ -469,7 +458,8 @@ class Replayer:
                        self.pipe.counters)
             replay_packets(np.zeros(0, np.uint8), none64[:0], none64[:0], none64[:0], 0, 0,
                            self.mold, self.session, sink, self.pipe.arrays, bbo_on, self.tops,
-                           self.rows, self.symbols, self.pace, self.stop)
+                           self.rows, self.symbols, self.touched, self.marks, self.pace,
+                           self.stop)
         else:
             frame_messages(np.zeros(1, np.uint8), 0, np.zeros(2, np.int64))
             if self._two_threads():   # its two calls, each on its own
@@ -477,8 +467,8 @@ class Replayer:
                                 np.zeros(1, dtype=np.int64), sink, C.new_counters())
                 self._process_block(sink, 0)
             replay_itch(np.zeros(1, np.uint8), none64, 0, 0, 1, np.zeros(1, np.int64), sink,
-                        self.pipe.arrays, bbo_on, self.tops, self.rows, self.symbols, self.pace,
-                        self.stop)
+                        self.pipe.arrays, bbo_on, self.tops, self.rows, self.symbols,
+                        self.touched, self.marks, self.pace, self.stop)
 
     def run(self, progress=None) -> dict:
         """Replay the whole input; progress(done, total) after each block. Returns a summary."""

@@ -1,6 +1,7 @@
 """Pipeline.reset() gives back exactly what a new Pipeline holds (a backtest reuses one per
 file), process_span over pieces of a batch equals process_events over the whole, and
-P_BOOKS_ONLY keeps the books identical while leaving the indicators untouched."""
+P_BOOKS_ONLY keeps the books identical while leaving the indicators untouched, and
+process_events_tops_after (replay's: tops once per call) leaves what process_events leaves."""
 from __future__ import annotations
 
 import struct
@@ -13,8 +14,8 @@ from tickpath.bench.load.market import generate
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine.pipeline import (
-    OUT_UPDATES, P_BOOKS_ONLY, P_LAT_MIN_SEQ, P_MIDNIGHT_NS, Pipeline, process_events,
-    process_span,
+    OUT_MID, OUT_UPDATES, P_BOOKS_ONLY, P_LAT_MIN_SEQ, P_MIDNIGHT_NS, Pipeline, new_touched,
+    process_events, process_events_tops_after, process_span,
 )
 from tickpath.runtime.feed.itchfile import decode_messages, frame_messages
 from tickpath.runtime.trading.ref import ref
@@ -98,3 +99,39 @@ def test_books_only_leaves_indicators_untouched(events):
         assert a.tobytes() == getattr(books_only.books, f).tobytes(), f
     assert np.isnan(books_only.out[:, :OUT_UPDATES]).all() and not books_only.out[:, OUT_UPDATES].any()
     assert np.isfinite(full.out[1:, :OUT_UPDATES]).any()
+
+
+@pytest.mark.parametrize("block", [1, 7, 512, 100_000])
+def test_tops_after_each_call_equal_tops_after_each_event(events, block):
+    """Whatever the call size, the state between calls is the per-event pipeline's, bit for
+    bit (floats included), and the marks are left clear for the next call."""
+    eager, lazy = Pipeline(**KW), Pipeline(**KW)
+    for x in (eager, lazy):
+        x.params[P_LAT_MIN_SEQ] = np.iinfo(np.int64).max
+    touched, marks = new_touched(KW["n_locates"])
+    checked = 0
+    for lo in range(0, len(events), block):
+        blk = events[lo:lo + block]
+        process_events(eager.arrays, blk, len(blk))
+        process_events_tops_after(lazy.arrays, blk, len(blk), touched, marks)
+        if checked < 40:   # between calls, not only at the end
+            _same(eager, lazy)
+            checked += 1
+        assert not marks.any()
+    _same(eager, lazy)
+    assert np.isfinite(lazy.out[1:, OUT_MID]).sum() >= N_INSTR - 1
+
+
+def test_tops_after_with_books_only_or_short_marks(events):
+    """Books only: no indicator is touched. Marks shorter than the instruments: the
+    locates past them keep their books but get no indicators (never a write out of range)."""
+    lazy = Pipeline(**KW)
+    lazy.params[P_BOOKS_ONLY] = 1
+    touched, marks = new_touched(KW["n_locates"])
+    process_events_tops_after(lazy.arrays, events, len(events), touched, marks)
+    assert np.isnan(lazy.out[:, :OUT_UPDATES]).all() and not lazy.out[:, OUT_UPDATES].any()
+    short = Pipeline(**KW)
+    t2, m2 = new_touched(3)
+    process_events_tops_after(short.arrays, events, len(events), t2, m2)
+    assert short.out[3:, OUT_UPDATES].sum() == 0 and short.out[1:3, OUT_UPDATES].sum() > 0
+    assert short.books.n_levels[3:].any()   # books of every locate still kept
