@@ -3,4 +3,5 @@ report, stages, netns). Light on import: the CLI reads DEFAULT_ORDER without num
 
 # every receive path `tickpath bench` knows, in the order its report lists them (floor-recv,
 # the C floor, first: the report divides each path's p50 by its own)
-DEFAULT_ORDER = ("floor-recv", "python", "kernel", "kernel-busypoll", "afxdp", "fpga-emu")
+DEFAULT_ORDER = ("floor-recv", "python", "kernel", "kernel-busypoll", "floor-recv-veth", "afxdp",
+                 "fpga-emu")

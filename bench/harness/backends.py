@@ -262,9 +262,10 @@ class PythonRun:
 # --- floor-recv: the C receive floor (bench/refs/floor_recv.c) -------------------------------
 
 class FloorRecvRun:
-    """floor_recv.c pinned to spec.rx_cpu on a socket bound like the kernel backend's."""
+    """floor_recv.c pinned to spec.rx_cpu on a socket bound like the kernel backend's; with a
+    link, the socket is on the link's receive side and the sender on its transmit side."""
 
-    def __init__(self, spec: RunSpec):
+    def __init__(self, spec: RunSpec, link=None):
         from tickpath.bench.refs import floor_recv
         from tickpath.runtime.config.sections import Buffers
         from tickpath.runtime.engine.pipeline import utc_midnight_ns
@@ -273,11 +274,14 @@ class FloorRecvRun:
         bufs = Buffers()     # the kernel backend's batch (datagrams per recvmmsg) and slot size
         self.p = floor_recv.FloorRecvProcess(
             spec.n_messages, spec.seconds + 3.0, utc_midnight_ns(), spec.warmup_messages + 1,
-            cpu=spec.rx_cpu, slots=bufs.frames, slot_bytes=bufs.frame_bytes)
+            cpu=spec.rx_cpu, slots=bufs.frames, slot_bytes=bufs.frame_bytes,
+            host=link.ip_rx if link else "127.0.0.1",
+            netns_ctx=link.inside(link.ns_rx) if link else None)
+        self.link = link
         self.dest = self.p.dest
 
     def sender_context(self):
-        return contextlib.nullcontext()
+        return self.link.inside(self.link.ns_tx) if self.link else contextlib.nullcontext()
 
     def messages(self) -> int:
         return 0    # counts come at the end: no shared counter for the spinning C loop to write
@@ -310,6 +314,25 @@ class FloorRecvRun:
 def _floor_recv_check() -> str | None:
     from tickpath.bench.refs import floor_recv
     return floor_recv.check()
+
+
+def _floor_veth_check() -> str | None:
+    return netns.unavailable_reason() or _floor_recv_check()
+
+
+class _FloorVethSession:
+    """The C floor on its own veth link between two namespaces, set up like afxdp's."""
+
+    def __init__(self):
+        self.link = netns.BenchLink(index=1).open()   # its own names, whatever else is open
+        self.notes = ["the C floor on a veth link between two namespaces, like afxdp's: the "
+                      "floor for paths that cross the veth"]
+
+    def new_run(self, spec: RunSpec):
+        return FloorRecvRun(spec, link=self.link)
+
+    def close(self) -> None:
+        self.link.close()
 
 
 # --- kernel and kernel-busypoll -------------------------------------------------------------
@@ -497,6 +520,9 @@ class FpgaEmuRun:
 register(BenchBackend(
     "floor-recv", "the C floor: recvmmsg spin reading only each message's ITCH timestamp (its own process)",
     check=_floor_recv_check, open_session=lambda: _Session(FloorRecvRun)))
+register(BenchBackend(
+    "floor-recv-veth", "the C floor on a veth link in two network namespaces (afxdp's link)",
+    check=_floor_veth_check, open_session=_FloorVethSession))
 register(BenchBackend(
     "python", "plain Python: blocking socket + struct decode + dict orders (its own process)",
     check=lambda: None, open_session=lambda: _Session(PythonRun)))

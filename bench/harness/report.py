@@ -142,7 +142,11 @@ def markdown(s: dict) -> str:
                 lines.append(f"| {name} | failed: {str(why[0])[:160]} |" + " |" * 11 + fx_pad)
                 continue
             p99 = agg["p99"]
-            fx = f" {_fmt(agg.get('p50_x_floor'), '{:.2f}×')} |" if floor_col else ""
+            fx = ""
+            if floor_col:   # a veth path's ratio over the floor on its own link follows
+                lx = agg.get("p50_x_link_floor")
+                fx = f" {_fmt(agg.get('p50_x_floor'), '{:.2f}×')}" + \
+                     (f" ({lx:.2f}× veth floor)" if lx is not None else "") + " |"
             lines.append(
                 f"| {name} | {agg['ok_runs']}/{agg['runs']} | {agg['lost_total']:,} | {_med(agg, 'gaps'):,.0f} | "
                 f"{_med(agg, 'throughput_msgs_per_s'):,.0f} | {_us(_med(agg, 'p50'))} |{fx} {_us(_med(agg, 'p90'))} | "
@@ -152,7 +156,9 @@ def markdown(s: dict) -> str:
         if floor_col:
             lines.append("")
             lines.append("p50 × floor: the path's median p50 over `floor-recv`'s (the C receive floor: recvmmsg "
-                         "spin, ITCH timestamp only) at this rate, in this run; p99's is in summary.json.")
+                         "spin, ITCH timestamp only) at this rate, in this run; p99's is in summary.json. "
+                         "In brackets, for a path on the veth link: over `floor-recv-veth`'s, the same "
+                         "floor on that link.")
         lines.append("")
         fig = f"latency_percentiles_{rate}.png"
         if fig in s.get("plots", []):

@@ -412,20 +412,29 @@ def run_bench(params: BenchParams, progress=None, log=print) -> dict:
 
 
 FLOOR = "floor-recv"          # the C receive floor (bench/refs/floor_recv.c)
+# paths that receive over the bench's veth link, and the floor over that same link
+VETH_FLOOR = "floor-recv-veth"
+VETH_PATHS = ("afxdp", VETH_FLOOR)
 
 
 def add_floor_ratios(summary: dict) -> None:
     """Each path's median p50 and p99 over the floor's at the same rate, in the same run
-    (`p50_x_floor`, `p99_x_floor` in its aggregate); nothing when the floor did not run."""
-    floor = summary["backends"].get(FLOOR, {}).get("rates", {})
-    for b in summary["backends"].values():
-        for rate, agg in b.get("rates", {}).items():
-            f = floor.get(rate)
-            for key in ("p50", "p99"):
-                mine = (agg.get(key) or {}).get("median")
-                base = (f or {}).get(key, {}).get("median") if f else None
-                if mine is not None and base:
-                    agg[f"{key}_x_floor"] = round(mine / base, 3)
+    (`p50_x_floor`, `p99_x_floor` in its aggregate); nothing when the floor did not run.
+    A path on the veth link also gets `p50_x_link_floor` / `p99_x_link_floor`: over the
+    floor on that link (the veth costs both the same hop), when that floor ran."""
+    for floor_name, key_tail, names in ((FLOOR, "x_floor", None),
+                                        (VETH_FLOOR, "x_link_floor", VETH_PATHS)):
+        floor = summary["backends"].get(floor_name, {}).get("rates", {})
+        for name, b in summary["backends"].items():
+            if names is not None and name not in names:
+                continue
+            for rate, agg in b.get("rates", {}).items():
+                f = floor.get(rate)
+                for key in ("p50", "p99"):
+                    mine = (agg.get(key) or {}).get("median")
+                    base = (f or {}).get(key, {}).get("median") if f else None
+                    if mine is not None and base:
+                        agg[f"{key}_{key_tail}"] = round(mine / base, 3)
 
 
 def _rate_key(rate: float) -> str:

@@ -10,6 +10,11 @@ non-blocking) and hands its descriptor to the C process; the batch and slot size
 kernel backend's defaults. The binary is built at run time (cbuild.py); without a C compiler
 the path is skipped with the reason. Like the plain-Python baseline it reports at the end
 (no live counters), which costs it nothing while it spins.
+
+`floor-recv-veth` is the same program on the veth link the AF_XDP path receives on (its
+socket made inside the receive namespace, the sender in the other): a path that crosses the
+veth is compared with the floor over the same link, not with loopback's, which skips the
+veth's transmit and its softirq hop.
 """
 from __future__ import annotations
 
@@ -71,11 +76,14 @@ class FloorRecvProcess:
     latencies (int64 ns). Python-only control: everything timed happens in C."""
 
     def __init__(self, n_expected: int, deadline_s: float, midnight_ns: int, warmup_seq: int,
-                 cpu: int | None = None, slots: int = 32, slot_bytes: int = 2048, host: str = "127.0.0.1"):
+                 cpu: int | None = None, slots: int = 32, slot_bytes: int = 2048, host: str = "127.0.0.1",
+                 netns_ctx=None):
         exe = build()
         self.tmp = tempfile.TemporaryDirectory(prefix="tickpath-floor-recv-")
         self.out = os.path.join(self.tmp.name, "latency_ns.bin")
-        self.sock = bind_socket(host)
+        # a socket belongs to the namespace it was made in: the C process may run anywhere
+        with netns_ctx if netns_ctx is not None else contextlib.nullcontext():
+            self.sock = bind_socket(host)
         self.dest = self.sock.getsockname()
         fd = self.sock.fileno()
         self.proc = subprocess.Popen(

@@ -1,12 +1,14 @@
 """The C receive floor (`floor-recv`) as a path of `tickpath bench`: it builds, receives every
 message of a low-rate run with the pipeline's latency definition, sits next to another path
 with a "× floor" ratio in summary.json and report.md, and is skipped with the reason when
-there is no C compiler."""
+there is no C compiler. `floor-recv-veth` is the same floor on a veth link between two
+namespaces (root only), and a path on that link gets its ratio over it too."""
 from __future__ import annotations
 
 import json
 import socket
 import struct
+import subprocess
 import time
 
 import numpy as np
@@ -106,6 +108,49 @@ def test_no_ratio_column_without_the_floor():
     s = {"backends": {"kernel": {"status": "ran", "rates": {"20000": {"p50": {"median": 5000.0}}}}}}
     H.add_floor_ratios(s)
     assert "p50_x_floor" not in s["backends"]["kernel"]["rates"]["20000"]
+
+
+def test_a_veth_path_gets_its_ratio_over_the_floor_on_its_link_too():
+    med = lambda v: {"p50": {"median": v}, "p99": {"median": 10 * v}}   # noqa: E731
+    s = {"backends": {n: {"status": "ran", "rates": {"20000": med(v)}} for n, v in
+                      (("floor-recv", 4000.0), ("floor-recv-veth", 5000.0), ("afxdp", 4500.0),
+                       ("kernel", 4400.0))}}
+    H.add_floor_ratios(s)
+    b = {n: v["rates"]["20000"] for n, v in s["backends"].items()}
+    assert b["afxdp"]["p50_x_floor"] == 1.125 and b["afxdp"]["p50_x_link_floor"] == 0.9
+    assert b["afxdp"]["p99_x_link_floor"] == 0.9 and b["floor-recv-veth"]["p50_x_link_floor"] == 1.0
+    assert "p50_x_link_floor" not in b["kernel"] and b["kernel"]["p50_x_floor"] == 1.1
+    del s["backends"]["floor-recv-veth"]     # that floor did not run: no link ratio at all
+    for agg in b.values():
+        agg.pop("p50_x_link_floor", None)
+        agg.pop("p99_x_link_floor", None)
+    H.add_floor_ratios(s)
+    assert "p50_x_link_floor" not in b["afxdp"] and b["afxdp"]["p50_x_floor"] == 1.125
+
+
+def test_the_floor_on_the_veth_link_receives_everything_over_it(tmp_path):
+    why = B.bench_backends()["floor-recv-veth"].check()
+    if why:
+        pytest.skip(f"floor-recv-veth cannot run here: {why}")
+    params = H.BenchParams(backends=["floor-recv-veth"], rates=[RATE], seconds=0.5, repeats=1,
+                           instruments=50, sockperf=False).check()
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    s = H.run_bench(params, progress=None, log=lambda *_: None)
+    after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert sorted(after.split()) == sorted(before.split())   # its namespaces are gone
+    b = s["backends"]["floor-recv-veth"]
+    assert b["status"] == "ran" and any("veth" in n for n in b["notes"])
+    (r,) = [r for r in s["runs"] if r["backend"] == "floor-recv-veth"]
+    assert r["status"] == "ok", r.get("error")
+    assert r["lost"] == 0 and r["received"] == r["sent"]["sent_messages"] > RATE * 0.4
+    assert b["rates"]["20000"]["p50_x_link_floor"] == pytest.approx(1.0)
+    R.write_all(s, str(tmp_path))
+    assert "(1.00× veth floor)" not in (tmp_path / "report.md").read_text()  # no loopback floor ran
+
+
+def test_the_veth_floor_is_skipped_with_the_reason_without_namespaces(monkeypatch):
+    monkeypatch.setattr(B.netns, "unavailable_reason", lambda: "network namespaces need root")
+    assert B.bench_backends()["floor-recv-veth"].check() == "network namespaces need root"
 
 
 def test_no_compiler_skips_the_floor_with_the_reason(monkeypatch, tmp_path):
