@@ -4,7 +4,7 @@
 ignored) to the preallocated `Books` of book_layout.py and returns the locate it changed, or
 -1. It never raises and never allocates: every refusal is a counter.
 
-Design. Orders live in a table keyed by ITCH order ref, in two parts (layout.py): a
+Design. Orders live in a table keyed by (locate, ITCH order ref), in two parts (layout.py): a
 direct-mapped window (slot = ref mod its size) that holds the recent orders most updates
 name -- a lookup is one read, a delete clears a flag -- and an overflow table for orders
 that outlive the window or arrive out of order: a block hash (consecutive refs in
@@ -23,9 +23,12 @@ top wrong: levels are refused only at configured memory bounds, and then the boo
 unreliable (book_ok False) instead.
 
 Policies (each counted in runtime/counters.py):
-* unknown order ref (E C X D U)           -> BOOK_UNKNOWN_ORDER, nothing changes
+* unknown order ref (E C X D U)           -> BOOK_UNKNOWN_ORDER, nothing changes. An order is
+  known by (locate, ref): a message naming a ref that only another instrument's book holds
+  is unknown too, so a wrong locate or ref never changes another instrument's book
 * add while max_orders are live             -> BOOK_FULL, the add is refused
-* add with a duplicate ref, a side other than 'B'/'S', or 0 shares -> BOOK_BAD_ADD, refused
+* add with a ref live in the same book, a side other than 'B'/'S', or 0 shares
+                                            -> BOOK_BAD_ADD, refused
 * locate >= n_locates (any book message)    -> BOOK_BAD_LOCATE, ignored
 * E/C/X for more shares than remain        -> BOOK_OVERFILL, clamped to what remains
 * a new price level refused for capacity (its side holds max_levels_per_side levels, or
@@ -142,15 +145,15 @@ def _home(books, ref):
 
 
 @njit(nogil=True, inline="always")
-def _probe_overflow(books, ref):
-    """Overflow slot holding ref, or -(empty slot where it would go) - 1."""
+def _probe_overflow(books, ref, loc):
+    """Overflow slot holding (loc, ref), or -(empty slot where it would go) - 1."""
     orders = books.orders
     mask = orders.shape[0] - 1
     j = _home(books, ref)
     while True:  # ends: the table is at most half full, so an empty slot exists
         if orders[j].used == 0:
             return -j - 1
-        if orders[j].ref == ref:
+        if orders[j].ref == ref and orders[j].locate == loc:
             return j
         j = (j + 1) & mask
 
@@ -195,16 +198,16 @@ def _window_slot(books, ref):
 
 
 @njit(nogil=True, inline="always")
-def _probe(books, ref):
-    """Handle of the order ref, or -1 when it is not live."""
+def _probe(books, ref, loc):
+    """Handle of the order ref of locate loc, or -1 when that book holds no such order."""
     w = books.window
     s = _window_slot(books, ref)
-    if w[s].used != 0 and w[s].ref == ref:
+    if w[s].used != 0 and w[s].ref == ref and w[s].locate == loc:
         return s
     # the overflow can hold ref only if it holds anything and has held a ref this new
     if books.state[N_OVERFLOW] == 0 or ref > np.uint64(books.state[OVERFLOW_MAX_REF]):
         return np.int64(-1)
-    j = _probe_overflow(books, ref)
+    j = _probe_overflow(books, ref, loc)
     return w.shape[0] + j if j >= 0 else np.int64(-1)
 
 
@@ -215,9 +218,9 @@ def _slot(books, j):
 
 
 @njit(nogil=True, inline="always")
-def _to_overflow(books, ref):
-    """Overflow slot for ref (known absent there), counted and remembered as held."""
-    k = -_probe_overflow(books, ref) - 1
+def _to_overflow(books, ref, loc):
+    """Overflow slot for (loc, ref) (known absent there), counted and remembered as held."""
+    k = -_probe_overflow(books, ref, loc) - 1
     books.state[N_OVERFLOW] += 1
     if ref > np.uint64(books.state[OVERFLOW_MAX_REF]):
         books.state[OVERFLOW_MAX_REF] = np.int64(ref)
@@ -225,16 +228,17 @@ def _to_overflow(books, ref):
 
 
 @njit(nogil=True, inline="always")
-def _place(books, ref):
-    """Handle for a new ref known not to be live: its window slot, after moving an older
-    live occupant to the overflow; if the occupant is newer, an overflow slot."""
+def _place(books, ref, loc):
+    """Handle for a new (loc, ref) known not to be live: its window slot, after moving an
+    older (or same-ref) live occupant to the overflow; if the occupant is newer, an
+    overflow slot."""
     w = books.window
     s = _window_slot(books, ref)
     if w[s].used == 0:
         return s
     if w[s].ref > ref:   # refs out of order: the newer order keeps the window slot
-        return w.shape[0] + _to_overflow(books, ref)
-    dst = books.orders[_to_overflow(books, w[s].ref)]
+        return w.shape[0] + _to_overflow(books, ref, loc)
+    dst = books.orders[_to_overflow(books, w[s].ref, np.int64(w[s].locate))]
     _copy_order(dst, w[s])
     dst.used = 1
     return s
@@ -306,10 +310,10 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
         counters[C.BOOK_UNRELIABLE] += books.unreliable[loc] == 0   # once per instrument
         books.unreliable[loc] |= REASON_ORDERS  # an order this book should hold is missing
         return -1
-    if _probe(books, ref) >= 0:
-        counters[C.BOOK_BAD_ADD] += 1  # duplicate ref: keep the order we have
+    if _probe(books, ref, loc) >= 0:
+        counters[C.BOOK_BAD_ADD] += 1  # duplicate ref in this book: keep the order we have
         return -1
-    j = _place(books, ref)
+    j = _place(books, ref, loc)
     shares = np.int64(min(shares_u64, _MAX_SHARES))
     li = _level_for_add(books, loc, side, price, counters)
     if li >= 0:
@@ -392,18 +396,17 @@ def _apply(books, events, i, counters):
     if t == _P:
         _trade(books, loc, ev.price, ev.shares, ev.ts_exch)
         return loc
-    j = _probe(books, ev.order_ref)
-    if j < 0:
+    j = _probe(books, ev.order_ref, loc)
+    if j < 0:   # not in this instrument's book (another's holding that ref stays untouched)
         counters[C.BOOK_UNKNOWN_ORDER] += 1
         return -1
     o = _slot(books, j)
-    oloc = np.int64(o.locate)  # the book holding the order is the one to change
     if t == _E:
-        _trade(books, oloc, o.price, ev.shares, ev.ts_exch)
+        _trade(books, loc, o.price, ev.shares, ev.ts_exch)
         _take(books, j, ev.shares, counters)
     elif t == _C:
         if ev.aux != _NOT_PRINTABLE:
-            _trade(books, oloc, ev.price, ev.shares, ev.ts_exch)
+            _trade(books, loc, ev.price, ev.shares, ev.ts_exch)
         _take(books, j, ev.shares, counters)
     elif t == _X:
         _take(books, j, ev.shares, counters)
@@ -412,8 +415,8 @@ def _apply(books, events, i, counters):
     else:  # U: replace keeps side and locate
         side = np.int64(o.side)
         _delete(books, j)
-        _add(books, ev.ref2, oloc, side, ev.shares, ev.price, counters)
-    return oloc
+        _add(books, ev.ref2, loc, side, ev.shares, ev.price, counters)
+    return loc
 
 
 @njit(nogil=True, inline="always")
@@ -624,9 +627,10 @@ def n_live_orders(books):
 
 
 @njit(nogil=True, inline="always")
-def find_order(books, ref):
-    """(found, locate, side, price, shares, counted_in_level) for an order ref."""
-    j = _probe(books, np.uint64(ref))
+def find_order(books, loc, ref):
+    """(found, locate, side, price, shares, counted_in_level) for the order ref of the book
+    of locate loc."""
+    j = _probe(books, np.uint64(ref), np.int64(loc))
     if j < 0:
         return False, np.int64(-1), np.int64(-1), np.int64(0), np.int64(0), False
     o = _slot(books, j)

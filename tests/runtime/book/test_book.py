@@ -138,7 +138,7 @@ def test_execute_reduces_and_prints_at_resting_price():
     assert f.books.last_trade[LOC, 2] == 123
     assert f("E", 1, shares=70) == LOC  # fully executed: the order leaves
     assert f.levels(BID) == [(5000, 40, 1)]
-    assert not find_order(f.books, 1)[0]
+    assert not find_order(f.books, LOC, 1)[0]
     assert f.c(C.BOOK_OVERFILL) == 0
 
 
@@ -194,8 +194,8 @@ def test_replace_moves_level_and_keeps_side():
     f("A", 2, "S", 60, 5003)
     assert f("U", 1, shares=80, price=5001, ref2=9) == LOC
     assert f.levels(ASK) == [(5001, 80, 1), (5003, 60, 1)]
-    assert not find_order(f.books, 1)[0]
-    found, loc, side, price, shares, counted = find_order(f.books, 9)
+    assert not find_order(f.books, LOC, 1)[0]
+    found, loc, side, price, shares, counted = find_order(f.books, LOC, 9)
     assert (found, loc, side, price, shares, counted) == (True, LOC, ASK, 5001, 80, True)
     assert f("U", 9, shares=10, price=5003, ref2=10) == LOC  # onto an existing level
     assert f.levels(ASK) == [(5003, 70, 2)]
@@ -237,7 +237,7 @@ def test_unknown_ref_counted(t):
     f("A", 1, "B", 50, 5000)
     assert f(t, 999, shares=10, price=5000, ref2=5) == -1
     assert f.c(C.BOOK_UNKNOWN_ORDER) == 1
-    assert f.levels(BID) == [(5000, 50, 1)] and not find_order(f.books, 5)[0]
+    assert f.levels(BID) == [(5000, 50, 1)] and not find_order(f.books, LOC, 5)[0]
 
 
 @pytest.mark.parametrize("t", ["A", "F", "E", "C", "X", "D", "U", "P"])
@@ -280,7 +280,7 @@ def test_levels_full_refuses_and_marks_the_book():
     assert book_ok(f.books, LOC)
     assert f("A", 4, "B", 5, 99) == LOC                     # a fourth level: refused
     assert f.c(C.BOOK_LEVELS_FULL) == 1 and not book_ok(f.books, LOC)
-    assert find_order(f.books, 4)[5] is False                # kept, but counted nowhere
+    assert find_order(f.books, LOC, 4)[5] is False                # kept, but counted nowhere
     assert f("A", 5, "B", 7, 103) == LOC                    # better: refused too (no eviction)
     assert f.c(C.BOOK_LEVELS_FULL) == 2
     assert f.c(C.BOOK_UNRELIABLE) == 1                      # one instrument, however many refusals
@@ -357,12 +357,12 @@ def test_window_moves_an_older_order_out_and_an_out_of_order_ref_goes_to_overflo
     f("A", 1, "S", 30, 200)           # slot 1 holds the newer 9: 1 goes to the overflow
     assert _where(f.books, 9) == "window" and _where(f.books, 1) == "overflow"
     for r in (5, 9, 1):
-        assert find_order(f.books, r)[0]
+        assert find_order(f.books, LOC, r)[0]
     f("A", 5, "B", 1, 100)            # a duplicate held in the overflow is still refused
     f("A", 9, "B", 1, 100)            # and one held in the window
     assert f.c(C.BOOK_BAD_ADD) == 2 and n_live_orders(f.books) == 3
     f("E", 5, shares=4)
-    assert find_order(f.books, 5)[4] == 6 and f.levels(BID) == [(100, 26, 2)]
+    assert find_order(f.books, LOC, 5)[4] == 6 and f.levels(BID) == [(100, 26, 2)]
     f("U", 9, ref2=13, shares=7, price=101)   # slot 1 again: the window keeps the newest
     assert _where(f.books, 13) == "window" and _where(f.books, 9) is None
     for r in (5, 1, 13):
@@ -383,9 +383,9 @@ def test_window_and_overflow_with_refs_past_2_to_the_63():
     f("A", new, "B", 20, 100)      # moves old to the overflow; the mark is 2^64 - 5
     assert _where(f.books, old) == "overflow" and _where(f.books, new) == "window"
     # (as np.uint64: a Python int past 2^63 does not fit find_order's int64 signature)
-    assert find_order(f.books, np.uint64(old))[0] and find_order(f.books, np.uint64(new))[0]
+    assert find_order(f.books, LOC, np.uint64(old))[0] and find_order(f.books, LOC, np.uint64(new))[0]
     # a signed compare would read the mark as -5 and skip the overflow for ref 1
-    assert find_order(f.books, np.uint64(1))[0] and _where(f.books, 1) == "overflow"
+    assert find_order(f.books, LOC, np.uint64(1))[0] and _where(f.books, 1) == "overflow"
     f("A", old, "B", 1, 100)       # still found, so still a duplicate
     assert f.c(C.BOOK_BAD_ADD) == 1
     for r in (old, new, 1, 5):
@@ -412,7 +412,7 @@ def test_backward_shift_keeps_probe_runs(first, second, delete):
     gone = refs[delete]
     f("D", gone)
     for r in refs:
-        assert find_order(f.books, r)[0] == (r != gone)
+        assert find_order(f.books, LOC, r)[0] == (r != gone)
     for r in refs + pushers:
         if r != gone:
             f("D", r)
@@ -435,7 +435,7 @@ def test_hash_table_random_churn(max_orders, seed):
             f("A", r, "S", 5, 200)
             live.add(r)
         for q in pool:
-            assert find_order(f.books, int(q))[0] == (int(q) in live)
+            assert find_order(f.books, LOC, int(q))[0] == (int(q) in live)
     assert f.c(C.BOOK_UNKNOWN_ORDER) == f.c(C.BOOK_FULL) == f.c(C.BOOK_BAD_ADD) == 0
     assert f.levels(ASK) == ([(200, 5 * len(live), len(live))] if live else [])
 
@@ -479,7 +479,7 @@ def test_clear_and_apply_all():
                         ev("E", 1, shares=1)])
     assert book_apply_all(f.books, e, f.counters) == 3
     clear_books(f.books)
-    assert n_live_orders(f.books) == 0 and f.levels(BID) == [] and not find_order(f.books, 1)[0]
+    assert n_live_orders(f.books) == 0 and f.levels(BID) == [] and not find_order(f.books, LOC, 1)[0]
     assert book_apply_all(f.books, e, f.counters) == 3
 
 
@@ -606,7 +606,7 @@ def test_matches_reference_book(ops, max_orders):
     assert f.c(C.BOOK_UNKNOWN_ORDER) == ref.unknown
     assert f.c(C.BOOK_FULL) == f.c(C.BOOK_BAD_ADD) == f.c(C.BOOK_LEVELS_FULL) == 0
     for r, (lc, sd, price, shares) in ref.orders.items():
-        assert find_order(f.books, r)[:5] == (True, lc, sd, price, shares)
+        assert find_order(f.books, lc, r)[:5] == (True, lc, sd, price, shares)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -626,7 +626,7 @@ def test_tiny_capacities_stay_consistent(ops):
             f("A", ref, "B" if flip else "S", shares, 100 + tick, loc=0)
         else:
             f("EXDUC"[kind - 4], ref, shares=shares, price=100 + tick, ref2=ref2, loc=0)
-        live = [r for r in pool if find_order(f.books, r)[0]]
+        live = [r for r in pool if find_order(f.books, 0, r)[0]]
         w, o = f.books.window, f.books.orders   # both parts of the order table
         used = np.concatenate([w[w["used"] == 1], o[o["used"] == 1]])
         assert len(used) == n_live_orders(f.books) == len(live) <= 4

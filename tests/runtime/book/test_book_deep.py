@@ -36,17 +36,19 @@ def test_deep_random_book_then_drain_matches_a_dict_book(seed):
     executions, then every order deleted in random order; checked against a dict book at
     checkpoints, and the top after every event."""
     rng = np.random.default_rng(seed)
-    rows, orders, ref = [], {}, 0
+    rows, orders, ref, loc_of = [], {}, 0, {}
     for _ in range(6000):
         loc = int(rng.integers(1, 3))
         side = "B" if rng.random() < 0.5 else "S"
         px = int(100_000 + (rng.integers(1, 800) * (-1 if side == "B" else 1)) * 100)
         ref += 1
+        loc_of[ref] = loc
         rows.append(("A", ref, side, int(rng.integers(1, 500)), px, loc))
-    for _ in range(1500):
-        rows.append(("X", int(rng.integers(1, ref + 1)), None, 1, 0, 0))
+    for _ in range(1500):   # updates name their order's locate, as ITCH's do
+        r = int(rng.integers(1, ref + 1))
+        rows.append(("X", r, None, 1, 0, loc_of[r]))
     dels = rng.permutation(np.arange(1, ref + 1))
-    rows += [("D", int(r), None, 0, 0, 0) for r in dels]
+    rows += [("D", int(r), None, 0, 0, loc_of[int(r)]) for r in dels]
     events = book_events(rows)
     books, counters = new_books(4, 1 << 13, 4096), C.new_counters()
     step = 997
@@ -97,7 +99,7 @@ def test_freed_regions_are_reused_across_books():
         add = [("A", loc * 1000 + k, "S", 1, 500 + k, loc) for k in range(n_lv)]
         book_apply_all(books, book_events(add), counters)
         assert books.n_levels[loc, ASK] == n_lv and book_ok(books, loc)
-        dele = [("D", loc * 1000 + k, None, 0, 0, 0) for k in range(n_lv)]
+        dele = [("D", loc * 1000 + k, None, 0, 0, loc) for k in range(n_lv)]
         book_apply_all(books, book_events(dele), counters)
         assert books.n_levels[loc, ASK] == 0
     assert counters[C.BOOK_LEVELS_FULL] == 0
@@ -143,7 +145,28 @@ def test_replace_across_the_book_and_overfills_stay_in_their_book():
     assert top_level(books, 1, BID) == (10_500, 300, 1)           # crossed: kept as sent
     assert [tuple(x) for x in depth(books, 1, BID, 5).tolist()] == [(10_500, 300, 1),
                                                                      (9_900, 100, 1)]
-    book_apply_all(books, book_events([("E", 3, None, 1_000_000, 0, 0)]), counters)
+    book_apply_all(books, book_events([("E", 3, None, 1_000_000, 0, 1)]), counters)
     assert counters[C.BOOK_OVERFILL] == 1 and top_level(books, 1, ASK) == (0, 0, 0)
     assert top_level(books, 2, ASK) == (10_000, 50, 1) and books.n_levels[2, BID] == 0
     assert book_ok(books, 1) and book_ok(books, 2)
+
+
+def test_an_update_with_another_books_locate_changes_nothing():
+    """Orders are known by (locate, ref): an execute, cancel, delete or replace that names
+    an order of instrument 2 under locate 1 is an unknown order, and book 2 stays as it was;
+    the same ref added in two books is two orders (ITCH never does it; a bad feed may)."""
+    books, counters = new_books(4, 64, 100), C.new_counters()
+    book_apply_all(books, book_events([("A", 4, "S", 50, 10_000, 2), ("A", 7, "B", 10, 9_000, 1)]),
+                   counters)
+    bad = book_events([("E", 4, None, 10, 0, 1), ("X", 4, None, 10, 0, 1), ("D", 4, None, 0, 0, 1),
+                       ("U", 4, None, 99, 9_999, 1), ("C", 4, None, 5, 10_000, 3)])
+    book_apply_all(books, bad, counters)
+    assert counters[C.BOOK_UNKNOWN_ORDER] == 5
+    assert top_level(books, 2, ASK) == (10_000, 50, 1) and top_level(books, 1, ASK) == (0, 0, 0)
+    assert top_level(books, 1, BID) == (9_000, 10, 1)
+    book_apply_all(books, book_events([("A", 4, "B", 20, 9_500, 1)]), counters)   # same ref, book 1
+    assert counters[C.BOOK_BAD_ADD] == 0 and top_level(books, 1, BID) == (9_500, 20, 1)
+    book_apply_all(books, book_events([("D", 4, None, 0, 0, 2)]), counters)
+    assert top_level(books, 2, ASK) == (0, 0, 0) and top_level(books, 1, BID) == (9_500, 20, 1)
+    book_apply_all(books, book_events([("A", 4, "B", 1, 9_400, 1)]), counters)    # live in book 1
+    assert counters[C.BOOK_BAD_ADD] == 1
