@@ -102,8 +102,9 @@ def _print_table(summary: dict) -> None:
             sp = agg["p99"]["spread_pct"]
             fx = agg.get("p50_x_floor")
             lx = agg.get("p50_x_link_floor")
+            fx_cell = ("n/a" if fx is None else f"{fx:.2f}×") + ("" if lx is None else f" ({lx:.2f}× veth)")
             t.add_row(name, f"{float(rate):,.0f}", f"{agg['ok_runs']}/{agg['runs']}", f"{agg['lost_total']:,}",
-                      f"{agg['p50']['median'] / 1e3:,.1f}", ("n/a" if fx is None else f"{fx:.2f}×") + ("" if lx is None else f" ({lx:.2f}× veth)"),
+                      f"{agg['p50']['median'] / 1e3:,.1f}", fx_cell,
                       f"{agg['p99']['median'] / 1e3:,.1f}",
                       "n/a" if sp is None else f"{sp:.0f} %", f"{agg['p99.9']['median'] / 1e3:,.1f}",
                       f"{agg['rx_cpu_s']['median']:.2f}" if agg["rx_cpu_s"]["median"] is not None else "n/a")

@@ -221,8 +221,8 @@ def process_events_tops_after(pipe, events, n, touched, marks):
     once, after the call's last event, instead of after each of its events. Same values:
     they depend only on the book's top, which is final for the call by then (the replay
     tests compare `out` with process_events'). The trade indicators still run per trade,
-    in order. No latency record and no out ring: offline runs use neither. Measured: the
-    per-event top read was 6-20 ns of the books thread (bench/RESULTS.md)."""
+    in order. No latency record and no out ring: offline runs use neither. Measured: replay
+    7-12 % faster on the bench flows (bench/RESULTS.md, tenth session)."""
     books, out, counters, params = pipe.books, pipe.out, pipe.counters, pipe.params
     n_loc = min(out.shape[0], touched.shape[0], marks.shape[0])
     indicators = params[P_BOOKS_ONLY] == 0

@@ -151,8 +151,8 @@ def _paced(pace, t_ns, stop):
 def _process_bbo(pipe, events, n, tops, rows, k, symbols):
     """process_events' per-event work (books, then the indicators of the book touched; no
     latency, no out ring: replay uses neither) with a top-of-book row after each change.
-    Returns the row count. Keep the indicator block in step with pipeline.process_events
-    (tests/runtime/engine/test_replay_bbo.py checks both give the same outputs)."""
+    Returns the row count. The indicators are pipeline.py's own helpers, per event here
+    (tests/runtime/engine/test_replay_bbo.py checks both paths leave the same outputs)."""
     books, out, counters = pipe.books, pipe.out, pipe.counters
     n_loc = out.shape[0]
     for i in range(n):
@@ -173,7 +173,7 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols):
 def _process(pipe, events, n, bbo_on, tops, rows, k, symbols, touched, marks):
     if bbo_on:
         return _process_bbo(pipe, events, n, tops, rows, k, symbols)
-    # no reader between blocks but the BBO path's: tops once per block (pipeline.py)
+    # nothing reads `out` inside a block on this path: its tops once per block (pipeline.py)
     process_events_tops_after(pipe, events, n, touched, marks)
     return k
 
