@@ -382,8 +382,7 @@ def _before_book(ex, books, ev, loc, now_ns):
                 r += 1
         return -1, np.int64(0)
     if t == _E or t == _C or t == _X or t == _D or t == _U:
-        found, oloc, side, price, shares, _counted = find_order(books, np.int64(ev.locate),
-                                                                ev.order_ref)
+        found, oloc, side, price, shares, _counted = find_order(books, loc, ev.order_ref)
         if not found:
             return -1, np.int64(0)
         qty = shares if (t == _D or t == _U) else min(np.int64(ev.shares), shares)
