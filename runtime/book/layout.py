@@ -54,6 +54,14 @@ Bounds, all from configuration: `max_levels_per_side` levels on one side of one 
 `max_levels_total` records in the arena; a level refused by either marks its book
 unreliable (see below). No allocation is ever driven by input.
 
+Level cache: `level_cache`, a direct-mapped table of arena indices keyed by a hash of
+(locate, side, price). An add tries it first: when the record it names lies inside that
+side's region and holds that price, it is the level (prices are unique on a side), found in
+one read instead of a search whose exit branch mispredicts. Any other entry (levels moved,
+another key hashed there, -1) is just a miss: the search runs and refreshes the entry, so the
+cache is never trusted and never needs invalidating. Sized from n_locates
+(level_cache_slots), a power of two.
+
 Last trade per locate: `last_trade[loc] = (price, shares, ts_exch)`.
 
 Reliability per locate: `unreliable[loc]` is 0 while that book is known right; a bound reached
@@ -102,7 +110,8 @@ HASH_BLOCK_BITS = 4 # log2(consecutive refs kept in consecutive slots)
 MAX_SIDE_LEVELS = 5 # levels one side of one book may hold (config)
 N_OVERFLOW = 6      # live orders in the overflow table (0: lookups read the window only)
 OVERFLOW_MAX_REF = 7  # newest ref the overflow table has held since clear (u64 bits)
-N_STATE = 8
+LEVEL_CACHE_SHIFT = 8  # 64 - log2(level_cache slots), for its multiplicative hash
+N_STATE = 9
 
 LEVEL_REGION_MIN = 8       # records in the smallest region (class 0)
 N_REGION_CLASSES = 16      # classes 0..15: 8 .. 262144 records
@@ -125,7 +134,7 @@ MAX_LEVELS_TOTAL_LIMIT = 1 << 30   # 16 GiB of level records
 Books = namedtuple(
     "Books",
     ["orders", "state", "levels", "side_off", "side_cap", "n_levels", "free_head",
-     "last_trade", "unreliable", "window"],
+     "last_trade", "unreliable", "window", "level_cache"],
 )
 
 
@@ -168,13 +177,25 @@ def window_slots(max_orders: int) -> int:
     return max(max_orders // 2, 1)
 
 
+LEVEL_CACHE_MIN_SLOTS = 1 << 12
+LEVEL_CACHE_MAX_SLOTS = 1 << 16
+
+
+def level_cache_slots(n_locates: int) -> int:
+    """Slots of the level cache: 64 per locate (a power of two), within [2^12, 2^16]. Why
+    capped: 2^16 four-byte slots (256 KiB) stay in L2 beside the hot levels; a bigger table
+    measured no better on the wide flow (bench/RESULTS.md, eleventh session)."""
+    want = 1 << max(int(n_locates) * 64 - 1, 1).bit_length()
+    return min(max(want, LEVEL_CACHE_MIN_SLOTS), LEVEL_CACHE_MAX_SLOTS)
+
+
 def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int,
                 max_levels_total=None) -> int:
     """Memory the books will take, for sizing before allocating."""
     n_loc, n_ord, _n_lvl, n_tot = validate_book_config(n_locates, max_orders,
                                                        max_levels_per_side, max_levels_total)
     return ((2 * n_ord + window_slots(n_ord)) * ORDER_DTYPE.itemsize
-            + n_tot * LEVEL_DTYPE.itemsize
+            + n_tot * LEVEL_DTYPE.itemsize + level_cache_slots(n_loc) * 4
             + n_loc * (2 * (8 + 8 + 4) + 3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
 
 
@@ -193,6 +214,8 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
     state[HASH_BLOCK_BITS] = block_bits
     state[HASH_SHIFT] = 64 - (slot_bits - block_bits)
     state[MAX_SIDE_LEVELS] = n_lvl
+    n_cache = level_cache_slots(n_loc)
+    state[LEVEL_CACHE_SHIFT] = 64 - (n_cache.bit_length() - 1)
     return Books(
         orders=np.zeros(n_slots, dtype=ORDER_DTYPE),
         state=state,
@@ -204,6 +227,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
         last_trade=np.zeros((n_loc, 3), dtype=np.int64),
         unreliable=np.zeros(n_loc, dtype=np.uint8),
         window=np.zeros(window_slots(n_ord), dtype=ORDER_DTYPE),
+        level_cache=np.full(n_cache, NO_REGION, dtype=np.int32),
     )
 
 
@@ -219,6 +243,7 @@ def clear_books(books: Books) -> None:
     books.side_off[:] = NO_REGION
     books.free_head[:] = NO_REGION
     books.levels.view(np.uint8)[:] = 0
+    books.level_cache[:] = NO_REGION
     for arr in (books.side_cap, books.n_levels, books.last_trade, books.unreliable):
         arr[:] = 0
 

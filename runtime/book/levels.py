@@ -3,11 +3,12 @@
 Each side of a book is a sorted array in its own region of the arena, worst-first, the best
 level last. Lookup scans a few levels down from the best end (flow concentrates at the top)
 and falls back to a binary search for deep books, so a level 300 deep costs ~9 compares, not
-300. Inserting or removing a level shifts only the levels better than it. A region that is
-full moves to one of twice the size (amortised O(1), and rare: sides settle at their depth);
-an emptied side returns a region bigger than the smallest to the free list of its size
-class, so a drained deep book's memory serves the next one (the smallest stays: a side at the
-touch empties and refills all day, and a round trip through the free list measured slower). Refusals (the side at max_levels_per_side, or no region of the
+300. Inserting or removing a level shifts only the levels better than it, in one memmove.
+A region that is full moves to one of twice the size (amortised O(1), and rare: sides settle
+at their depth); an emptied side returns a region bigger than the smallest to the free list
+of its size class, so a drained deep book's memory serves the next one (the smallest stays:
+a side at the touch empties and refills all day, and a round trip through the free list
+measured slower). Refusals (the side at max_levels_per_side, or no region of the
 size needed left in the arena) return -1; the caller marks the book unreliable.
 
 All functions are numba inline="always" on borrowed arrays (orderbook.py explains why).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tickpath.runtime.sys.intrinsics import move_items
 from tickpath.runtime.book.layout import (
     ARENA_TOP,
     BID,
@@ -89,13 +91,6 @@ def _free(books, off, cap):
 
 
 @njit(nogil=True, inline="always")
-def _copy(lv, dst, src):
-    lv[dst].price = lv[src].price
-    lv[dst].orders = lv[src].orders
-    lv[dst].shares = lv[src].shares
-
-
-@njit(nogil=True, inline="always")
 def insert(books, loc, side, pos, price):
     """Make a new empty level at index pos (levels pos..n-1 move up one); returns its arena
     index, or -1 when refused for capacity."""
@@ -110,18 +105,15 @@ def insert(books, loc, side, pos, price):
         new = _alloc(books, _class_of(new_cap))
         if new == NO_REGION:
             return NO_REGION
-        for k in range(pos):
-            _copy(lv, new + k, base + k)
-        for k in range(pos, n):
-            _copy(lv, new + k + 1, base + k)
+        move_items(lv, new, base, pos)
+        move_items(lv, new + pos + 1, base + pos, n - pos)
         if cap:
             _free(books, base, cap)
         books.side_off[loc, side] = new
         books.side_cap[loc, side] = new_cap
         base = new
-    else:
-        for k in range(n, pos, -1):
-            _copy(lv, base + k, base + k - 1)
+    else:   # one memmove: field-by-field copies measured 49 -> 44 ns/event on deep books
+        move_items(lv, base + pos + 1, base + pos, n - pos)
     j = base + pos
     lv[j].price = price
     lv[j].orders = 0
@@ -137,8 +129,7 @@ def remove(books, loc, side, i):
     n = np.int64(books.n_levels[loc, side])
     base = books.side_off[loc, side]
     lv = books.levels
-    for k in range(i, n - 1):
-        _copy(lv, base + k, base + k + 1)
+    move_items(lv, base + i, base + i + 1, n - 1 - i)
     books.n_levels[loc, side] = n - 1
     cap = books.side_cap[loc, side]
     if n == 1 and cap > LEVEL_REGION_MIN:   # the smallest region stays: sides toggle often

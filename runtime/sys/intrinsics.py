@@ -5,7 +5,8 @@ infinite loop), and plain stores may be reordered around a publish. Atomic acqui
 and release stores (llvmlite load_atomic / store_atomic) are neither hoisted nor reordered.
 Also: the x86 PAUSE hint for spin loops, clock_gettime called straight from jitted code
 (glibc's vDSO path, no syscall) with the timespec on the stack so nothing is allocated,
-a cache prefetch hint, and an array view without reference counting (`borrow`).
+a cache prefetch hint, an array view without reference counting (`borrow`), and a memmove
+of array elements (`move_items`).
 """
 from __future__ import annotations
 
@@ -163,3 +164,27 @@ def realtime_ns():
 def monotonic_ns():
     """CLOCK_MONOTONIC in ns, callable from jitted code (intervals, deadlines)."""
     return _clock_ns(CLOCK_MONOTONIC)
+
+
+@intrinsic
+def move_items(typingctx, arr, dst, src, count):
+    """Move arr[src:src+count] to arr[dst:dst+count] (the ranges may overlap): one
+    llvm.memmove. Why: shifting records field by field costs a load and a store per field;
+    memmove moves the bytes in vector-wide steps. Unchecked: the caller keeps both ranges
+    inside the array (1-D, contiguous)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1:
+        return None
+    if not all(isinstance(t, types.Integer) for t in (dst, src, count)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(arr)(context, builder, args[0])
+        d, s, n = (context.cast(builder, v, t, types.intp)
+                   for v, t in zip(args[1:], sig.args[1:]))
+        pd = cgutils.get_item_pointer(context, builder, arr, ary, [d], wraparound=False)
+        ps = cgutils.get_item_pointer(context, builder, arr, ary, [s], wraparound=False)
+        cgutils.raw_memmove(builder, pd, ps, n, context.get_abi_sizeof(
+            context.get_data_type(arr.dtype)))
+        return context.get_dummy_value()
+
+    return types.void(arr, dst, src, count), codegen
