@@ -9,13 +9,23 @@ the friendliest.
   the events digest), messages per second;
 * itch-book: `itch_book.Feed(...).batches(("bbo",))` on the same file (its parser, its book,
   its BBO table), messages per second.
+* replay cold: the command as a user runs it, `tickpath replay FILE --json`, a fresh process
+  each round, alternating with a fresh process running itch-book on the file. The warm
+  rounds above reuse a process whose code is loaded and whose freed pages come back fast; a
+  user's single run pays for loading the compiled code (`warm_s`) and for faulting in new
+  tables (inside `elapsed_s`). Reported: each side's time inside its process (ours with
+  and without warm_s) and whole-process wall time (Python start and imports included).
 Sizes: TICKPATH_BENCH_FLOW_MSGS messages per flow (default 1,000,000).
 Run: .venv/bin/pytest bench/micro/test_flows_bench.py --benchmark-enable -p no:cacheprovider
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -123,3 +133,53 @@ def test_itch_book_on_flow(benchmark, tmp_path_factory, flow):
     benchmark.pedantic(run, rounds=3, warmup_rounds=0)
     if benchmark.stats:
         benchmark.extra_info["msgs_per_s_median"] = N_MSGS / benchmark.stats.stats.median
+
+
+_ITCH_BOOK_ONE_RUN = """
+import sys, time, datetime as dt, itch_book
+t = time.perf_counter(); rows = 0
+for b in itch_book.Feed(sys.argv[1], date=dt.date(2019, 1, 30)).batches(("bbo",)):
+    rows += len(b.bbo["seq"])
+print(time.perf_counter() - t, rows)
+"""
+
+
+def _timed(cmd):
+    t = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    return time.perf_counter() - t, out.stdout
+
+
+@pytest.mark.parametrize("flow", ["shallow", "deep", "wide"])
+def test_replay_cold_on_flow(benchmark, tmp_path_factory, flow):
+    pytest.importorskip("itch_book", reason="itch-book (the test extra) missing")
+    path, n_loc = _flow_file(tmp_path_factory, flow)
+    ours_cmd = [sys.executable, "-m", "tickpath.runtime.cli", "replay", str(path),
+                "--instruments", str(n_loc), "--json",
+                "--no-progress"]
+    theirs_cmd = [sys.executable, "-c", _ITCH_BOOK_ONE_RUN, str(path)]
+    _timed(ours_cmd)   # compiles into the cache once: later rounds load it, as a user's do
+    ours, theirs = [], []
+
+    def setup():   # itch-book's fresh process just before each of ours
+        wall, out = _timed(theirs_cmd)
+        theirs.append((wall, float(out.split()[0])))
+
+    def run():
+        wall, out = _timed(ours_cmd)
+        d = json.loads(out)
+        assert d["counters"]["messages"] == N_MSGS and not d["book_unreliable"]
+        ours.append((wall, d["warm_s"], d["elapsed_s"]))
+
+    benchmark.pedantic(run, setup=setup, rounds=3, warmup_rounds=0)
+    o, t = np.median(np.array(ours), axis=0), np.median(np.array(theirs), axis=0)
+    benchmark.extra_info.update({
+        "ours_elapsed_s": [round(x[2], 4) for x in ours],
+        "ours_warm_s": [round(x[1], 4) for x in ours],
+        "ours_wall_s": [round(x[0], 3) for x in ours],
+        "itch_book_s": [round(x[1], 4) for x in theirs],
+        "itch_book_wall_s": [round(x[0], 3) for x in theirs],
+        "x_itch_book_elapsed": round(t[1] / o[2], 2),
+        "x_itch_book_warm_and_elapsed": round(t[1] / (o[1] + o[2]), 2),
+        "x_itch_book_wall": round(t[0] / o[0], 2),
+    })

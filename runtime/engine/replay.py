@@ -475,6 +475,7 @@ class Replayer:
         from tickpath.runtime.engine.bbo_out import BboWriter
         digest = _Digest(self.events_out, self.digest_on)
         bbo = BboWriter(self.bbo_path) if self.bbo_path else None
+        t_warm = time.perf_counter()
         self._warm(digest.bufs[0])
         t0 = time.perf_counter()
         try:
@@ -500,6 +501,7 @@ class Replayer:
         summary = {"file": self.path, "format": self.format, "events": self.n_events,
                    "max_orders": self.max_orders,
                    "events_xxh3_128": sha, "elapsed_s": elapsed_s,
+                   "warm_s": t0 - t_warm,   # loading the compiled code, before the clock
                    "messages_per_s": c["messages"] / elapsed_s if elapsed_s > 0 else 0.0,
                    "counters": {k: v for k, v in c.items() if v},
                    "itch_file": dict(self.itch_stats),
