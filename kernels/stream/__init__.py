@@ -23,7 +23,9 @@ def new_states(init_fn, size: int, n_instruments: int, *params) -> np.ndarray:
     if int(n_instruments) < 1:
         raise ConfigError("need at least one instrument", n_instruments=n_instruments)
     states = np.zeros((int(n_instruments), int(size)), np.float64)
-    code = init_fn(states[0], *params)
+    # the init's Python body: one row at setup, where the jitted init would first load its
+    # compiled code (5 ms each; 16 ms of every Pipeline's start, bench/RESULTS.md)
+    code = getattr(init_fn, "py_func", init_fn)(states[0], *params)
     if code == -1:
         raise ConfigError("state row too short for these parameters", size=size,
                           params=params, max_period=STREAM_MAX_PERIOD)

@@ -462,13 +462,14 @@ class Replayer:
                            self.stop)
         else:
             frame_messages(np.zeros(1, np.uint8), 0, np.zeros(2, np.int64))
-            if self._two_threads():   # its two calls, each on its own
+            if self._two_threads():   # its two calls, each on its own; never replay_itch
                 decode_messages(np.zeros(1, np.uint8), np.zeros(2, np.int64), 0, 0, 1,
                                 np.zeros(1, dtype=np.int64), sink, C.new_counters())
                 self._process_block(sink, 0)
-            replay_itch(np.zeros(1, np.uint8), none64, 0, 0, 1, np.zeros(1, np.int64), sink,
-                        self.pipe.arrays, bbo_on, self.tops, self.rows, self.symbols,
-                        self.touched, self.marks, self.pace, self.stop)
+            else:   # loading it costs 11 ms: only where it runs
+                replay_itch(np.zeros(1, np.uint8), none64, 0, 0, 1, np.zeros(1, np.int64),
+                            sink, self.pipe.arrays, bbo_on, self.tops, self.rows, self.symbols,
+                            self.touched, self.marks, self.pace, self.stop)
 
     def run(self, progress=None) -> dict:
         """Replay the whole input; progress(done, total) after each block. Returns a summary."""
