@@ -64,7 +64,6 @@ from tickpath.runtime.feed.decoder import decode_packet, new_mold_state
 from tickpath.runtime.feed.itchfile import ItchFile, decode_messages, frame_messages
 from tickpath.runtime.feed.netheaders import LINK_ETHERNET, LINK_RAW_IPV4, udp_payload
 from tickpath.runtime.sys.byteorder import load_be48
-from tickpath.runtime.sys.buffers import no_huge_pages
 from tickpath.runtime.sys.intrinsics import realtime_ns
 from tickpath.runtime.sys.libc import libc_usleep
 
@@ -346,9 +345,6 @@ class Replayer:
             # and faulting all of it first measured slower than the faults the run takes
             self.pipe = Pipeline(n_locates=instruments, max_orders=self.max_orders,
                                  max_levels=max_levels, prefault_pages=False)
-            # the overflow table faults in during the run, at scattered slots: 4 KiB pages, no
-            # compaction stalls (the window, filled in order, keeps huge pages: measured better)
-            no_huge_pages(self.pipe.books.orders)
         except BaseException:
             self.input.close()
             raise

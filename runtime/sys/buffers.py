@@ -32,7 +32,6 @@ _MPOL_MF_MOVE = 2
 _SYS_MBIND = 237        # x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl)
 _SYS_MOVE_PAGES = 279
 _MADV_POPULATE_WRITE = 23   # Linux 5.14+
-_MADV_NOHUGEPAGE = 15
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -204,20 +203,3 @@ def allocate(
                 "raise it (ulimit -l / limits.conf) or run with CAP_IPC_LOCK"
             )
     return region
-
-
-def no_huge_pages(arr: np.ndarray) -> bool:
-    """Ask the kernel to back arr's pages not yet touched with 4 KiB pages, never transparent
-    huge pages (madvise MADV_NOHUGEPAGE over the whole pages inside arr). False if refused.
-
-    Why: numpy advises huge pages for every array of 4 MiB or more, and with the common
-    `defrag=madvise` a fault in such an array may compact memory first, synchronously:
-    replay measured stalls up to 0.6 s as a 5 M-message file first filled its 256 MiB
-    overflow table (bench/RESULTS.md, eleventh session). For a table faulted in at scattered
-    places while the clock runs, many small faults are the steadier cost."""
-    start = _round_up(arr.ctypes.data, PAGE_BYTES)
-    end = (arr.ctypes.data + arr.nbytes) // PAGE_BYTES * PAGE_BYTES
-    if end <= start:
-        return True
-    return _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start),
-                         _MADV_NOHUGEPAGE) == 0

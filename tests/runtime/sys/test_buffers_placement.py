@@ -177,28 +177,3 @@ def test_keep_off_names_a_thread_the_kernel_refuses_to_move(monkeypatch):
     with pytest.warns(RuntimeWarning, match=f"could not be moved off CPU {target}: Operation not permitted"):
         moved = placement.keep_off(target)
     assert moved == {}
-
-
-def _vm_flags(addr: int) -> list[str] | None:
-    """VmFlags of the mapping holding addr, from /proc/self/smaps (None: not found)."""
-    inside = False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split()
-            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
-                lo, hi = (int(x, 16) for x in head[0].split("-"))
-                inside = lo <= addr < hi
-            elif inside and head[0] == "VmFlags:":
-                return head[1:]
-    return None
-
-
-def test_no_huge_pages_marks_the_arrays_pages():
-    from tickpath.runtime.sys.buffers import no_huge_pages
-    if not os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled"):
-        pytest.skip("this kernel has no transparent huge pages: nothing to refuse")
-    a = np.zeros(16 << 20, dtype=np.uint8)   # numpy advises huge pages at this size
-    assert no_huge_pages(a)
-    flags = _vm_flags(a.ctypes.data + (8 << 20))
-    assert flags is not None and "nh" in flags and "hg" not in flags
-    assert no_huge_pages(a[:10])   # no whole page inside: nothing to ask, not an error
