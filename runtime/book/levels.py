@@ -105,9 +105,9 @@ def insert(books, loc, side, pos, price):
         new = _alloc(books, _class_of(new_cap))
         if new == NO_REGION:
             return NO_REGION
-        move_items(lv, new, base, pos)
-        move_items(lv, new + pos + 1, base + pos, n - pos)
-        if cap:
+        if cap:   # a side with no region yet (base -1) has nothing to move
+            move_items(lv, new, base, pos)
+            move_items(lv, new + pos + 1, base + pos, n - pos)
             _free(books, base, cap)
         books.side_off[loc, side] = new
         books.side_cap[loc, side] = new_cap

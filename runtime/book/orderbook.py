@@ -17,10 +17,10 @@ count), sorted worst-first in its own region of a shared arena (levels.py): best
 one read, depth a reversed slice, an add finds its level through the level cache (a hash
 of locate, side and price to where the level was, checked before use: layout.py) or else a
 short scan from the best end or a binary search below it, and level changes at the top shift
-only the levels above (one memmove). Each
-order also keeps where its level was (a hint, checked against the price before use), so an
-execution or a delete -- half the flow -- goes straight to its level; a stale hint (a worse
-level came or went since) falls back to the scan. There is no depth cap that can make the
+only the levels above (one memmove). Each order also keeps where its level was (a hint,
+checked against the price before use), so an execution or a delete -- half the flow -- goes
+straight to its level; a stale hint (a worse level came or went since) falls back to the
+scan. There is no depth cap that can make the
 top wrong: levels are refused only at configured memory bounds, and then the book is marked
 unreliable (book_ok False) instead.
 

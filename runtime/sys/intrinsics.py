@@ -172,8 +172,8 @@ def move_items(typingctx, arr, dst, src, count):
     llvm.memmove. Why: shifting records field by field costs a load and a store per field;
     memmove moves the bytes in vector-wide steps. Unchecked: the caller keeps both ranges
     inside the array (1-D, contiguous)."""
-    if not isinstance(arr, types.Array) or arr.ndim != 1:
-        return None
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or arr.layout != "C":
+        return None   # a strided view is not one run of bytes
     if not all(isinstance(t, types.Integer) for t in (dst, src, count)):
         return None
 

@@ -31,3 +31,10 @@ def test_move_moves_whole_records():
     want[2:6] = lv[1:5].copy()
     _move(lv, 2, 1, 4)
     assert lv.tobytes() == want.tobytes()
+
+
+def test_a_strided_view_is_refused_at_compile_time():
+    from numba.core.errors import TypingError
+    a = np.arange(20, dtype=np.int64)
+    with pytest.raises(TypingError):
+        _move(a[::2], 1, 0, 3)
