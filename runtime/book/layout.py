@@ -14,16 +14,22 @@ p99 about 1,000), so:
   through it in order. An add whose slot holds an older live order moves that order to the
   overflow table first; an add whose slot holds a newer one goes to the overflow table
   itself (refs out of order: replays, hostile feeds).
-* `orders` (the overflow table): open addressing with linear probing and backward-shift
-  deletion (no tombstones, so probe chains never rot over a trading day), 2 * max_orders
-  slots so the load factor stays <= 0.5 even if every live order were there. The hash keeps
-  blocks of 2^HASH_BLOCK_BITS (16) consecutive refs in consecutive slots and scatters the
-  blocks (Fibonacci hashing of ref >> 4). It is read only while it holds an order
-  (`state[N_OVERFLOW]`) and only for refs no newer than the newest it ever held
-  (`state[OVERFLOW_MAX_REF]`): a new ref's duplicate check is one read of the window.
+* the overflow, in two arrays. `orders` is a pool of max_orders records, handed out in
+  order and reused through a free stack (`ov_free`), so the records in use stay packed at
+  the pool's start and never move. `ov_index` finds them: open addressing over 2 *
+  max_orders int32 slots (record + 1; 0 = empty), linear probing, backward-shift deletion (no
+  tombstones, so probe chains never rot over a trading day), load factor <= 0.5 even if
+  every live order were there. The hash keeps blocks of 2^HASH_BLOCK_BITS (16) consecutive
+  refs in consecutive slots and scatters the blocks (Fibonacci hashing of ref >> 4). Why an
+  index and a pool, not the records in the hash table itself: the orders a wrapping window
+  evicts land at scattered slots, and every first touch of a page is a fault; 4-byte index
+  slots fault in an eighth of the memory 32-byte records did (bench/RESULTS.md, eleventh
+  session). The overflow is read only while it holds an order (`state[N_OVERFLOW]`) and
+  only for refs no newer than the newest it ever held (`state[OVERFLOW_MAX_REF]`): a new
+  ref's duplicate check is one read of the window.
 
 `max_orders` (a power of two) bounds the live orders in both parts together.
-One slot is 32 bytes, two per cache line (both parts):
+One record is 32 bytes, two per cache line (window slots and pool records alike):
 
     byte 0        8          16      20    22   23   24      25   28    32
          +--------+----------+-------+-----+----+----+-------+----+-----+
@@ -111,7 +117,9 @@ MAX_SIDE_LEVELS = 5 # levels one side of one book may hold (config)
 N_OVERFLOW = 6      # live orders in the overflow table (0: lookups read the window only)
 OVERFLOW_MAX_REF = 7  # newest ref the overflow table has held since clear (u64 bits)
 LEVEL_CACHE_SHIFT = 8  # 64 - log2(level_cache slots), for its multiplicative hash
-N_STATE = 9
+POOL_TOP = 9        # overflow records ever handed out (the pool fills in order)
+POOL_FREE = 10      # freed overflow records on the free stack
+N_STATE = 11
 
 LEVEL_REGION_MIN = 8       # records in the smallest region (class 0)
 N_REGION_CLASSES = 16      # classes 0..15: 8 .. 262144 records
@@ -127,14 +135,14 @@ REASON_LEVELS = 1             # a price level was refused: a side or the arena w
 REASON_ORDERS = 2             # an add was refused because the order table was full
 
 MAX_LOCATES = 1 << 16         # the locate field is u16
-MAX_ORDERS_LIMIT = 1 << 30    # 2^31 slots * 32 B = 64 GiB: beyond any real day
+MAX_ORDERS_LIMIT = 1 << 30    # a 32 GiB pool and an 8 GiB index: beyond any real day
 MAX_LEVELS_LIMIT = LEVEL_REGION_MIN << (N_REGION_CLASSES - 1)
 MAX_LEVELS_TOTAL_LIMIT = 1 << 30   # 16 GiB of level records
 
 Books = namedtuple(
     "Books",
     ["orders", "state", "levels", "side_off", "side_cap", "n_levels", "free_head",
-     "last_trade", "unreliable", "window", "level_cache"],
+     "last_trade", "unreliable", "window", "level_cache", "ov_index", "ov_free"],
 )
 
 
@@ -194,7 +202,7 @@ def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int,
     """Memory the books will take, for sizing before allocating."""
     n_loc, n_ord, _n_lvl, n_tot = validate_book_config(n_locates, max_orders,
                                                        max_levels_per_side, max_levels_total)
-    return ((2 * n_ord + window_slots(n_ord)) * ORDER_DTYPE.itemsize
+    return ((n_ord + window_slots(n_ord)) * ORDER_DTYPE.itemsize + 3 * n_ord * 4
             + n_tot * LEVEL_DTYPE.itemsize + level_cache_slots(n_loc) * 4
             + n_loc * (2 * (8 + 8 + 4) + 3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
 
@@ -217,7 +225,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
     n_cache = level_cache_slots(n_loc)
     state[LEVEL_CACHE_SHIFT] = 64 - (n_cache.bit_length() - 1)
     return Books(
-        orders=np.zeros(n_slots, dtype=ORDER_DTYPE),
+        orders=np.zeros(n_ord, dtype=ORDER_DTYPE),
         state=state,
         levels=np.zeros(n_tot, dtype=LEVEL_DTYPE),
         side_off=np.full((n_loc, 2), NO_REGION, dtype=np.int64),
@@ -228,13 +236,18 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
         unreliable=np.zeros(n_loc, dtype=np.uint8),
         window=np.zeros(window_slots(n_ord), dtype=ORDER_DTYPE),
         level_cache=np.full(n_cache, NO_REGION, dtype=np.int32),
+        ov_index=np.zeros(n_slots, dtype=np.int32),
+        ov_free=np.zeros(n_ord, dtype=np.int32),
     )
 
 
 def clear_books(books: Books) -> None:
     """Empty every book in place (start of day), keeping the memory and the bounds."""
     # as bytes: a record array's `[:] = 0` goes field by field (the bench's 6 MB: 7 ms, not 0.8)
-    books.orders.view(np.uint8)[:] = 0
+    books.orders[:books.state[POOL_TOP]].view(np.uint8)[:] = 0   # only what was handed out
+    books.ov_index[:] = 0
+    books.state[POOL_TOP] = 0
+    books.state[POOL_FREE] = 0
     books.window.view(np.uint8)[:] = 0
     books.state[N_LIVE] = 0
     books.state[N_OVERFLOW] = 0

@@ -6,13 +6,15 @@ ignored) to the preallocated `Books` of book_layout.py and returns the locate it
 
 Design. Orders live in a table keyed by (locate, ITCH order ref), in two parts (layout.py): a
 direct-mapped window (slot = ref mod its size) that holds the recent orders most updates
-name -- a lookup is one read, a delete clears a flag -- and an overflow table for orders
-that outlive the window or arrive out of order: a block hash (consecutive refs in
-consecutive slots, blocks scattered by Fibonacci hashing), linear probing, backward-shift
-deletion (Knuth 6.4 algorithm R) instead of tombstones, so a day of adds and deletes never
-lengthens probe chains, and at most half full. The window took 11-13 % off book_apply_all
-on the shallow and deep flows (alternating processes; bench/RESULTS.md). Each side
-of each locate keeps every one of its aggregated price levels (price, total shares, order
+name -- a lookup is one read, a delete clears a flag -- and an overflow for orders that
+outlive the window or arrive out of order: records in a pool that fills in order, found
+through an index with a block hash (consecutive refs in consecutive slots, blocks scattered
+by Fibonacci hashing), linear probing, backward-shift deletion (Knuth 6.4 algorithm R)
+instead of tombstones, so a day of adds and deletes never lengthens probe chains, and at
+most half full. The window took 11-13 % off book_apply_all on the shallow and deep flows
+(alternating processes; bench/RESULTS.md); the pool and index, in place of records in the
+hash table itself, took a fresh process's replay of a 5 M-message file from 0.6-2.1 s to
+0.21-0.22 s (shallow; eleventh session). Each side of each locate keeps every one of its aggregated price levels (price, total shares, order
 count), sorted worst-first in its own region of a shared arena (levels.py): best bid/ask is
 one read, depth a reversed slice, an add finds its level through the level cache (a hash
 of locate, side and price to where the level was, checked before use: layout.py) or else a
@@ -85,6 +87,8 @@ from tickpath.runtime.book.layout import (
     N_LIVE,
     N_OVERFLOW,
     OVERFLOW_MAX_REF,
+    POOL_FREE,
+    POOL_TOP,
     REASON_LEVELS,
     REASON_ORDERS,
     Books,
@@ -136,7 +140,7 @@ def _borrowed(books):
                  _borrow(books.side_off), _borrow(books.side_cap), _borrow(books.n_levels),
                  _borrow(books.free_head), _borrow(books.last_trade),
                  _borrow(books.unreliable), _borrow(books.window),
-                 _borrow(books.level_cache))
+                 _borrow(books.level_cache), _borrow(books.ov_index), _borrow(books.ov_free))
 
 
 # ---------------------------------------------------------------- order table: overflow (hash)
@@ -151,15 +155,17 @@ def _home(books, ref):
 
 @njit(nogil=True, inline="always")
 def _probe_overflow(books, ref, loc):
-    """Overflow slot holding (loc, ref), or -(empty slot where it would go) - 1."""
-    orders = books.orders
-    mask = orders.shape[0] - 1
+    """Pool record of (loc, ref) in the overflow, or -(empty index slot where it would go) - 1."""
+    idx = books.ov_index
+    pool = books.orders
+    mask = idx.shape[0] - 1
     j = _home(books, ref)
-    while True:  # ends: the table is at most half full, so an empty slot exists
-        if orders[j].used == 0:
+    while True:  # ends: the index is at most half full, so an empty slot exists
+        e = np.int64(idx[j])
+        if e == 0:
             return -j - 1
-        if orders[j].ref == ref and orders[j].locate == loc:
-            return j
+        if pool[e - 1].ref == ref and pool[e - 1].locate == loc:
+            return e - 1
         j = (j + 1) & mask
 
 
@@ -176,26 +182,35 @@ def _copy_order(dst, src):
 
 
 @njit(nogil=True, inline="always")
-def _remove_overflow(books, i):
-    """Empty overflow slot i and shift later members of its probe run back (no tombstones)."""
-    orders = books.orders
-    mask = orders.shape[0] - 1
+def _remove_overflow(books, p):
+    """Free pool record p: drop its index entry and shift later members of its probe run
+    back (no tombstones); the record goes on the free stack."""
+    idx = books.ov_index
+    pool = books.orders
+    mask = idx.shape[0] - 1
+    i = _home(books, pool[p].ref)
+    while idx[i] != p + 1:   # ends: p's entry is in its probe run
+        i = (i + 1) & mask
     j = i
     while True:
         j = (j + 1) & mask
-        if orders[j].used == 0:
+        e = np.int64(idx[j])
+        if e == 0:
             break
-        k = _home(books, orders[j].ref)
+        k = _home(books, pool[e - 1].ref)
         # the entry at j may move to i only if its home is not cyclically in (i, j]
         if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
-            _copy_order(orders[i], orders[j])
+            idx[i] = e
             i = j
-    orders[i].used = 0
+    idx[i] = 0
+    pool[p].used = 0
+    books.ov_free[books.state[POOL_FREE]] = p
+    books.state[POOL_FREE] += 1
     books.state[N_OVERFLOW] -= 1
 
 
 # ---------------------------------------------------------------- order table: both parts
-# An order's handle j is its window slot (j < window size) or window size + overflow slot.
+# An order's handle j is its window slot (j < window size) or window size + pool record.
 
 @njit(nogil=True, inline="always")
 def _window_slot(books, ref):
@@ -224,19 +239,28 @@ def _slot(books, j):
 
 @njit(nogil=True, inline="always")
 def _to_overflow(books, ref, loc):
-    """Overflow slot for (loc, ref) (known absent there), counted and remembered as held."""
-    k = -_probe_overflow(books, ref, loc) - 1
+    """Pool record for (loc, ref) (known absent there), indexed, counted and remembered as
+    held: a freed record if any, else the next never used (the pool fills in order). There
+    is always one: the overflow holds fewer live orders than max_orders, the pool's size."""
+    slot = -_probe_overflow(books, ref, loc) - 1
+    if books.state[POOL_FREE] > 0:
+        books.state[POOL_FREE] -= 1
+        p = np.int64(books.ov_free[books.state[POOL_FREE]])
+    else:
+        p = books.state[POOL_TOP]
+        books.state[POOL_TOP] += 1
+    books.ov_index[slot] = p + 1
     books.state[N_OVERFLOW] += 1
     if ref > np.uint64(books.state[OVERFLOW_MAX_REF]):
         books.state[OVERFLOW_MAX_REF] = np.int64(ref)
-    return k
+    return p
 
 
 @njit(nogil=True, inline="always")
 def _place(books, ref, loc):
     """Handle for a new (loc, ref) known not to be live: its window slot, after moving an
     older (or same-ref) live occupant to the overflow; if the occupant is newer, an
-    overflow slot."""
+    overflow record."""
     w = books.window
     s = _window_slot(books, ref)
     if w[s].used == 0:

@@ -62,9 +62,9 @@ def _home(books, ref):
     return (block << b) | (ref & ((1 << b) - 1))
 
 
-def test_hint_moves_with_its_order_when_a_delete_shifts_a_probe_run_back():
-    """Backward-shift deletion moves orders between overflow slots: the hint moves with the
-    rest."""
+def test_hint_stays_with_its_order_when_a_delete_shifts_a_probe_run_back():
+    """Backward-shift deletion moves index entries, never the pool records they name: each
+    order keeps its record, and with it its hint."""
     books, counters = new_books(2, 1 << 6, 64), C.new_counters()
     n_w = books.window.shape[0]
     colliders = [r for r in range(n_w + 2, 1 << 16) if _home(books, r) == _home(books, 1)][:4]
@@ -76,15 +76,44 @@ def test_hint_moves_with_its_order_when_a_delete_shifts_a_probe_run_back():
     base = (max(colliders) // n_w + 1) * n_w
     rows += [("A", base + s, "S", 1, 9100000) for s in sorted({r % n_w for r in colliders})]
     _apply(books, counters, rows)
-    assert books.orders["ref"][_home(books, 1)] == 1
+    pool = books.orders
+    assert pool["ref"][books.ov_index[_home(books, 1)] - 1] == 1   # 1 sits at its home
     hints = {r: _hint(books, r) for r in colliders}
     assert sorted(hints.values()) == [1, 2, 3, 4]
-    slots_before = {r: int(np.flatnonzero(books.orders["ref"] == r)[0]) for r in colliders}
+    index_before = books.ov_index.copy()
+    records_before = {r: int(np.flatnonzero(pool["ref"] == r)[0]) for r in colliders}
     _apply(books, counters, [("D", 1, None, 0, 0)])   # the run behind it moves back one slot
-    assert any(int(np.flatnonzero(books.orders["ref"] == r)[0]) != slots_before[r]
-               for r in colliders)
+    assert not np.array_equal(books.ov_index, index_before)
     for k, r in enumerate(colliders):
+        assert int(np.flatnonzero(pool["ref"] == r)[0]) == records_before[r]
         assert _hint(books, r) == hints[r]
         _apply(books, counters, [("X", r, None, 1, 0)])
         assert shares_at(books, LOC, BID, (200 + k) * 10000) == 10 + k - 1
     assert counters[C.BOOK_UNKNOWN_ORDER] == 0
+
+
+def test_the_overflow_pool_reuses_freed_records_and_never_outgrows_max_orders():
+    from tickpath.runtime.book.layout import N_OVERFLOW, POOL_FREE, POOL_TOP
+    from tickpath.runtime.book.orderbook import clear_books, n_live_orders
+    max_orders = 16
+    books, counters = new_books(2, max_orders, 64), C.new_counters()
+    n_w = books.window.shape[0]
+    rng = np.random.default_rng(5)
+    live, next_ref = [], 1
+    for step in range(3000):
+        if len(live) < max_orders - 1 and (not live or rng.random() < 0.55):
+            # refs jump ahead by up to two windows: older live orders move to the overflow
+            next_ref += int(rng.integers(1, 2 * n_w))
+            _apply(books, counters, [("A", next_ref, "B", 5, 1000000 + 100 * (step % 7))])
+            live.append(next_ref)
+        else:
+            ref = live.pop(int(rng.integers(len(live))))
+            _apply(books, counters, [("D", ref, None, 0, 0)])
+        top, free, held = (int(books.state[k]) for k in (POOL_TOP, POOL_FREE, N_OVERFLOW))
+        assert top <= max_orders and top - free == held
+        assert int((books.orders["used"][:top] == 1).sum()) == held
+    assert int(books.state[POOL_TOP]) > 4   # the overflow was used, and records came back
+    assert n_live_orders(books) == len(live) and counters[C.BOOK_UNKNOWN_ORDER] == 0
+    clear_books(books)
+    assert books.state[POOL_TOP] == books.state[POOL_FREE] == 0 and not books.ov_index.any()
+    assert not books.orders["used"].any()
