@@ -4,8 +4,8 @@
 ignored) to the preallocated `Books` of book_layout.py and returns the locate it changed, or
 -1. It never raises and never allocates: every refusal is a counter.
 
-Design. Orders live in a table keyed by (locate, ITCH order ref), in two parts (layout.py): a
-direct-mapped window (slot = ref mod its size) that holds the recent orders most updates
+Design. Orders live in a table keyed by (locate, ITCH order ref), in two parts (layout.py):
+a direct-mapped window (slot = ref mod its size) that holds the recent orders most updates
 name -- a lookup is one read, a delete clears a flag -- and an overflow for orders that
 outlive the window or arrive out of order: records in a pool that fills in order, found
 through an index with a block hash (consecutive refs in consecutive slots, blocks scattered
@@ -14,17 +14,17 @@ instead of tombstones, so a day of adds and deletes never lengthens probe chains
 most half full. The window took 11-13 % off book_apply_all on the shallow and deep flows
 (alternating processes; bench/RESULTS.md); the pool and index, in place of records in the
 hash table itself, took a fresh process's replay of a 5 M-message file from 0.6-2.1 s to
-0.21-0.22 s (shallow; eleventh session). Each side of each locate keeps every one of its aggregated price levels (price, total shares, order
-count), sorted worst-first in its own region of a shared arena (levels.py): best bid/ask is
-one read, depth a reversed slice, an add finds its level through the level cache (a hash
-of locate, side and price to where the level was, checked before use: layout.py) or else a
-short scan from the best end or a binary search below it, and level changes at the top shift
-only the levels above (one memmove). Each order also keeps where its level was (a hint,
-checked against the price before use), so an execution or a delete -- half the flow -- goes
-straight to its level; a stale hint (a worse level came or went since) falls back to the
-scan. There is no depth cap that can make the
-top wrong: levels are refused only at configured memory bounds, and then the book is marked
-unreliable (book_ok False) instead.
+0.21-0.22 s (shallow; eleventh session). Each side of each locate keeps every one of its
+aggregated price levels (price, total shares, order count), sorted worst-first in its own
+region of a shared arena (levels.py): best bid/ask is one read, depth a reversed slice, an
+add finds its level through the level cache (a hash of locate, side and price to where the
+level was, checked before use: layout.py) or else a short scan from the best end or a binary
+search below it, and level changes at the top shift only the levels above (one memmove).
+Each order also keeps where its level was (a hint, checked against the price before use), so
+an execution or a delete -- half the flow -- goes straight to its level; a stale hint (a
+worse level came or went since) falls back to the scan. There is no depth cap that can make
+the top wrong: levels are refused only at configured memory bounds, and then the book is
+marked unreliable (book_ok False) instead.
 
 Policies (each counted in runtime/counters.py):
 * unknown order ref (E C X D U)           -> BOOK_UNKNOWN_ORDER, nothing changes. An order is
