@@ -143,19 +143,31 @@ def trade_indicators(pipe, msg_type, loc):
     """After an event of type msg_type changed the book of loc: a trade (E C P) moves the
     last price and the trade-driven indicators (EMA, RSI, VWAP), in trade order."""
     if msg_type == _E or msg_type == _C or msg_type == _P:
-        out = pipe.out
         px4, sh = last_trade(pipe.books, loc)
-        px = px4 * 1e-4
-        out[loc, OUT_LAST] = px
-        out[loc, OUT_EMA] = S.ema_update(pipe.ema[loc], px)
-        out[loc, OUT_RSI] = S.rsi_update(pipe.rsi[loc], px)
-        out[loc, OUT_VWAP] = S.vwap_update(pipe.vwap[loc], px, np.float64(sh))
+        trade_update(pipe, loc, px4, sh)
+
+
+@njit(nogil=True, inline="always")
+def trade_update(pipe, loc, px4, sh):
+    """The trade indicators of loc after a trade of sh shares at px4 (Price(4))."""
+    out = pipe.out
+    px = px4 * 1e-4
+    out[loc, OUT_LAST] = px
+    out[loc, OUT_EMA] = S.ema_update(pipe.ema[loc], px)
+    out[loc, OUT_RSI] = S.rsi_update(pipe.rsi[loc], px)
+    out[loc, OUT_VWAP] = S.vwap_update(pipe.vwap[loc], px, np.float64(sh))
 
 
 @njit(nogil=True, inline="always")
 def top_indicators(books, out, loc):
     """Mid, microprice and imbalance of loc's book as it is now: functions of its top alone."""
-    mid, micro, imb = top_stats(books, loc)
+    write_top_stats(out, loc, top_stats(books, loc))
+
+
+@njit(nogil=True, inline="always")
+def write_top_stats(out, loc, stats):
+    """(mid, microprice, imbalance) in Price(4) units into loc's row of out, in dollars."""
+    mid, micro, imb = stats
     out[loc, OUT_MID] = mid * 1e-4
     out[loc, OUT_MICRO] = micro * 1e-4
     out[loc, OUT_IMBALANCE] = imb

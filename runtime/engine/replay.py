@@ -56,6 +56,7 @@ from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine import pipeline as P
+from tickpath.runtime.engine.indicator_log import books_block, fold_log, new_log
 from tickpath.runtime.engine.pipeline import Pipeline, new_touched, process_events_tops_after
 from tickpath.runtime.engine import replay_threads
 from tickpath.runtime.engine.replay_input import open_input
@@ -407,8 +408,12 @@ class Replayer:
         return (self.format == "itch" and self.pace_mode == PACE_MAX and not self.events_out
                 and replay_threads.cpus_allowed() >= 2)
 
-    def _process_block(self, events, m):
-        """One decoded block through the pipeline; its top-of-book row count."""
+    def _process_block(self, events, m, log=None):
+        """One decoded block through the pipeline; its top-of-book row count. With a log
+        (two threads, no --bbo): the books only, the indicators' part noted in the log."""
+        if log is not None:
+            books_block(self.pipe.arrays, events, m, self.touched, self.marks, log)
+            return 0
         return _process(self.pipe.arrays, events, m, self.bbo_path is not None, self.tops,
                         self.rows, 0, self.symbols, self.touched, self.marks)
 
@@ -465,7 +470,12 @@ class Replayer:
             if self._two_threads():   # its two calls, each on its own; never replay_itch
                 decode_messages(np.zeros(1, np.uint8), np.zeros(2, np.int64), 0, 0, 1,
                                 np.zeros(1, dtype=np.int64), sink, C.new_counters())
-                self._process_block(sink, 0)
+                if bbo_on:
+                    self._process_block(sink, 0)
+                else:   # the books part here, the indicators' on the decode thread
+                    log = new_log(1, 1)
+                    self._process_block(sink, 0, log)
+                    fold_log(self.pipe.arrays, log)
             else:   # loading it costs 11 ms: only where it runs
                 replay_itch(np.zeros(1, np.uint8), none64, 0, 0, 1, np.zeros(1, np.int64),
                             sink, self.pipe.arrays, bbo_on, self.tops, self.rows, self.symbols,

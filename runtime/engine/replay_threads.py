@@ -8,7 +8,10 @@ each filled buffer through the pipeline (books, indicators, top-of-book rows) in
 hands it back. The decode thread also hashes each block into the digest (the pipeline only
 reads events, and the books thread is the busier of the two). Both jitted calls release the
 GIL (nogil), so the threads run at once; the hand-offs are two queues, one put and one get
-per 8 k events.
+per 8 k events. Without --bbo the books thread does not compute the indicators either: it
+logs what they need and the decode thread folds each block's log in when it takes that
+buffer back, a block behind (indicator_log.py); whatever is still logged when the decoder
+ends is folded by the calling thread, in order, before run_itch returns.
 
 Same results as the one-thread path, byte for byte: the events are decoded in file order
 into whole buffers and processed in that order (the digest, the books and the BBO rows are
@@ -29,6 +32,7 @@ import numpy as np
 
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.event import EVENT_DTYPE
+from tickpath.runtime.engine.indicator_log import fold_log, new_log
 from tickpath.runtime.feed.itchfile import ItchFile, decode_messages
 
 N_BUFFERS = 4      # decoded blocks in flight: the decoder may run 3 blocks ahead
@@ -42,12 +46,15 @@ def cpus_allowed() -> int:
 
 class _Decoder(threading.Thread):
     """Reads, frames and decodes the file into free buffers; posts (buffer, events) in order,
-    then _DONE, or the exception that stopped it."""
+    then _DONE, or the exception that stopped it. A buffer that comes back with a filled
+    indicator log (logs not None) has that log folded into the pipeline first."""
 
-    def __init__(self, replayer, bufs, progress, digest):
+    def __init__(self, replayer, bufs, progress, digest, logs):
         super().__init__(name="replay-decode", daemon=True)
         self.rp = replayer
         self.bufs = bufs
+        self.logs = logs
+        self.arrays = replayer.pipe.arrays
         self.digest = digest
         self.free: queue.Queue = queue.Queue()
         self.ready: queue.Queue = queue.Queue()
@@ -67,6 +74,8 @@ class _Decoder(threading.Thread):
             for chunk in f.chunks(cb):
                 for a in range(0, chunk.n, len(self.bufs[0])):
                     i = self.free.get()
+                    if self.logs is not None:   # block order: buffers come back in order
+                        fold_log(self.arrays, self.logs[i])
                     if self.abort or self.rp.stop[0] != 0:
                         self.ready.put(_DONE)
                         return
@@ -89,7 +98,10 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
     # the digest's two buffers are idle on this path (it hashes via digest.hash): reuse them
     bufs = list(digest.bufs) + [np.zeros(len(digest.bufs[0]), dtype=EVENT_DTYPE)
                                 for _ in range(N_BUFFERS - len(digest.bufs))]
-    dec = _Decoder(replayer, bufs, progress, digest)
+    # without --bbo, the indicators fold on the decode thread (its rows need them per event)
+    logs = None if bbo is not None else [new_log(replayer.pipe.out.shape[0], len(bufs[0]))
+                                         for _ in bufs]
+    dec = _Decoder(replayer, bufs, progress, digest, logs)
     replayer.itch_stats = dec.file.stats
     dec.start()
     try:
@@ -100,7 +112,7 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
             if isinstance(item, BaseException):
                 raise item
             i, m = item
-            k = process(bufs[i], m)
+            k = process(bufs[i], m, None if logs is None else logs[i])
             replayer.n_events += m
             if bbo is not None and k > 0:
                 bbo.write(replayer.rows[:k], replayer.symbols)
@@ -111,3 +123,5 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
             dec.free.put(0)
         dec.join()
         replayer.pipe.counters += dec.counters
+        while logs is not None and not dec.free.empty():   # logs the decoder did not fold
+            fold_log(dec.arrays, logs[dec.free.get_nowait()])   # in order; a folded one is empty

@@ -73,6 +73,18 @@ def test_two_threads_give_the_one_thread_results(day, tmp_path, monkeypatch):
     assert np.array_equal(rp1.pipe.out, rp2.pipe.out, equal_nan=True)   # the indicators
 
 
+def test_indicators_folded_on_the_decode_thread_equal_the_one_thread_ones(day, monkeypatch):
+    """Without --bbo the two-thread path logs the indicators' part and folds it a block
+    behind (indicator_log.py): out, books, counters and digest as the one-thread path."""
+    one, rp1 = _run(day, monkeypatch, False)
+    two, rp2 = _run(day, monkeypatch, True)
+    assert one["events_xxh3_128"] == two["events_xxh3_128"] and one["counters"] == two["counters"]
+    assert _depth(rp1) == _depth(rp2)
+    assert np.isfinite(rp1.pipe.out[1:, 0]).sum() > N_INSTR // 2   # trades reached the EMAs
+    assert rp1.pipe.out[:, 7].sum() > N_MSGS // 2                   # and updates were counted
+    assert np.array_equal(rp1.pipe.out, rp2.pipe.out, equal_nan=True)
+
+
 def test_events_out_or_recorded_pace_or_one_cpu_keep_one_thread(day, tmp_path, monkeypatch):
     _run(day, monkeypatch, False, events_out=str(tmp_path / "ev.bin"))
     monkeypatch.setattr(replay_threads, "cpus_allowed", lambda: 2)
