@@ -7,6 +7,9 @@ the friendliest.
 * decode + books: itchfile.decode_messages straight from the file's bytes, then the books;
 * replay: `Replayer.run()` on the ITCH file, the user's command (decode, books, indicators,
   the events digest), messages per second;
+* replay --bbo: `Replayer(..., bbo=PATH).run()`, every top-of-book change written as CSV
+  or Parquet (the research-data command; itch-book's BBO table below is the same rows, kept
+  in memory), messages per second;
 * itch-book: `itch_book.Feed(...).batches(("bbo",))` on the same file (its parser, its book,
   its BBO table), messages per second.
 * replay cold: the command as a user runs it, `tickpath replay FILE --json`, a fresh process
@@ -115,6 +118,27 @@ def test_replay_on_flow(benchmark, tmp_path_factory, flow):
     assert r["counters"]["messages"] == N_MSGS and not r["book_unreliable"]
     benchmark.pedantic(run, rounds=3, warmup_rounds=0)
     if benchmark.stats:
+        benchmark.extra_info["msgs_per_s_median"] = N_MSGS / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("flow", ["shallow", "deep", "wide"])
+def test_replay_bbo_on_flow(benchmark, tmp_path_factory, flow, fmt):
+    """`tickpath replay FILE --bbo PATH`: the research-data command, against itch-book's
+    BBO table of the same file (which it keeps in memory; this writes the file)."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow.parquet", reason="pyarrow (the parquet extra) missing")
+    path, n_loc = _flow_file(tmp_path_factory, flow)
+    out = tmp_path_factory.mktemp("bbo") / f"bbo.{fmt}"
+
+    def run():
+        return Replayer(path, instruments=n_loc, max_orders=MAX_ORDERS, bbo=str(out)).run()
+
+    r = run()
+    assert r["counters"]["messages"] == N_MSGS and r["bbo"]["rows"] > 0
+    benchmark.pedantic(run, rounds=3, warmup_rounds=0)
+    if benchmark.stats:
+        benchmark.extra_info["rows"] = r["bbo"]["rows"]
         benchmark.extra_info["msgs_per_s_median"] = N_MSGS / benchmark.stats.stats.median
 
 
