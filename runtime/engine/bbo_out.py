@@ -11,9 +11,10 @@ as '?' (the locate column stays exact), the same in both formats.
 Rows arrive in batches from the replay loop, which goes on while a worker thread writes
 the CSV lines (one batch in flight besides the one being handed over; a write error surfaces
 at the next batch or at close). Parquet row groups are built on the calling thread: pyarrow
-on a third thread beside the replay's two measured slower on two CPUs. Why the CSV lines are made by a jitted loop (nogil) and the symbol
-table only when it changed: a Python line per row and the names of every locate per batch
-made `--bbo` 4-8x slower than the replay itself (bench/RESULTS.md, twelfth session).
+on a third thread beside the replay's two measured slower on two CPUs. Why the CSV lines
+are made by a jitted loop (nogil) and the symbol table only when it changed: a Python line
+per row and the names of every locate per batch made `--bbo` 4-8x slower than the replay
+itself (bench/RESULTS.md, twelfth session).
 """
 from __future__ import annotations
 

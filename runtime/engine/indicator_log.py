@@ -57,6 +57,7 @@ class IndicatorLog(NamedTuple):
 
 
 def new_log(n_locates: int, block_events: int) -> IndicatorLog:
+    """A log for blocks of up to block_events events (a trade each at most)."""
     return IndicatorLog(np.zeros((block_events, 3), dtype=np.int64),
                         np.zeros((min(n_locates, block_events), 6), dtype=np.int64),
                         np.zeros(2, dtype=np.int64))
