@@ -21,7 +21,8 @@ def _symbols(*names: bytes) -> np.ndarray:
 def _rows(n, seed=3):
     rng = np.random.default_rng(seed)
     r = np.zeros(n, BBO_DTYPE)
-    r["seq"] = rng.integers(0, 2**63, n, dtype=np.uint64) * 2 + rng.integers(0, 2, n).astype(np.uint64)
+    r["seq"] = (rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2)
+                + rng.integers(0, 2, n).astype(np.uint64))   # all of u64
     r["ts_exch"] = rng.integers(0, 2**48, n, dtype=np.uint64)
     r["locate"] = rng.integers(0, 3, n)
     for c in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
