@@ -149,13 +149,15 @@ def _paced(pace, t_ns, stop):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def _process_bbo(pipe, events, n, tops, rows, k, symbols):
-    """process_events' per-event work (books, then the indicators of the book touched; no
-    latency, no out ring: replay uses neither) with a top-of-book row after each change.
-    Returns the row count. The indicators are pipeline.py's own helpers, per event here
-    (tests/runtime/engine/test_replay_bbo.py checks both paths leave the same outputs)."""
+def _process_bbo(pipe, events, n, tops, rows, k, symbols, touched, marks):
+    """process_events_tops_after's work (books, the trade indicators per trade, the top
+    indicators once per call for each book touched; no latency, no out ring: replay uses
+    neither) with a top-of-book row after each change. Returns the row count. The
+    indicators are pipeline.py's own helpers (tests/runtime/engine/test_replay_bbo.py checks
+    both paths leave the same outputs)."""
     books, out, counters = pipe.books, pipe.out, pipe.counters
-    n_loc = out.shape[0]
+    n_loc = min(out.shape[0], touched.shape[0], marks.shape[0])
+    n_touched = 0
     for i in range(n):
         ev = events[i]
         if ev.msg_type == _R and ev.locate < symbols.shape[0]:
@@ -164,16 +166,23 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols):
         loc = book_apply(books, events, i, counters)
         if loc >= 0 and loc < n_loc:
             P.trade_indicators(pipe, ev.msg_type, loc)
-            P.top_indicators(books, out, loc)
-            out[loc, P.OUT_UPDATES] += 1.0
+            if marks[loc] == 0:
+                touched[n_touched] = loc
+                n_touched += 1
+            marks[loc] += 1
             k = bbo_note(books, tops, loc, ev, rows, k)
+    for j in range(n_touched):   # the tops are final for the call: their indicators once
+        loc = touched[j]
+        out[loc, P.OUT_UPDATES] += np.float64(marks[loc])
+        marks[loc] = 0
+        P.top_indicators(books, out, loc)
     return k
 
 
 @njit(nogil=True, cache=True, _nrt=False)
 def _process(pipe, events, n, bbo_on, tops, rows, k, symbols, touched, marks):
     if bbo_on:
-        return _process_bbo(pipe, events, n, tops, rows, k, symbols)
+        return _process_bbo(pipe, events, n, tops, rows, k, symbols, touched, marks)
     # nothing reads `out` inside a block on this path: its tops once per block (pipeline.py)
     process_events_tops_after(pipe, events, n, touched, marks)
     return k
