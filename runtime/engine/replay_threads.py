@@ -93,8 +93,9 @@ class _Decoder(threading.Thread):
 
 
 def run_itch(replayer, digest, bbo, progress, process) -> None:
-    """Replay the file on two threads; `process(events, m)` runs one decoded block through
-    the pipeline and returns its BBO row count (the Replayer's own jitted call)."""
+    """Replay the file on two threads; `process(events, m, log)` runs one decoded block
+    through the pipeline and returns its BBO row count (the Replayer's own jitted call);
+    log is None with --bbo, else the block's IndicatorLog to fill."""
     # the digest's two buffers are idle on this path (it hashes via digest.hash): reuse them
     bufs = list(digest.bufs) + [np.zeros(len(digest.bufs[0]), dtype=EVENT_DTYPE)
                                 for _ in range(N_BUFFERS - len(digest.bufs))]
