@@ -93,18 +93,10 @@ def format_csv(rows, sym_bytes, sym_len, buf):
         for j in range(sym_len[loc] if loc >= 0 else 0):
             buf[o] = sym_bytes[loc, j]
             o += 1
-        buf[o] = ord(",")
-        o = _put_int(buf, o + 1, np.int64(r.bid_px))
-        buf[o] = ord(",")
-        o = _put_int(buf, o + 1, np.int64(r.bid_sz))
-        buf[o] = ord(",")
-        o = _put_int(buf, o + 1, np.int64(r.bid_orders))
-        buf[o] = ord(",")
-        o = _put_int(buf, o + 1, np.int64(r.ask_px))
-        buf[o] = ord(",")
-        o = _put_int(buf, o + 1, np.int64(r.ask_sz))
-        buf[o] = ord(",")
-        o = _put_int(buf, o + 1, np.int64(r.ask_orders))
+        for v in (np.int64(r.bid_px), np.int64(r.bid_sz), np.int64(r.bid_orders),
+                  np.int64(r.ask_px), np.int64(r.ask_sz), np.int64(r.ask_orders)):
+            buf[o] = ord(",")
+            o = _put_int(buf, o + 1, v)
         buf[o] = ord("\n")
         o += 1
     return o
