@@ -35,6 +35,7 @@ from tickpath.runtime.book.orderbook import (
 from tickpath.runtime.engine.pipeline import (
     OUT_UPDATES,
     P_BOOKS_ONLY,
+    mark_touched,
     trade_update,
     write_top_stats,
 )
@@ -85,10 +86,7 @@ def books_block(pipe, events, n, touched, marks, log):
                 trades[n_trades, TR_PRICE] = px4
                 trades[n_trades, TR_SHARES] = sh
                 n_trades += 1
-            if marks[loc] == 0:
-                touched[n_touched] = loc
-                n_touched += 1
-            marks[loc] += 1
+            n_touched = mark_touched(touched, marks, loc, n_touched)
     tops = log.tops
     n_tops = min(n_touched, tops.shape[0])   # equal: a log holds a block's worth
     for k in range(n_tops):

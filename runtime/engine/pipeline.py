@@ -227,6 +227,28 @@ def new_touched(n_locates: int) -> tuple:
     return np.zeros(n_locates, dtype=np.int64), np.zeros(n_locates, dtype=np.uint32)
 
 
+@njit(nogil=True, inline="always")
+def mark_touched(touched, marks, loc, n_touched):
+    """Count one more change of loc's book in this call (marks), listing loc in touched the
+    first time; returns the list's new length."""
+    if marks[loc] == 0:
+        touched[n_touched] = loc
+        n_touched += 1
+    marks[loc] += 1   # counted here, added to out once per call: out's row stays cold
+    return n_touched
+
+
+@njit(nogil=True, inline="always")
+def tops_after(books, out, touched, n_touched, marks):
+    """The end of a call: each touched book's update count and top indicators into out (its
+    top is final for the call), and marks back to zero."""
+    for k in range(n_touched):
+        loc = touched[k]
+        out[loc, OUT_UPDATES] += np.float64(marks[loc])
+        marks[loc] = 0
+        top_indicators(books, out, loc)
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def process_events_tops_after(pipe, events, n, touched, marks):
     """process_events for a reader that looks at `out` only between calls (tickpath replay):
@@ -247,13 +269,6 @@ def process_events_tops_after(pipe, events, n, touched, marks):
         loc = book_apply(books, events, i, counters)
         if indicators and loc >= 0 and loc < n_loc:
             trade_indicators(pipe, events[i].msg_type, loc)
-            if marks[loc] == 0:
-                touched[n_touched] = loc
-                n_touched += 1
-            marks[loc] += 1   # counted here, added to out below: out's row stays cold
-    for k in range(n_touched):
-        loc = touched[k]
-        out[loc, OUT_UPDATES] += np.float64(marks[loc])
-        marks[loc] = 0
-        top_indicators(books, out, loc)
+            n_touched = mark_touched(touched, marks, loc, n_touched)
+    tops_after(books, out, touched, n_touched, marks)
     return n

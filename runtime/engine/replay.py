@@ -166,16 +166,9 @@ def _process_bbo(pipe, events, n, tops, rows, k, symbols, touched, marks):
         loc = book_apply(books, events, i, counters)
         if loc >= 0 and loc < n_loc:
             P.trade_indicators(pipe, ev.msg_type, loc)
-            if marks[loc] == 0:
-                touched[n_touched] = loc
-                n_touched += 1
-            marks[loc] += 1
+            n_touched = P.mark_touched(touched, marks, loc, n_touched)
             k = bbo_note(books, tops, loc, ev, rows, k)
-    for j in range(n_touched):   # the tops are final for the call: their indicators once
-        loc = touched[j]
-        out[loc, P.OUT_UPDATES] += np.float64(marks[loc])
-        marks[loc] = 0
-        P.top_indicators(books, out, loc)
+    P.tops_after(books, out, touched, n_touched, marks)
     return k
 
 
