@@ -45,12 +45,13 @@ One record is 32 bytes, two per cache line (window slots and pool records alike)
     used      1 = slot holds a live order
     counted   1 = its shares are in its price level; 0 = its level was refused for capacity
               (that book is then marked unreliable; the order never touches a level)
-    hint      where its level was in its side's region when last seen (index from the
-              worst end); levels move, so it is checked against the price before use
+    hint      where its arena level was in its side's region when last seen (index from
+              the worst end); levels move, so it is checked against the price before use
+              (unused for a ladder level: its price is its index)
 
-Price levels: one arena `levels` of 16-byte records (price u32, orders u32, shares i64)
-shared by every book. Each side of each locate owns one contiguous region of it,
-`side_off[loc, side]` .. + `side_cap[loc, side]`, holding its `n_levels[loc, side]` levels
+Price levels away from the touch: one arena `levels` of 16-byte records (price u32, orders
+u32, shares i64) shared by every book. Each side of each locate owns one contiguous region of
+it, `sides[loc, side].off` .. + `.cap`, holding its `.arena_n` levels
 sorted worst-first, so the BEST level is at index n-1: best bid/ask are one read, and the
 common case -- activity near the top -- shifts only the few levels above the one touched.
 Regions have power-of-two capacities (LEVEL_REGION_MIN << class); a full region moves to
@@ -59,6 +60,24 @@ one twice its size, an emptied one is freed. Freed regions go on a free list per
 Bounds, all from configuration: `max_levels_per_side` levels on one side of one book, and
 `max_levels_total` records in the arena; a level refused by either marks its book
 unreliable (see below). No allocation is ever driven by input.
+
+Ladders: the region of a side around its touch lives in a ladder instead (ladder.py), a
+ring of LADDER_SLOTS level records indexed by price: slot = (price / LADDER_TICK) mod
+LADDER_SLOTS, for the prices of the side's window [lo_q, lo_q + LADDER_SLOTS) ticks. A level
+is in the ladder exactly when its side has a ladder and its price is in the window and on
+the cent grid; every other level is in the arena region above. So a level is found from its
+price in one read, created and dropped in place, and the arena keeps what lies far from the
+touch or off the grid (sub-penny prices below $1, hostile prices). Ladders come from one pool
+of `ladders` (configuration) in the order sides first need one; a side that finds the pool
+empty keeps all its levels in the arena: slower, never wrong.
+
+Sides: `sides[loc, side]`, one 32-byte record a side (SIDE_DTYPE), so a locate's two sides
+are one cache line: `n_levels` (the side's levels, ladder and arena: the bound
+max_levels_per_side applies to this sum), the arena region (`off`, `cap`, `arena_n`), the
+ladder's first record (`lad`, -1: none yet), its window's lowest tick (`lo_q`) and its best
+level (`best`, a ladder index, valid while it holds a level). All int32: every bound fits
+(arena <= 2^30 records, ladders <= 2^17 * LADDER_SLOTS records, prices < 2^32 / LADDER_TICK
+ticks).
 
 Level cache: `level_cache`, a direct-mapped table of arena indices keyed by a hash of
 (locate, side, price). An add tries it first: when the record it names lies inside that
@@ -119,7 +138,21 @@ OVERFLOW_MAX_REF = 7  # newest ref the overflow table has held since clear (u64 
 LEVEL_CACHE_SHIFT = 8  # 64 - log2(level_cache slots), for its multiplicative hash
 POOL_TOP = 9        # overflow records ever handed out (the pool fills in order)
 POOL_FREE = 10      # freed overflow records on the free stack
-N_STATE = 11
+LADDER_TOP = 11     # ladders handed out (the pool fills in order, never frees until clear)
+N_LADDERS = 12      # ladders in the pool (config)
+N_STATE = 13
+
+# the ladder (ladder.py): a price-indexed ring of level records for the region of a side
+# around its touch
+LADDER_TICK = 100          # Price(4) units a slot: one cent, the grid of every NASDAQ price >= $1
+LADDER_SLOTS = 128         # slots a ladder (a power of two): a window of $1.28 a side
+LADDER_MASK = LADDER_SLOTS - 1
+LADDERS_DEFAULT_MAX = 1 << 14   # at most 16 Ki ladders (64 MiB) unless configured
+# one side of one book: a locate's two sides share a cache line (all int32: see new_books)
+SIDE_DTYPE = np.dtype([("n_levels", "<i4"), ("arena_n", "<i4"), ("off", "<i4"), ("cap", "<i4"),
+                       ("lad", "<i4"), ("lo_q", "<i4"), ("best", "<i4"), ("pad", "<i4")],
+                      align=True)
+assert SIDE_DTYPE.itemsize == 32, SIDE_DTYPE.itemsize
 
 LEVEL_REGION_MIN = 8       # records in the smallest region (class 0)
 N_REGION_CLASSES = 16      # classes 0..15: 8 .. 262144 records
@@ -141,8 +174,8 @@ MAX_LEVELS_TOTAL_LIMIT = 1 << 30   # 16 GiB of level records
 
 Books = namedtuple(
     "Books",
-    ["orders", "state", "levels", "side_off", "side_cap", "n_levels", "free_head",
-     "last_trade", "unreliable", "window", "level_cache", "ov_index", "ov_free"],
+    ["orders", "state", "levels", "sides", "free_head", "last_trade", "unreliable", "window",
+     "level_cache", "ov_index", "ov_free", "ladder"],
 )
 
 
@@ -162,8 +195,13 @@ def default_levels_total(n_locates: int, max_orders: int) -> int:
     return 2 * max_orders + 2 * LEVEL_REGION_MIN * n_locates
 
 
+def default_ladders(n_locates: int) -> int:
+    """Ladders when not configured: one per side, at most LADDERS_DEFAULT_MAX (64 MiB)."""
+    return min(2 * n_locates, LADDERS_DEFAULT_MAX)
+
+
 def validate_book_config(n_locates, max_orders, max_levels_per_side,
-                         max_levels_total=None) -> tuple[int, int, int, int]:
+                         max_levels_total=None, ladders=None) -> tuple[int, int, int, int, int]:
     """Check the sizes; ConfigError (key=value) naming the bad one and its range."""
     n_loc = _check_int("n_locates", n_locates, 1, MAX_LOCATES)
     n_ord = _check_int("max_orders", max_orders, 1, MAX_ORDERS_LIMIT)
@@ -175,7 +213,9 @@ def validate_book_config(n_locates, max_orders, max_levels_per_side,
         max_levels_total = min(default_levels_total(n_loc, n_ord), MAX_LEVELS_TOTAL_LIMIT)
     n_tot = _check_int("max_levels_total", max_levels_total, LEVEL_REGION_MIN,
                        MAX_LEVELS_TOTAL_LIMIT)
-    return n_loc, n_ord, n_lvl, n_tot
+    n_lad = _check_int("ladders", default_ladders(n_loc) if ladders is None else ladders, 0,
+                       2 * n_loc)
+    return n_loc, n_ord, n_lvl, n_tot, n_lad
 
 
 def window_slots(max_orders: int) -> int:
@@ -198,22 +238,24 @@ def level_cache_slots(n_locates: int) -> int:
 
 
 def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int,
-                max_levels_total=None) -> int:
+                max_levels_total=None, ladders=None) -> int:
     """Memory the books will take, for sizing before allocating."""
-    n_loc, n_ord, _n_lvl, n_tot = validate_book_config(n_locates, max_orders,
-                                                       max_levels_per_side, max_levels_total)
+    n_loc, n_ord, _n_lvl, n_tot, n_lad = validate_book_config(
+        n_locates, max_orders, max_levels_per_side, max_levels_total, ladders)
     return ((n_ord + window_slots(n_ord)) * ORDER_DTYPE.itemsize + 3 * n_ord * 4
-            + n_tot * LEVEL_DTYPE.itemsize + level_cache_slots(n_loc) * 4
-            + n_loc * (2 * (8 + 8 + 4) + 3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
+            + (n_tot + n_lad * LADDER_SLOTS) * LEVEL_DTYPE.itemsize
+            + n_loc * 2 * SIDE_DTYPE.itemsize + level_cache_slots(n_loc) * 4
+            + n_loc * (3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
 
 
 def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
-              max_levels_total: int | None = None) -> Books:
+              max_levels_total: int | None = None, ladders: int | None = None) -> Books:
     """Preallocate books for locates [0, n_locates), max_orders live orders (a power of two),
-    at most max_levels_per_side price levels on one side of one book, and an arena of
-    max_levels_total level records shared by all books (default: default_levels_total)."""
-    n_loc, n_ord, n_lvl, n_tot = validate_book_config(n_locates, max_orders,
-                                                      max_levels_per_side, max_levels_total)
+    at most max_levels_per_side price levels on one side of one book, an arena of
+    max_levels_total level records shared by all books (default: default_levels_total), and
+    a pool of `ladders` ladders (default: default_ladders; 0: every level in the arena)."""
+    n_loc, n_ord, n_lvl, n_tot, n_lad = validate_book_config(
+        n_locates, max_orders, max_levels_per_side, max_levels_total, ladders)
     n_slots = 2 * n_ord  # load factor <= 0.5 keeps linear probes short
     state = np.zeros(N_STATE, dtype=np.int64)
     state[MAX_ORDERS] = n_ord
@@ -224,13 +266,15 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
     state[MAX_SIDE_LEVELS] = n_lvl
     n_cache = level_cache_slots(n_loc)
     state[LEVEL_CACHE_SHIFT] = 64 - (n_cache.bit_length() - 1)
+    state[N_LADDERS] = n_lad
+    sides = np.zeros((n_loc, 2), dtype=SIDE_DTYPE)
+    sides["off"] = NO_REGION
+    sides["lad"] = NO_REGION
     return Books(
         orders=np.zeros(n_ord, dtype=ORDER_DTYPE),
         state=state,
         levels=np.zeros(n_tot, dtype=LEVEL_DTYPE),
-        side_off=np.full((n_loc, 2), NO_REGION, dtype=np.int64),
-        side_cap=np.zeros((n_loc, 2), dtype=np.int64),
-        n_levels=np.zeros((n_loc, 2), dtype=np.int32),
+        sides=sides,
         free_head=np.full(N_REGION_CLASSES, NO_REGION, dtype=np.int64),
         last_trade=np.zeros((n_loc, 3), dtype=np.int64),
         unreliable=np.zeros(n_loc, dtype=np.uint8),
@@ -238,6 +282,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
         level_cache=np.full(n_cache, NO_REGION, dtype=np.int32),
         ov_index=np.zeros(n_slots, dtype=np.int32),
         ov_free=np.zeros(n_ord, dtype=np.int32),
+        ladder=np.zeros(n_lad * LADDER_SLOTS, dtype=LEVEL_DTYPE),
     )
 
 
@@ -253,11 +298,15 @@ def clear_books(books: Books) -> None:
     books.state[N_OVERFLOW] = 0
     books.state[OVERFLOW_MAX_REF] = 0
     books.state[ARENA_TOP] = 0
-    books.side_off[:] = NO_REGION
     books.free_head[:] = NO_REGION
     books.levels.view(np.uint8)[:] = 0
     books.level_cache[:] = NO_REGION
-    for arr in (books.side_cap, books.n_levels, books.last_trade, books.unreliable):
+    books.ladder[:books.state[LADDER_TOP] * LADDER_SLOTS].view(np.uint8)[:] = 0   # handed out
+    books.state[LADDER_TOP] = 0
+    books.sides.view(np.uint8)[:] = 0
+    books.sides["off"] = NO_REGION
+    books.sides["lad"] = NO_REGION
+    for arr in (books.last_trade, books.unreliable):
         arr[:] = 0
 
 

@@ -15,16 +15,19 @@ most half full. The window took 11-13 % off book_apply_all on the shallow and de
 (alternating processes; bench/RESULTS.md); the pool and index, in place of records in the
 hash table itself, took a fresh process's replay of a 5 M-message file from 0.6-2.1 s to
 0.21-0.22 s (shallow; eleventh session). Each side of each locate keeps every one of its
-aggregated price levels (price, total shares, order count), sorted worst-first in its own
-region of a shared arena (levels.py): best bid/ask is one read, depth a reversed slice, an
-add finds its level through the level cache (a hash of locate, side and price to where the
-level was, checked before use: layout.py) or else a short scan from the best end or a binary
-search below it, and level changes at the top shift only the levels above (one memmove).
-Each order also keeps where its level was (a hint, checked against the price before use), so
-an execution or a delete -- half the flow -- goes straight to its level; a stale hint (a
-worse level came or went since) falls back to the scan. There is no depth cap that can make
-the top wrong: levels are refused only at configured memory bounds, and then the book is
-marked unreliable (book_ok False) instead.
+aggregated price levels (price, total shares, order count) in one of two places. Near the
+touch, in a ladder (ladder.py): a ring of level records indexed by price over a window of
+cent prices that follows the market, so an add, an execution or a delete reaches its level
+from the price in one read, and a level comes or goes in place. Elsewhere -- far from the
+touch, off the cent grid, or when no ladder is free -- sorted worst-first in the side's
+region of a shared arena (levels.py): an add finds its level through the level cache (a hash
+of locate, side and price to where the level was, checked before use: layout.py) or else a
+short scan from the best end or a binary search below it, level changes shift only the
+levels above (one memmove), and each order keeps where its level was (a hint, checked
+against the price before use; a stale one falls back to the scan). The best of a side is the
+better of the two bests; depth walks both, merged. There is no depth cap that can make the
+top wrong: levels are refused only at configured memory bounds, and then the book is marked
+unreliable (book_ok False) instead.
 
 Policies (each counted in runtime/counters.py):
 * unknown order ref (E C X D U)           -> BOOK_UNKNOWN_ORDER, nothing changes. An order is
@@ -61,6 +64,8 @@ level hint measured 100 -> 73 (shallow), 134 -> 97 (deep) and 124 -> 105 (wide) 
 message (same process, interleaved, on a slow day): the scan's exit branch mispredicted on
 nearly every reduce. The level cache does the same for adds: 33 -> 25 ns per message on the
 shallow flow, where most adds join a level that exists (bench/RESULTS.md, eleventh session).
+Both figures predate the ladders, which now hold most levels and need neither; the ladders
+took book_apply_all from 42 to 28-30 ns an event on the deep flow (thirteenth session).
 
 Prices are ITCH Price(4) integers (4 implied decimals); mid and microprice are float64 in
 those units. Queries are jitted and callable from Python too; a locate out of range reads
@@ -89,13 +94,20 @@ from tickpath.runtime.book.layout import (
     OVERFLOW_MAX_REF,
     POOL_FREE,
     POOL_TOP,
-    REASON_LEVELS,
     REASON_ORDERS,
     Books,
     clear_books,
     new_books,
 )
+from tickpath.runtime.book.ladder import claim as _ladder_claim
+from tickpath.runtime.book.ladder import level_gone as _ladder_level_gone
+from tickpath.runtime.book.ladder import new_level as _ladder_new_level
+from tickpath.runtime.book.ladder import side_top as _side_top
+from tickpath.runtime.book.ladder import slot as _ladder_slot
+from tickpath.runtime.book.ladder import walk_next as _walk_next
+from tickpath.runtime.book.ladder import walk_start as _walk_start
 from tickpath.runtime.book.levels import insert as _level_insert
+from tickpath.runtime.book.levels import refused as _refused
 from tickpath.runtime.book.levels import remove as _level_remove
 from tickpath.runtime.book.levels import scan as _scan_side
 
@@ -138,10 +150,9 @@ _SIDE_B, _SIDE_S, _NOT_PRINTABLE = ord("B"), ord("S"), ord("N")
 @njit(nogil=True, inline="always")
 def _borrowed(books):
     return Books(_borrow(books.orders), _borrow(books.state), _borrow(books.levels),
-                 _borrow(books.side_off), _borrow(books.side_cap), _borrow(books.n_levels),
-                 _borrow(books.free_head), _borrow(books.last_trade),
-                 _borrow(books.unreliable), _borrow(books.window),
-                 _borrow(books.level_cache), _borrow(books.ov_index), _borrow(books.ov_free))
+                 _borrow(books.sides), _borrow(books.free_head), _borrow(books.last_trade),
+                 _borrow(books.unreliable), _borrow(books.window), _borrow(books.level_cache),
+                 _borrow(books.ov_index), _borrow(books.ov_free), _borrow(books.ladder))
 
 
 # ---------------------------------------------------------------- order table: overflow (hash)
@@ -289,9 +300,9 @@ def _remove_slot(books, j):
 
 @njit(nogil=True, inline="always")
 def _scan(books, loc, side, price):
-    """Index of the first level from the best end that is not better than price (or -1)."""
-    return _scan_side(books, books.side_off[loc, side], np.int64(books.n_levels[loc, side]),
-                      side, np.int64(price))
+    """Index of the first arena level from the best end that is not better than price (or -1)."""
+    return _scan_side(books, np.int64(books.sides[loc, side].off),
+                      np.int64(books.sides[loc, side].arena_n), side, np.int64(price))
 
 
 @njit(nogil=True, inline="always")
@@ -303,14 +314,14 @@ def _cache_slot(books, loc, side, price):
 
 
 @njit(nogil=True, inline="always")
-def _level_for_add(books, loc, side, price, counters):
+def _arena_level_for_add(books, loc, side, price, counters):
     """Arena index of the level at price, created if needed; -1 if refused for capacity.
     The level cache first: trusted only when it names a record of this side at this price."""
-    base = books.side_off[loc, side]
+    base = np.int64(books.sides[loc, side].off)
     h = _cache_slot(books, loc, side, price)
     k = np.int64(books.level_cache[h])
     # one unsigned compare: base <= k < base + n (false for -1 and for a side with no region)
-    if (np.uint64(k - base) < np.uint64(books.n_levels[loc, side])
+    if (np.uint64(k - base) < np.uint64(books.sides[loc, side].arena_n)
             and np.int64(books.levels[k].price) == price):
         return k
     i = _scan(books, loc, side, price)
@@ -320,22 +331,58 @@ def _level_for_add(books, loc, side, price, counters):
     j = _level_insert(books, loc, side, i + 1, price)
     books.level_cache[h] = j   # -1 when refused: a miss next time, as it should be
     if j < 0:
-        counters[C.BOOK_LEVELS_FULL] += 1
-        counters[C.BOOK_UNRELIABLE] += books.unreliable[loc] == 0   # once per instrument
-        books.unreliable[loc] |= REASON_LEVELS  # a level is missing: the book may lie
+        _refused(books, loc, counters)
     return j
 
 
 @njit(nogil=True, inline="always")
+def _level_add_order(books, loc, side, price, shares, counters):
+    """Put an order of shares at price into its level (made if needed): the ladder's when
+    the price is the ladder's (ladder.py), else the arena's. Returns the order's hint (its
+    arena level's index in the region; 0 in a ladder, where the price is the index), or -1
+    when the level was refused for capacity."""
+    k = _ladder_slot(books, loc, side, price)
+    if k < 0:
+        k = _ladder_claim(books, loc, side, price, counters)
+    if k >= 0:
+        lv = books.ladder[k]
+        if lv.orders == 0 and not _ladder_new_level(books, loc, side, k, price):
+            _refused(books, loc, counters)
+            return np.int64(-1)
+        lv.shares += shares
+        lv.orders += 1
+        return np.int64(0)
+    li = _arena_level_for_add(books, loc, side, price, counters)
+    if li < 0:
+        return np.int64(-1)
+    lv = books.levels[li]
+    lv.shares += shares
+    lv.orders += 1
+    return li - np.int64(books.sides[loc, side].off)
+
+
+@njit(nogil=True, inline="always")
 def _level_reduce(books, loc, side, price, shares, order_gone, hint):
-    """Take shares (and the order, if gone) off the level at price; returns the level's
-    index (the order's next hint). The hint is tried first: a scan mispredicts its exit."""
-    base = books.side_off[loc, side]
+    """Take shares (and the order, if gone) off the level at price; returns the order's next
+    hint. In a ladder the price is the index; in the arena the hint is tried first (a scan
+    mispredicts its exit)."""
+    k = _ladder_slot(books, loc, side, price)
+    if k >= 0:
+        lv = books.ladder[k]
+        if lv.orders == 0:
+            return np.int64(hint)   # its level was lost for capacity: the book is unreliable
+        lv.shares -= shares
+        if order_gone:
+            lv.orders -= 1
+            if lv.orders == 0:
+                _ladder_level_gone(books, loc, side, k)
+        return np.int64(hint)
+    base = np.int64(books.sides[loc, side].off)
     i = np.int64(hint)
-    if i >= books.n_levels[loc, side] or books.levels[base + i].price != price:
+    if i >= books.sides[loc, side].arena_n or books.levels[base + i].price != price:
         i = _scan(books, loc, side, price)   # a level below it came or went since
         if i < 0 or books.levels[base + i].price != price:
-            return np.int64(0)  # cannot happen for a counted order: its level lives while it does
+            return np.int64(0)  # its level was lost for capacity: the book is unreliable
     lv = books.levels[base + i]
     lv.shares -= shares
     if order_gone:
@@ -362,15 +409,11 @@ def _add(books, ref, loc, side, shares_u64, price, counters):
         return -1
     j = _place(books, ref, loc)
     shares = np.int64(min(shares_u64, _MAX_SHARES))
-    li = _level_for_add(books, loc, side, price, counters)
-    if li >= 0:
-        lv = books.levels[li]
-        lv.shares += shares
-        lv.orders += 1
+    hint = _level_add_order(books, loc, side, price, shares, counters)
     o = _slot(books, j)
     o.ref = ref
-    o.counted = 1 if li >= 0 else 0
-    o.hint = np.uint32(li - books.side_off[loc, side]) if li >= 0 else np.uint32(0)
+    o.counted = 1 if hint >= 0 else 0
+    o.hint = np.uint32(hint) if hint >= 0 else np.uint32(0)
     o.shares = shares
     o.price = price
     o.locate = loc
@@ -434,7 +477,7 @@ def _apply(books, events, i, counters):
             or t == _P):
         return -1
     loc = np.int64(ev.locate)
-    if loc >= books.n_levels.shape[0]:
+    if loc >= books.sides.shape[0]:
         counters[C.BOOK_BAD_LOCATE] += 1
         return -1
     if t == _A or t == _F:
@@ -520,37 +563,40 @@ def book_ok(books, loc):
 
 @njit(nogil=True, inline="always")
 def _bad_loc(books, loc):
-    return loc < 0 or loc >= books.n_levels.shape[0]
+    return loc < 0 or loc >= books.sides.shape[0]
 
 
 @njit(nogil=True, inline="always")
 def _top(books, loc, side):
     books = _borrowed(books)
-    if _bad_loc(books, loc) or books.n_levels[loc, side] == 0:
+    if _bad_loc(books, loc):
         return np.int64(0), np.int64(0)
-    lv = books.levels[books.side_off[loc, side] + books.n_levels[loc, side] - 1]
-    return np.int64(lv.price), lv.shares
+    px, sz, _n = _side_top(books, loc, side)
+    return px, sz
 
 
 @njit(nogil=True, inline="always")
 def top_level(books, loc, side):
     """(price, shares, orders) of the best level of one side; (0, 0, 0) when it is empty."""
     books = _borrowed(books)
-    if _bad_loc(books, loc) or side < 0 or side > 1 or books.n_levels[loc, side] == 0:
+    if _bad_loc(books, loc) or side < 0 or side > 1:
         return np.int64(0), np.int64(0), np.int64(0)
-    lv = books.levels[books.side_off[loc, side] + books.n_levels[loc, side] - 1]
-    return np.int64(lv.price), lv.shares, np.int64(lv.orders)
+    return _side_top(books, loc, side)
 
 
 @njit(nogil=True, inline="always")
 def level_at(books, loc, side, k):
     """(price, shares, orders) of the k-th best level of one side (k = 0: the best);
-    (0, 0, 0) past the last level. The way to walk a side without reading the arena."""
+    (0, 0, 0) past the last level. O(k + LADDER_SLOTS): a loop over k should use
+    depth_into, which walks once."""
     books = _borrowed(books)
-    if _bad_loc(books, loc) or side < 0 or side > 1 or k < 0 or k >= books.n_levels[loc, side]:
+    if _bad_loc(books, loc) or side < 0 or side > 1 or k < 0 or k >= np.int64(books.sides[loc, side].n_levels):
         return np.int64(0), np.int64(0), np.int64(0)
-    lv = books.levels[books.side_off[loc, side] + books.n_levels[loc, side] - 1 - k]
-    return np.int64(lv.price), lv.shares, np.int64(lv.orders)
+    ai, lj, left = _walk_start(books, loc, side)
+    for _ in range(k):
+        _p, _s, _o, ai, lj, left = _walk_next(books, loc, side, ai, lj, left)
+    px, sz, n_ord, ai, lj, left = _walk_next(books, loc, side, ai, lj, left)
+    return px, sz, n_ord
 
 
 @njit(nogil=True, inline="always")
@@ -559,10 +605,13 @@ def shares_at(books, loc, side, price):
     books = _borrowed(books)
     if _bad_loc(books, loc) or side < 0 or side > 1:
         return np.int64(0)
+    k = _ladder_slot(books, loc, side, price)
+    if k >= 0:
+        return books.ladder[k].shares if books.ladder[k].orders != 0 else np.int64(0)
     i = _scan(books, loc, side, price)
     if i < 0:
         return np.int64(0)
-    lv = books.levels[books.side_off[loc, side] + i]
+    lv = books.levels[np.int64(books.sides[loc, side].off) + i]
     return lv.shares if np.int64(lv.price) == price else np.int64(0)
 
 
@@ -585,13 +634,11 @@ def depth_into(books, loc, side, out):
     if _bad_loc(books, loc) or side < 0 or side > 1 or out.ndim != 2 or out.shape[1] < 3:
         return 0
     books = _borrowed(books)
-    n = min(np.int64(books.n_levels[loc, side]), np.int64(out.shape[0]))
-    top = books.side_off[loc, side] + books.n_levels[loc, side] - 1
+    n = min(np.int64(books.sides[loc, side].n_levels), np.int64(out.shape[0]))
+    ai, lj, left = _walk_start(books, loc, side)
     for k in range(n):
-        lv = books.levels[top - k]
-        out[k, 0] = lv.price
-        out[k, 1] = lv.shares
-        out[k, 2] = lv.orders
+        out[k, 0], out[k, 1], out[k, 2], ai, lj, left = _walk_next(books, loc, side, ai, lj,
+                                                                    left)
     return n
 
 

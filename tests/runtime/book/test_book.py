@@ -89,7 +89,7 @@ def test_sizes_and_bytes():
     b = new_books(5, 16, 7)
     # the overflow: a pool of max_orders records, an index of twice as many slots
     assert b.orders.shape == (16,) and b.ov_index.shape == (32,) and b.ov_free.shape == (16,)
-    assert b.n_levels.shape == (5, 2)
+    assert b.sides.shape == (5, 2)
     assert table_bytes(5, 16, 7) >= sum(a.nbytes for a in b)
 
 

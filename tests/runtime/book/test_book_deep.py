@@ -30,11 +30,14 @@ def _levels(orders, loc, side):
     return [(p, s, n) for p, (s, n) in sorted(agg.items(), reverse=(side == BID))]
 
 
+@pytest.mark.parametrize("ladders", [None, 0], ids=["ladders", "arena-only"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_deep_random_book_then_drain_matches_a_dict_book(seed):
+def test_deep_random_book_then_drain_matches_a_dict_book(seed, ladders):
     """Two books with ~700 levels a side built in random price order, random partial
     executions, then every order deleted in random order; checked against a dict book at
-    checkpoints, and the top after every event."""
+    checkpoints, and the top after every event. With ladders, the levels near the first
+    prices are the ladders' and the rest the arena's, and the windows move as the book
+    fills and drains."""
     rng = np.random.default_rng(seed)
     rows, orders, ref, loc_of = [], {}, 0, {}
     for _ in range(6000):
@@ -50,7 +53,7 @@ def test_deep_random_book_then_drain_matches_a_dict_book(seed):
     dels = rng.permutation(np.arange(1, ref + 1))
     rows += [("D", int(r), None, 0, 0, loc_of[int(r)]) for r in dels]
     events = book_events(rows)
-    books, counters = new_books(4, 1 << 13, 4096), C.new_counters()
+    books, counters = new_books(4, 1 << 13, 4096, ladders=ladders), C.new_counters()
     step = 997
     for a in range(0, len(rows), step):
         book_apply_all(books, events[a:a + step], counters)
@@ -70,13 +73,13 @@ def test_deep_random_book_then_drain_matches_a_dict_book(seed):
                 assert got == want, (a, loc, sd)
                 assert top_level(books, loc, sd) == (want[0] if want else (0, 0, 0))
     assert counters[C.BOOK_LEVELS_FULL] == 0 and book_ok(books, 1) and book_ok(books, 2)
-    assert books.n_levels.sum() == 0
+    assert books.sides["n_levels"].sum() == 0
     # the drained books gave their big regions back (the smallest stays with its side)
-    assert (books.side_cap <= LEVEL_REGION_MIN).all()
+    assert (books.sides["cap"] <= LEVEL_REGION_MIN).all()
 
 
 def test_arena_bound_marks_only_the_book_that_hit_it():
-    books, counters = new_books(4, 64, 1000, 2 * LEVEL_REGION_MIN), C.new_counters()
+    books, counters = new_books(4, 64, 1000, 2 * LEVEL_REGION_MIN, ladders=0), C.new_counters()
     rows = [("A", 1, "B", 10, 100, 1), ("A", 2, "S", 10, 200, 1),   # two regions: arena full
             ("A", 3, "B", 10, 100, 2)]                              # no region left
     book_apply_all(books, book_events(rows), counters)
@@ -94,14 +97,14 @@ def test_freed_regions_are_reused_across_books():
     """One book fills and drains repeatedly; others then take its memory: the arena is only
     big enough for that if regions come back."""
     n_lv = 40
-    books, counters = new_books(8, 1 << 10, 1000, 128), C.new_counters()
+    books, counters = new_books(8, 1 << 10, 1000, 128, ladders=0), C.new_counters()
     for loc in range(1, 8):
         add = [("A", loc * 1000 + k, "S", 1, 500 + k, loc) for k in range(n_lv)]
         book_apply_all(books, book_events(add), counters)
-        assert books.n_levels[loc, ASK] == n_lv and book_ok(books, loc)
+        assert books.sides["n_levels"][loc, ASK] == n_lv and book_ok(books, loc)
         dele = [("D", loc * 1000 + k, None, 0, 0, loc) for k in range(n_lv)]
         book_apply_all(books, book_events(dele), counters)
-        assert books.n_levels[loc, ASK] == 0
+        assert books.sides["n_levels"][loc, ASK] == 0
     assert counters[C.BOOK_LEVELS_FULL] == 0
 
 
@@ -118,7 +121,7 @@ def test_hostile_prices_and_depth_are_bounded():
     assert depth(books, 1, BID, 10)[-1].tolist() == [100, 5, 1]
     assert depth(books, 1, ASK, 10)[-1].tolist() == [1_999_990_000, 5, 1]
     assert book_ok(books, 1) and not book_ok(books, 2)
-    assert counters[C.BOOK_LEVELS_FULL] == 2000 - 256 and books.n_levels[2, BID] == 256
+    assert counters[C.BOOK_LEVELS_FULL] == 2000 - 256 and books.sides["n_levels"][2, BID] == 256
 
 
 def test_level_at_and_shares_at_walk_a_side():
@@ -147,7 +150,7 @@ def test_replace_across_the_book_and_overfills_stay_in_their_book():
                                                                      (9_900, 100, 1)]
     book_apply_all(books, book_events([("E", 3, None, 1_000_000, 0, 1)]), counters)
     assert counters[C.BOOK_OVERFILL] == 1 and top_level(books, 1, ASK) == (0, 0, 0)
-    assert top_level(books, 2, ASK) == (10_000, 50, 1) and books.n_levels[2, BID] == 0
+    assert top_level(books, 2, ASK) == (10_000, 50, 1) and books.sides["n_levels"][2, BID] == 0
     assert book_ok(books, 1) and book_ok(books, 2)
 
 

@@ -69,7 +69,7 @@ def test_every_top_of_book_change_equals_itch_books(flow):
         diff = np.flatnonzero(theirs[a].astype(np.int64) != rows[b].astype(np.int64))
         assert len(diff) == 0, (a, int(diff[0]), int(theirs[a][diff[0]]), int(rows[b][diff[0]]))
     if flow == "thinning":
-        assert st["live_orders"] == 0 and books.n_levels.sum() == 0
+        assert st["live_orders"] == 0 and books.sides["n_levels"].sum() == 0
 
 
 def test_deep_flow_reaches_300_levels_a_side():
@@ -77,7 +77,7 @@ def test_deep_flow_reaches_300_levels_a_side():
     n, kw = FLOWS["thinning"]
     market = generate(11, kw["drain_from"] + 2 * N_INSTR + 3, N_INSTR, **kw)
     rows, counters, books = _ours(market, max_levels=4096)
-    assert books.n_levels[:, 0].max() >= 300 and books.n_levels[:, 1].max() >= 300
+    assert books.sides["n_levels"][:, 0].max() >= 300 and books.sides["n_levels"][:, 1].max() >= 300
 
 
 def test_a_bound_too_small_never_gives_a_wrong_top_while_book_ok():

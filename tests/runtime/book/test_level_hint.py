@@ -26,7 +26,7 @@ def _hint(books, ref):
 
 
 def test_stale_hint_after_a_worse_level_is_inserted_reaches_the_right_level():
-    books, counters = new_books(2, 1 << 8, 64), C.new_counters()
+    books, counters = new_books(2, 1 << 8, 64, ladders=0), C.new_counters()
     # bids at 100, 200, 300 (worst first: indices 0, 1, 2); order 3 rests at 300
     _apply(books, counters, [("A", 1, "B", 10, 1000000), ("A", 2, "B", 20, 2000000),
                              ("A", 3, "B", 30, 3000000)])
@@ -42,7 +42,7 @@ def test_stale_hint_after_a_worse_level_is_inserted_reaches_the_right_level():
 
 
 def test_hint_past_the_end_after_worse_levels_go_still_finds_the_level():
-    books, counters = new_books(2, 1 << 8, 64), C.new_counters()
+    books, counters = new_books(2, 1 << 8, 64, ladders=0), C.new_counters()
     _apply(books, counters, [("A", 1, "B", 10, 1000000), ("A", 2, "B", 20, 2000000),
                              ("A", 3, "B", 30, 3000000), ("A", 4, "B", 40, 4000000)])
     assert _hint(books, 4) == 3
@@ -52,7 +52,7 @@ def test_hint_past_the_end_after_worse_levels_go_still_finds_the_level():
     assert top_level(books, LOC, BID) == (4000000, 25, 1)
     _apply(books, counters, [("D", 4, None, 0, 0)])
     assert top_level(books, LOC, BID) == (0, 0, 0)
-    assert books.n_levels[LOC, BID] == 0
+    assert books.sides["n_levels"][LOC, BID] == 0
 
 
 def _home(books, ref):
@@ -65,7 +65,7 @@ def _home(books, ref):
 def test_hint_stays_with_its_order_when_a_delete_shifts_a_probe_run_back():
     """Backward-shift deletion moves index entries, never the pool records they name: each
     order keeps its record, and with it its hint."""
-    books, counters = new_books(2, 1 << 6, 64), C.new_counters()
+    books, counters = new_books(2, 1 << 6, 64, ladders=0), C.new_counters()
     n_w = books.window.shape[0]
     colliders = [r for r in range(n_w + 2, 1 << 16) if _home(books, r) == _home(books, 1)][:4]
     assert len(colliders) == 4
@@ -96,7 +96,7 @@ def test_the_overflow_pool_reuses_freed_records_and_never_outgrows_max_orders():
     from tickpath.runtime.book.layout import N_OVERFLOW, POOL_FREE, POOL_TOP
     from tickpath.runtime.book.orderbook import clear_books, n_live_orders
     max_orders = 16
-    books, counters = new_books(2, max_orders, 64), C.new_counters()
+    books, counters = new_books(2, max_orders, 64, ladders=0), C.new_counters()
     n_w = books.window.shape[0]
     rng = np.random.default_rng(5)
     live, next_ref = [], 1

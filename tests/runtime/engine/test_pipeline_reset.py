@@ -134,4 +134,4 @@ def test_tops_after_with_books_only_or_short_marks(events):
     t2, m2 = new_touched(3)
     process_events_tops_after(short.arrays, events, len(events), t2, m2)
     assert short.out[3:, OUT_UPDATES].sum() == 0 and short.out[1:3, OUT_UPDATES].sum() > 0
-    assert short.books.n_levels[3:].any()   # books of every locate still kept
+    assert short.books.sides["n_levels"][3:].any()   # books of every locate still kept

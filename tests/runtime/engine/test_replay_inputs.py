@@ -168,7 +168,7 @@ def test_warming_the_jitted_calls_changes_nothing(files, name):
     r = replay.Replayer(files / name, **KW)
     r._warm(np.zeros(4, EVENT_DTYPE))
     assert not r.pipe.counters.any()
-    assert n_live_orders(r.pipe.books) == 0 and not r.pipe.books.n_levels.any()
+    assert n_live_orders(r.pipe.books) == 0 and not r.pipe.books.sides["n_levels"].any()
     assert not r.pipe.out[:, OUT_UPDATES].any()
     r.input.close()
     fresh = replay.Replayer(files / name, **KW).run()
