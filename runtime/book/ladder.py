@@ -8,9 +8,11 @@ next is the nearest non-empty slot on the worse side, a few slots away in a book
 Which levels are the ladder's: those of a side with a ladder whose price is in the window and
 on the cent grid. The arena (levels.py) keeps the rest, so the best of a side is the better
 of the ladder's best and the arena's best, and walking a side merges the two. A side gets a
-ladder from the pool when it first makes a level (none left: it stays in the arena). Its
-window is placed when the ladder is empty and a price outside it arrives, and moved when a
-price beyond its inner edge arrives (a bid above it, an ask below it: the market moved). Moving
+ladder from the pool when it is about to hold more than LADDER_MIN_LEVELS levels (shallow
+sides stay in the arena, as fast there for them; none left: it stays in the arena), its
+window placed around the side's best. The window is placed again when the ladder is empty
+and a price outside it arrives, and moved when a price beyond its inner edge arrives (a bid
+above it, an ask below it: the market moved). Moving
 the window (recenter) moves the levels that leave it to the arena and the arena's levels that
 enter it to the ladder, so the rule above stays true; a move out refused for capacity loses
 that level, and the book is then marked unreliable like any refused level. The new window puts
@@ -32,6 +34,7 @@ from numba import njit
 from tickpath.runtime.book.layout import (
     BID,
     LADDER_MASK,
+    LADDER_MIN_LEVELS,
     LADDER_SLOTS,
     LADDER_TICK,
     LADDER_TOP,
@@ -101,25 +104,28 @@ def level_gone(books, loc, side, k):
 
 @njit(nogil=True, inline="always")
 def claim(books, loc, side, price, counters):
-    """Slot for a price the ladder does not hold, when placing or moving the side's window
-    makes it the ladder's; -1 when it stays in the arena (off the grid, behind the window,
-    no ladder free)."""
+    """Slot for a price the ladder does not hold, when giving the side a ladder or placing
+    or moving its window makes it the ladder's; -1 when it stays in the arena (off the grid,
+    behind the window, a side too shallow for a ladder, none free)."""
     q = np.int64(np.uint64(price) // _U_TICK)
     if q * LADDER_TICK != np.int64(price):
         return np.int64(NO_REGION)
     sd = books.sides[loc, side]
     if sd.lad < 0:
+        # a shallow side is as fast in the arena, and its ladder's memory would cost more
         top = books.state[LADDER_TOP]
-        if top >= books.state[N_LADDERS]:
+        if sd.n_levels < LADDER_MIN_LEVELS or top >= books.state[N_LADDERS]:
             return np.int64(NO_REGION)
         books.state[LADDER_TOP] = top + 1
         sd.lad = top * LADDER_SLOTS
+        # around the side's best (all its levels are in the arena yet), not this price
+        q = np.int64(books.levels[np.int64(sd.off) + np.int64(sd.arena_n) - 1].price) // LADDER_TICK
     elif n_ladder(books, loc, side) > 0 and (q < sd.lo_q if side == BID
                                              else q >= sd.lo_q + LADDER_SLOTS):
         return np.int64(NO_REGION)   # behind the window: far from the touch
     lo = q - (3 * LADDER_SLOTS) // 4 if side == BID else q - LADDER_SLOTS // 4
     recenter(books, loc, side, max(lo, np.int64(0)), counters)
-    return sd.lad + (q & LADDER_MASK)
+    return slot(books, loc, side, price)
 
 
 @njit(nogil=True, inline="always")

@@ -68,8 +68,9 @@ is in the ladder exactly when its side has a ladder and its price is in the wind
 the cent grid; every other level is in the arena region above. So a level is found from its
 price in one read, created and dropped in place, and the arena keeps what lies far from the
 touch or off the grid (sub-penny prices below $1, hostile prices). Ladders come from one pool
-of `ladders` (configuration) in the order sides first need one; a side that finds the pool
-empty keeps all its levels in the arena: slower, never wrong.
+of `ladders` (configuration) in the order sides first reach LADDER_MIN_LEVELS levels; a side
+that stays shallower, or finds the pool empty, keeps all its levels in the arena: as fast
+for a shallow side, slower for a deep one, never wrong.
 
 Sides: `sides[loc, side]`, one 32-byte record a side (SIDE_DTYPE), so a locate's two sides
 are one cache line: `n_levels` (the side's levels, ladder and arena: the bound
@@ -147,7 +148,8 @@ N_STATE = 13
 LADDER_TICK = 100          # Price(4) units a slot: one cent, the grid of every NASDAQ price >= $1
 LADDER_SLOTS = 128         # slots a ladder (a power of two): a window of $1.28 a side
 LADDER_MASK = LADDER_SLOTS - 1
-LADDERS_DEFAULT_MAX = 1 << 14   # at most 16 Ki ladders (64 MiB) unless configured
+LADDERS_DEFAULT_MAX = 1 << 14   # at most 16 Ki ladders (32 MiB) unless configured
+LADDER_MIN_LEVELS = 8      # a side gets a ladder when it holds this many levels and adds one
 # one side of one book: a locate's two sides share a cache line (all int32: see new_books)
 SIDE_DTYPE = np.dtype([("n_levels", "<i4"), ("arena_n", "<i4"), ("off", "<i4"), ("cap", "<i4"),
                        ("lad", "<i4"), ("lo_q", "<i4"), ("best", "<i4"), ("pad", "<i4")],
@@ -196,7 +198,7 @@ def default_levels_total(n_locates: int, max_orders: int) -> int:
 
 
 def default_ladders(n_locates: int) -> int:
-    """Ladders when not configured: one per side, at most LADDERS_DEFAULT_MAX (64 MiB)."""
+    """Ladders when not configured: one per side, at most LADDERS_DEFAULT_MAX (32 MiB)."""
     return min(2 * n_locates, LADDERS_DEFAULT_MAX)
 
 
@@ -248,6 +250,24 @@ def table_bytes(n_locates: int, max_orders: int, max_levels_per_side: int,
             + n_loc * (3 * 8 + 1) + (N_STATE + N_REGION_CLASSES) * 8)
 
 
+_HUGE_PAGE = 2 << 20
+
+
+def huge_zeros(n: int, dtype) -> np.ndarray:
+    """n zeroed records; when they take 2 MiB or more, starting on a 2 MiB boundary of an
+    allocation of 4 MiB or more, which numpy advises for transparent huge pages. Why: the
+    tables' accesses are scattered: in 4 KiB pages the ladders of the deep flow measured
+    29-34 ns an event alone and 47-58 beside the replay's decode thread; in huge pages
+    32-39 (bench/RESULTS.md, thirteenth session). Memory is touched only where used."""
+    dtype = np.dtype(dtype)
+    nbytes = n * dtype.itemsize
+    if nbytes < _HUGE_PAGE:
+        return np.zeros(n, dtype=dtype)
+    raw = np.zeros(max(nbytes + _HUGE_PAGE, 2 * _HUGE_PAGE), np.uint8)
+    start = (-raw.ctypes.data) % _HUGE_PAGE
+    return raw[start:start + nbytes].view(dtype)
+
+
 def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
               max_levels_total: int | None = None, ladders: int | None = None) -> Books:
     """Preallocate books for locates [0, n_locates), max_orders live orders (a power of two),
@@ -271,18 +291,18 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
     sides["off"] = NO_REGION
     sides["lad"] = NO_REGION
     return Books(
-        orders=np.zeros(n_ord, dtype=ORDER_DTYPE),
+        orders=huge_zeros(n_ord, ORDER_DTYPE),
         state=state,
-        levels=np.zeros(n_tot, dtype=LEVEL_DTYPE),
+        levels=huge_zeros(n_tot, LEVEL_DTYPE),
         sides=sides,
         free_head=np.full(N_REGION_CLASSES, NO_REGION, dtype=np.int64),
         last_trade=np.zeros((n_loc, 3), dtype=np.int64),
         unreliable=np.zeros(n_loc, dtype=np.uint8),
-        window=np.zeros(window_slots(n_ord), dtype=ORDER_DTYPE),
+        window=huge_zeros(window_slots(n_ord), ORDER_DTYPE),
         level_cache=np.full(n_cache, NO_REGION, dtype=np.int32),
-        ov_index=np.zeros(n_slots, dtype=np.int32),
+        ov_index=huge_zeros(n_slots, np.int32),
         ov_free=np.zeros(n_ord, dtype=np.int32),
-        ladder=np.zeros(n_lad * LADDER_SLOTS, dtype=LEVEL_DTYPE),
+        ladder=huge_zeros(n_lad * LADDER_SLOTS, LEVEL_DTYPE),
     )
 
 

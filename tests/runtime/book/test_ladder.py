@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tickpath.runtime.book.layout import (
+    LADDER_MIN_LEVELS,
     LADDER_SLOTS,
     LADDER_TICK,
     LADDER_TOP,
@@ -161,14 +162,27 @@ def test_sides_that_find_the_pool_empty_keep_their_levels_in_the_arena():
 def test_the_level_bound_counts_ladder_and_arena_levels_together():
     """max_levels_per_side is the side's whole depth: refused past it, counted, the book
     marked unreliable; the other instrument untouched."""
-    books, counters = new_books(3, 1 << 10, 6), C.new_counters()
-    rows = [("A", 1 + k, "B", 10, 50_000 - k * CENT, 1) for k in range(4)]     # ladder
-    rows += [("A", 10 + k, "B", 10, 50_000 - k * CENT - 1, 1) for k in range(4)]   # arena
+    books, counters = new_books(3, 1 << 10, 12), C.new_counters()
+    rows = [("A", 1 + k, "B", 10, 50_000 - k * CENT, 1) for k in range(10)]      # ladder
+    rows += [("A", 20 + k, "B", 10, 50_000 - k * CENT - 1, 1) for k in range(4)]   # arena
     rows += [("A", 30, "B", 7, 40_000, 2)]
     book_apply_all(books, book_events(rows), counters)
-    assert counters[C.BOOK_LEVELS_FULL] == 2 and books.sides["n_levels"][1, BID] == 6
+    assert books.sides["lad"][1, BID] >= 0 and books.sides["arena_n"][1, BID] == 2
+    assert counters[C.BOOK_LEVELS_FULL] == 2 and books.sides["n_levels"][1, BID] == 12
     assert unreliable_report(books) == {1: ["levels_full"]} and book_ok(books, 2)
     assert top_level(books, 2, BID) == (40_000, 7, 1)
+
+
+def test_a_shallow_side_stays_in_the_arena():
+    """A side gets a ladder only past LADDER_MIN_LEVELS levels, then around its best."""
+    books, counters = new_books(2, 1 << 10, 4096), C.new_counters()
+    rows = [("A", 1 + k, "S", 10, 70_000 + 3 * k * CENT, 1) for k in range(LADDER_MIN_LEVELS)]
+    book_apply_all(books, book_events(rows), counters)
+    assert books.state[LADDER_TOP] == 0 and books.sides["lad"][1, ASK] == -1
+    book_apply_all(books, book_events([("A", 99, "S", 5, 69_000, 1)]), counters)
+    assert books.state[LADDER_TOP] == 1 and books.sides["arena_n"][1, ASK] == 0
+    assert books.sides["lo_q"][1, ASK] == 70_000 // CENT - LADDER_SLOTS // 4
+    assert top_level(books, 1, ASK) == (69_000, 5, 1)
 
 
 def test_a_window_move_the_arena_cannot_take_marks_the_book_unreliable():
@@ -219,3 +233,14 @@ def test_clear_books_hands_every_ladder_back():
 def test_the_ladder_count_is_checked(bad):
     with pytest.raises(ConfigError, match="ladders"):
         new_books(4, 64, 16, ladders=bad)
+
+
+def test_big_tables_start_on_a_huge_page_and_small_ones_are_plain():
+    from tickpath.runtime.book.layout import huge_zeros
+    big = huge_zeros((3 << 20) // 16 + 5, np.dtype([("a", "<u8"), ("b", "<u8")]))
+    assert big.ctypes.data % (2 << 20) == 0 and big.shape == ((3 << 20) // 16 + 5,)
+    assert not big.view(np.uint8).any() and big.flags.c_contiguous
+    small = huge_zeros(1000, np.int32)
+    assert small.base is None and small.shape == (1000,) and not small.any()
+    books = new_books(8, 1 << 17, 64)   # a 4 MiB order pool, a 2 MiB window
+    assert books.orders.ctypes.data % (2 << 20) == 0 and books.window.ctypes.data % (2 << 20) == 0
