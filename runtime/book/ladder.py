@@ -12,17 +12,19 @@ ladder from the pool when it is about to hold more than LADDER_MIN_LEVELS levels
 sides stay in the arena, as fast there for them; none left: it stays in the arena), its
 window placed around the side's best. The window is placed again when the ladder is empty
 and a price outside it arrives, and moved when a price beyond its inner edge arrives (a bid
-above it, an ask below it: the market moved). Moving
-the window (recenter) moves the levels that leave it to the arena and the arena's levels that
-enter it to the ladder, so the rule above stays true; a move out refused for capacity loses
+above it, an ask below it: the market moved). Moving the window (recenter) moves the levels
+that leave it to the arena and the arena's levels that enter it to the ladder, so the rule
+above stays true; a move out refused for capacity loses
 that level, and the book is then marked unreliable like any refused level. The new window puts
 the price that moved it a quarter of the window from the inner edge, so it moves again only
-after the market has gone that far (64 ticks): a hostile feed pays O(LADDER_SLOTS + arena
+after the market has gone that far (32 ticks): a hostile feed pays O(LADDER_SLOTS + arena
 levels) a move, bounded, and no memory.
 
 Why: in a deep book the arena's search for an add's level and the shift on a new or emptied
-level were most of the books' time; on the deep benchmark flow the ladder took book_apply_all
-from 41-43 to 26-29 ns an event (bench/RESULTS.md, thirteenth session).
+level were most of the books' time; on the deep benchmark flow the ladders took
+book_apply_all from 40.4 to 30.6 ns an event (the committed benchmark; 42-43 to 33-34 with
+fresh tables), and the deep replay from 1.8x to 2.1-2.4x itch-book's speed (bench/RESULTS.md,
+thirteenth session).
 
 All functions are numba inline="always" on borrowed arrays (orderbook.py explains why).
 """

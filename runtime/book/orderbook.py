@@ -65,7 +65,7 @@ message (same process, interleaved, on a slow day): the scan's exit branch mispr
 nearly every reduce. The level cache does the same for adds: 33 -> 25 ns per message on the
 shallow flow, where most adds join a level that exists (bench/RESULTS.md, eleventh session).
 Both figures predate the ladders, which now hold most levels and need neither; the ladders
-took book_apply_all from 42 to 28-30 ns an event on the deep flow (thirteenth session).
+took book_apply_all from 40.4 to 30.6 ns an event on the deep flow (thirteenth session).
 
 Prices are ITCH Price(4) integers (4 implied decimals); mid and microprice are float64 in
 those units. Queries are jitted and callable from Python too; a locate out of range reads
