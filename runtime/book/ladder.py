@@ -5,20 +5,20 @@ LADDER_SLOTS) ticks, so finding, making and dropping a level is one read and a w
 search, no shift. The side's best ladder level is kept (`sides.best`); when it empties, the
 next is the nearest non-empty slot on the worse side, a few slots away in a book with depth.
 
-Which levels are the ladder's: those of a side with a ladder whose price is in the window and
-on the cent grid. The arena (levels.py) keeps the rest, so the best of a side is the better
-of the ladder's best and the arena's best, and walking a side merges the two. A side gets a
-ladder from the pool when it is about to hold more than LADDER_MIN_LEVELS levels (shallow
-sides stay in the arena, as fast there for them; none left: it stays in the arena), its
-window placed around the side's best. The window is placed again when the ladder is empty
-and a price outside it arrives, and moved when a price beyond its inner edge arrives (a bid
-above it, an ask below it: the market moved). Moving the window (recenter) moves the levels
-that leave it to the arena and the arena's levels that enter it to the ladder, so the rule
-above stays true; a move out refused for capacity loses
-that level, and the book is then marked unreliable like any refused level. The new window puts
-the price that moved it a quarter of the window from the inner edge, so it moves again only
-after the market has gone that far (32 ticks): a hostile feed pays O(LADDER_SLOTS + arena
-levels) a move, bounded, and no memory.
+Which levels are the ladder's: those of a side with a ladder whose price is in the window
+and on the cent grid. The arena (levels.py) keeps the rest, so the best of a side is the
+better of the ladder's best and the arena's best, and walking a side merges the two. A side
+gets a ladder from the pool when it is about to hold more than LADDER_MIN_LEVELS levels
+(shallow sides stay in the arena, as fast there for them; none left: it stays in the arena),
+its window placed around the side's best. The window is placed again when the ladder is
+empty and a price outside it arrives, and moved when a price beyond its inner edge arrives
+(a bid above it, an ask below it: the market moved). Moving the window (recenter) moves the
+levels that leave it to the arena and the arena's levels that enter it to the ladder, so the
+rule above stays true; a move out refused for capacity loses that level, and the book is
+then marked unreliable like any refused level. The new window puts the price that moved it a
+quarter of the window from the inner edge, so it moves again only after the market has gone
+that far (32 ticks): a hostile feed pays O(LADDER_SLOTS + arena levels) a move, bounded, and
+no memory.
 
 Why: in a deep book the arena's search for an add's level and the shift on a new or emptied
 level were most of the books' time; on the deep benchmark flow the ladders took
