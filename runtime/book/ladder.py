@@ -17,8 +17,9 @@ levels that leave it to the arena and the arena's levels that enter it to the la
 rule above stays true; a move out refused for capacity loses that level, and the book is
 then marked unreliable like any refused level. The new window puts the price that moved it a
 quarter of the window from the inner edge, so it moves again only after the market has gone
-that far (32 ticks): a hostile feed pays O(LADDER_SLOTS + arena levels) a move, bounded, and
-no memory.
+that far (32 ticks). A hostile feed that makes it move on every add pays bounded work a
+move (at most LADDER_SLOTS levels change places, each one arena insert or remove) and no
+memory.
 
 Why: in a deep book the arena's search for an add's level and the shift on a new or emptied
 level were most of the books' time; on the deep benchmark flow the ladders took
