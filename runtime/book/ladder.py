@@ -66,7 +66,8 @@ def slot(books, loc, side, price):
 @njit(nogil=True, inline="always")
 def n_ladder(books, loc, side):
     """Levels the side's ladder holds."""
-    return np.int64(books.sides[loc, side].n_levels) - np.int64(books.sides[loc, side].arena_n)
+    sd = books.sides[loc, side]
+    return np.int64(sd.n_levels) - np.int64(sd.arena_n)
 
 
 @njit(nogil=True, inline="always")
@@ -77,24 +78,24 @@ def _step(side):
 @njit(nogil=True, inline="always")
 def new_level(books, loc, side, k, price):
     """Make the empty slot k the level at price; False when the side is at its bound."""
-    if np.int64(books.sides[loc, side].n_levels) >= books.state[MAX_SIDE_LEVELS]:
-        return False
     sd = books.sides[loc, side]
+    if sd.n_levels >= books.state[MAX_SIDE_LEVELS]:
+        return False
     lv = books.ladder[k]
     lv.price = price
     lv.shares = 0
     if n_ladder(books, loc, side) == 0 or better(side, np.int64(price),
                                                  np.int64(books.ladder[sd.best].price)):
         sd.best = k
-    books.sides[loc, side].n_levels += 1
+    sd.n_levels += 1
     return True
 
 
 @njit(nogil=True, inline="always")
 def level_gone(books, loc, side, k):
     """Slot k has no order left: it is free again, and the best moves on if it was the best."""
-    books.sides[loc, side].n_levels -= 1
     sd = books.sides[loc, side]
+    sd.n_levels -= 1
     if k == sd.best and n_ladder(books, loc, side) > 0:
         # ends: the ladder's other levels are all in its window and all worse than k
         j = k - sd.lad
@@ -122,7 +123,8 @@ def claim(books, loc, side, price, counters):
         books.state[LADDER_TOP] = top + 1
         sd.lad = top * LADDER_SLOTS
         # around the side's best (all its levels are in the arena yet), not this price
-        q = np.int64(books.levels[np.int64(sd.off) + np.int64(sd.arena_n) - 1].price) // LADDER_TICK
+        best = books.levels[np.int64(sd.off) + np.int64(sd.arena_n) - 1]
+        q = np.int64(best.price) // LADDER_TICK
     elif n_ladder(books, loc, side) > 0 and (q < sd.lo_q if side == BID
                                              else q >= sd.lo_q + LADDER_SLOTS):
         return np.int64(NO_REGION)   # behind the window: far from the touch
@@ -147,8 +149,8 @@ def recenter(books, loc, side, lo_q, counters):
             shares = lv.shares
             lv.orders = 0
             lv.shares = 0
-            books.sides[loc, side].n_levels -= 1   # insert counts it again
-            pos = scan(books, np.int64(books.sides[loc, side].off), np.int64(sd.arena_n), side, price)
+            sd.n_levels -= 1   # insert counts it again
+            pos = scan(books, np.int64(sd.off), np.int64(sd.arena_n), side, price)
             a = insert(books, loc, side, pos + 1, price)
             if a < 0:
                 refused(books, loc, counters)   # the level is lost: the book may lie
@@ -157,7 +159,7 @@ def recenter(books, loc, side, lo_q, counters):
                 books.levels[a].shares = shares
     i = np.int64(sd.arena_n) - 1
     while i >= 0:   # best first: a removal shifts only the levels already seen
-        alv = books.levels[np.int64(books.sides[loc, side].off) + i]
+        alv = books.levels[np.int64(sd.off) + i]
         q = np.uint64(alv.price) // _U_TICK
         if q * _U_TICK == np.uint64(alv.price) and q - np.uint64(lo_q) < _U_SLOTS:
             d = books.ladder[lad + np.int64(q & np.uint64(LADDER_MASK))]
@@ -165,7 +167,7 @@ def recenter(books, loc, side, lo_q, counters):
             d.orders = alv.orders
             d.shares = alv.shares
             remove(books, loc, side, i)
-            books.sides[loc, side].n_levels += 1   # still the side's level, now in the ladder
+            sd.n_levels += 1   # still the side's level, now in the ladder
         i -= 1
     sd.lo_q = lo_q
     if n_ladder(books, loc, side) > 0:   # the best: the first level from the inner edge
@@ -179,15 +181,16 @@ def recenter(books, loc, side, lo_q, counters):
 def side_top(books, loc, side):
     """(price, shares, orders) of the best level of one side, ladder or arena; zeros when
     the side is empty. The caller checks loc and side."""
-    na = np.int64(books.sides[loc, side].arena_n)
-    if np.int64(books.sides[loc, side].n_levels) > na:
-        lv = books.ladder[books.sides[loc, side].best]
-        if na == 0 or not better(side, np.int64(
-                books.levels[np.int64(books.sides[loc, side].off) + na - 1].price), np.int64(lv.price)):
+    sd = books.sides[loc, side]
+    na = np.int64(sd.arena_n)
+    if np.int64(sd.n_levels) > na:
+        lv = books.ladder[sd.best]
+        if na == 0 or not better(side, np.int64(books.levels[np.int64(sd.off) + na - 1].price),
+                                 np.int64(lv.price)):
             return np.int64(lv.price), lv.shares, np.int64(lv.orders)
     elif na == 0:
         return np.int64(0), np.int64(0), np.int64(0)
-    lv = books.levels[np.int64(books.sides[loc, side].off) + na - 1]
+    lv = books.levels[np.int64(sd.off) + na - 1]
     return np.int64(lv.price), lv.shares, np.int64(lv.orders)
 
 
@@ -211,7 +214,7 @@ def walk_next(books, loc, side, ai, lj, left):
             lj += _step(side)
         lp = np.int64(books.ladder[sd.lad + (lj & LADDER_MASK)].price)
     if ai >= 0:
-        alv = books.levels[np.int64(books.sides[loc, side].off) + ai]
+        alv = books.levels[np.int64(sd.off) + ai]
         if left == 0 or better(side, np.int64(alv.price), lp):
             return np.int64(alv.price), alv.shares, np.int64(alv.orders), ai - 1, lj, left
     lv = books.ladder[sd.lad + (lj & LADDER_MASK)]

@@ -1,16 +1,17 @@
 """Price levels of every book in one arena (layout.py draws it): find, insert, remove.
 
-The arena holds the levels the ladders (ladder.py) do not: those far from the touch, off the
-cent grid, or of a side that found no ladder free. Each side of a book is a sorted array in its own region of the arena, worst-first, the best
-level last. Lookup scans a few levels down from the best end (flow concentrates at the top)
-and falls back to a binary search for deep books, so a level 300 deep costs ~9 compares, not
-300. Inserting or removing a level shifts only the levels better than it, in one memmove.
-A region that is full moves to one of twice the size (amortised O(1), and rare: sides settle
+The arena holds the levels the ladders (ladder.py) do not: those of shallow sides, those far
+from the touch or off the cent grid, and those of sides that found no ladder free. Each side
+of a book is a sorted array in its own region of the arena, worst-first, the best level
+last. Lookup scans a few levels down from the best end (flow concentrates at the top) and
+falls back to a binary search for deep books, so a level 300 deep costs ~9 compares, not
+300. Inserting or removing a level shifts only the levels better than it, in one memmove. A
+region that is full moves to one of twice the size (amortised O(1), and rare: sides settle
 at their depth); an emptied side returns a region bigger than the smallest to the free list
 of its size class, so a drained deep book's memory serves the next one (the smallest stays:
 a side at the touch empties and refills all day, and a round trip through the free list
-measured slower). Refusals (the side at max_levels_per_side, or no region of the
-size needed left in the arena) return -1; the caller marks the book unreliable.
+measured slower). Refusals (the side at max_levels_per_side, or no region of the size needed
+left in the arena) return -1; the caller marks the book unreliable.
 
 All functions are numba inline="always" on borrowed arrays (orderbook.py explains why).
 """

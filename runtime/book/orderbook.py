@@ -16,10 +16,11 @@ most half full. The window took 11-13 % off book_apply_all on the shallow and de
 hash table itself, took a fresh process's replay of a 5 M-message file from 0.6-2.1 s to
 0.21-0.22 s (shallow; eleventh session). Each side of each locate keeps every one of its
 aggregated price levels (price, total shares, order count) in one of two places. Near the
-touch, in a ladder (ladder.py): a ring of level records indexed by price over a window of
-cent prices that follows the market, so an add, an execution or a delete reaches its level
-from the price in one read, and a level comes or goes in place. Elsewhere -- far from the
-touch, off the cent grid, or when no ladder is free -- sorted worst-first in the side's
+touch of a side deeper than 8 levels, in a ladder (ladder.py): a ring of level records
+indexed by price over a window of cent prices that follows the market, so an add, an
+execution or a delete reaches its level from the price in one read, and a level comes or
+goes in place. Elsewhere -- shallow sides, far from the touch, off the cent grid, or when no
+ladder is free -- sorted worst-first in the side's
 region of a shared arena (levels.py): an add finds its level through the level cache (a hash
 of locate, side and price to where the level was, checked before use: layout.py) or else a
 short scan from the best end or a binary search below it, level changes shift only the
@@ -590,7 +591,8 @@ def level_at(books, loc, side, k):
     (0, 0, 0) past the last level. O(k + LADDER_SLOTS): a loop over k should use
     depth_into, which walks once."""
     books = _borrowed(books)
-    if _bad_loc(books, loc) or side < 0 or side > 1 or k < 0 or k >= np.int64(books.sides[loc, side].n_levels):
+    if (_bad_loc(books, loc) or side < 0 or side > 1 or k < 0
+            or k >= np.int64(books.sides[loc, side].n_levels)):
         return np.int64(0), np.int64(0), np.int64(0)
     ai, lj, left = _walk_start(books, loc, side)
     for _ in range(k):
