@@ -2,10 +2,8 @@
 arena. Each case drives one of the ways a level changes hands between the two -- the window
 placed, moved up and down with the market, prices off the cent grid, a pool with too few
 ladders, the level bound, an arena too small for the levels a move pushes out -- and checks
-the whole book, best-first, against a dict book built from the same rows."""
+the whole book, best-first, against RefBook (a dict of orders) built from the same rows."""
 from __future__ import annotations
-
-from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -33,34 +31,9 @@ from tickpath.runtime.book.orderbook import (
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.errors import ConfigError
 from book_events import book_events
+from ref_book import RefBook
 
 CENT = LADDER_TICK
-
-
-class DictBook:
-    """The reference: live orders in a dict, levels aggregated on demand."""
-
-    def __init__(self):
-        self.orders = {}
-
-    def apply(self, rows):
-        for t, r, side, sh, px, loc in rows:
-            if t == "A":
-                self.orders[r] = [loc, BID if side == "B" else ASK, px, sh]
-            elif t == "X" and r in self.orders:
-                self.orders[r][3] -= sh
-                if self.orders[r][3] <= 0:
-                    del self.orders[r]
-            elif t == "D":
-                self.orders.pop(r, None)
-
-    def levels(self, loc, side):
-        agg = defaultdict(lambda: [0, 0])
-        for oloc, oside, px, sh in self.orders.values():
-            if oloc == loc and oside == side:
-                agg[px][0] += sh
-                agg[px][1] += 1
-        return [(p, s, n) for p, (s, n) in sorted(agg.items(), reverse=(side == BID))]
 
 
 def check(books, ref, locs):
@@ -79,10 +52,12 @@ def check(books, ref, locs):
 
 
 def run(books, rows, locs, step=37):
-    ref, counters = DictBook(), C.new_counters()
+    """Apply rows in steps, checking every side of locs against RefBook after each."""
+    ref, counters = RefBook(), C.new_counters()
     for a in range(0, len(rows), step):
         book_apply_all(books, book_events(rows[a:a + step]), counters)
-        ref.apply(rows[a:a + step])
+        for t, r, side, sh, px, loc in rows[a:a + step]:
+            ref.apply(t, r, BID if side == "B" else ASK, sh, px, loc, 0)
         check(books, ref, locs)
     return ref, counters
 
