@@ -58,7 +58,7 @@ from numba import njit
 
 from tickpath.runtime.backtest import latency as L
 from tickpath.runtime.backtest.exchange import borrow_ex, ex_on_intent, ex_on_market, mark_to_market, respond
-from tickpath.runtime.book.orderbook import _borrowed, _prefetch_orders
+from tickpath.runtime.book.orderbook import _borrowed, _prefetch_event
 from tickpath.runtime.trading.ref import ref
 from tickpath.runtime.sys.intrinsics import borrow
 from tickpath.runtime.backtest.records import (
@@ -281,7 +281,7 @@ def run_batch(on_events, on_responses, on_timer, replace_orig, events_passive, s
                 if ev.msg_type == _R and ev.locate < ex.valid_loc.shape[0]:
                     ex.valid_loc[ev.locate] = 1
                 # the order-table misses of a later event, started now (as book_apply_all)
-                _prefetch_orders(ex_books_v, events, e + _EX_PREFETCH_AHEAD)
+                _prefetch_event(ex_books_v, events, e + _EX_PREFETCH_AHEAD)
                 ex_on_market(ex, ex_books, events, e, ex_counters, t)
                 ex.ctr[C_EXCHANGE_EVENTS] += 1
                 d = max(t + L.draw_ns(lp.feed_lat, lp.rng), cur[CUR_LAST_DELIVER])

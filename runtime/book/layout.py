@@ -73,7 +73,8 @@ that stays shallower, or finds the pool empty, keeps all its levels in the arena
 for a shallow side, slower for a deep one, never wrong.
 
 Sides: `sides[loc, side]`, one 32-byte record a side (SIDE_DTYPE), so a locate's two sides
-are one cache line: `n_levels` (the side's levels, ladder and arena: the bound
+are 64 adjacent bytes (one or two cache lines: numpy aligns the array to 16 bytes, and
+aligning it to 64 measured no gain, thirteenth and fourteenth sessions): `n_levels` (the side's levels, ladder and arena: the bound
 max_levels_per_side applies to this sum), the arena region (`off`, `cap`, `arena_n`), the
 ladder's first record (`lad`, -1: none yet), its window's lowest tick (`lo_q`) and its best
 level (`best`, a ladder index, valid while it holds a level). All int32: every bound fits
@@ -150,7 +151,7 @@ LADDER_SLOTS = 128         # slots a ladder (a power of two): a window of $1.28 
 LADDER_MASK = LADDER_SLOTS - 1
 LADDERS_DEFAULT_MAX = 1 << 14   # at most 16 Ki ladders (32 MiB) unless configured
 LADDER_MIN_LEVELS = 8      # a side gets a ladder when it holds this many levels and adds one
-# one side of one book: a locate's two sides share a cache line (all int32: see new_books)
+# one side of one book: a locate's two sides are 64 adjacent bytes (all int32: see new_books)
 SIDE_DTYPE = np.dtype([("n_levels", "<i4"), ("arena_n", "<i4"), ("off", "<i4"), ("cap", "<i4"),
                        ("lad", "<i4"), ("lo_q", "<i4"), ("best", "<i4"), ("pad", "<i4")],
                       align=True)

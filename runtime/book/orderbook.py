@@ -511,25 +511,33 @@ def _apply(books, events, i, counters):
 
 
 @njit(nogil=True, inline="always")
-def _prefetch_orders(books, events, i):
-    """Start loading the window slots of the refs events[i] names (reads only the event).
-    Why only slots: the levels of active books stay in L2, and prefetching them too was
-    measured slower (the extra loads cost more than the misses they saved)."""
+def _prefetch_event(books, events, i):
+    """Start loading the window slots of the refs events[i] names and its locate's side
+    records (reads only the event). Why the side records: on a wide feed (10 k books) a
+    book's record leaves L2 between two of its messages; prefetching it took
+    book_apply_all from 44-48 to 39-41 ns an event on the wide flow (and deep 31-33 ->
+    30-31). Why not the levels: their address is in the side record, which is not loaded
+    yet, and a second stage that read it measured slower on every flow (bench/RESULTS.md,
+    fourteenth session)."""
     if i < 0 or i >= events.shape[0]:
         return
     ev = events[i]
     t = ev.msg_type
-    if t == _A or t == _F or t == _E or t == _C or t == _X or t == _D or t == _U:
-        _prefetch(books.window, (_window_slot(books, ev.order_ref),))
+    if not (t == _A or t == _F or t == _E or t == _C or t == _X or t == _D or t == _U):
+        return
+    _prefetch(books.window, (_window_slot(books, ev.order_ref),))
     if t == _U:
         _prefetch(books.window, (_window_slot(books, ev.ref2),))
+    loc = np.int64(ev.locate)
+    if loc < books.sides.shape[0]:
+        _prefetch(books.sides, (loc, 0))   # the bid record; the ask is its 32-byte neighbour
 
 
 @njit(nogil=True, inline="always")
 def book_prefetch(books, events, i):
-    """Hint the caches to load the order slots events[i] will need (no effect on state;
-    any i is safe). For loops that call book_apply themselves: prefetch i + a few."""
-    _prefetch_orders(_borrowed(books), _borrow(events), i)
+    """Hint the caches to load the order slots and side records events[i] will need (no
+    effect on state; any i is safe). For loops that call book_apply themselves: prefetch i + a few."""
+    _prefetch_event(_borrowed(books), _borrow(events), i)
 
 
 _PREFETCH_AHEAD = 6  # events: far enough to cover a miss (~100 ns), near enough to stay cached
@@ -538,13 +546,14 @@ _PREFETCH_AHEAD = 6  # events: far enough to cover a miss (~100 ns), near enough
 @njit(nogil=True, cache=True, inline="always")
 def book_apply_all(books, events, counters):
     """Apply every event in order; return how many changed a book. Prefetches the order
-    slots of the event _PREFETCH_AHEAD ahead, so the table's cache misses (refs that are not
-    recent) overlap instead of stalling one message each."""
+    slots and side records of the event _PREFETCH_AHEAD ahead, so the cache misses (refs
+    that are not recent, books not seen for a while) overlap instead of stalling one
+    message each."""
     b = _borrowed(books)
     ev = _borrow(events)
     changed = 0
     for i in range(events.shape[0]):
-        _prefetch_orders(b, ev, i + _PREFETCH_AHEAD)
+        _prefetch_event(b, ev, i + _PREFETCH_AHEAD)
         if _apply(b, ev, i, _borrow(counters)) >= 0:
             changed += 1
     return changed
