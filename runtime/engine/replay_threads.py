@@ -3,12 +3,12 @@
 The one-thread replay spends ~20 % of an event on reading the file, framing and decoding it
 and the rest on books and indicators (bench/RESULTS.md). With a second CPU the two halves
 overlap: a decode thread reads blocks of the file (itchfile.ItchFile), frames them and
-decodes 8 k messages at a time into one of N_BUFFERS event buffers; the calling thread runs
-each filled buffer through the pipeline (books, indicators, top-of-book rows) in order and
-hands it back. The decode thread also hashes each block into the digest (the pipeline only
+decodes BLOCK_EVENTS messages at a time (16 k; 8 k with --bbo) into one of N_BUFFERS
+event buffers; the calling thread runs each filled buffer through the pipeline (books,
+indicators, top-of-book rows) in order and hands it back. The decode thread also hashes each block into the digest (the pipeline only
 reads events, and the books thread is the busier of the two). Both jitted calls release the
 GIL (nogil), so the threads run at once; the hand-offs are two queues, one put and one get
-per 8 k events. Without --bbo the books thread does not compute the indicators either: it
+a block. Without --bbo the books thread does not compute the indicators either: it
 logs what they need and the decode thread folds each block's log in when it takes that
 buffer back, a block behind (indicator_log.py); whatever is still logged when the decoder
 ends is folded by the calling thread, in order, before run_itch returns.
@@ -36,6 +36,10 @@ from tickpath.runtime.engine.indicator_log import fold_log, new_log
 from tickpath.runtime.feed.itchfile import ItchFile, decode_messages
 
 N_BUFFERS = 4      # decoded blocks in flight: the decoder may run 3 blocks ahead
+# events a block without --bbo (1 MiB): each block costs the books thread two queue
+# hand-offs (~20 us on a VM); twice the replay's 8 k took shallow 28-30 -> 25-28 ms and
+# deep 37-39 -> 35-36 a million messages, wide even (bench/RESULTS.md, fourteenth session)
+BLOCK_EVENTS = 1 << 14
 _DONE = None       # the decode thread's last word when the file ended (or a stop came)
 
 
@@ -96,9 +100,11 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
     """Replay the file on two threads; `process(events, m, log)` runs one decoded block
     through the pipeline and returns its BBO row count (the Replayer's own jitted call);
     log is None with --bbo, else the block's IndicatorLog to fill."""
-    # the digest's two buffers are idle on this path (it hashes via digest.hash): reuse them
-    bufs = list(digest.bufs) + [np.zeros(len(digest.bufs[0]), dtype=EVENT_DTYPE)
-                                for _ in range(N_BUFFERS - len(digest.bufs))]
+    # with --bbo a block's rows must fit the Replayer's (one a event): its block size;
+    # the digest's two buffers are idle on this path (it hashes via digest.hash): reused
+    n_ev = len(digest.bufs[0]) if bbo is not None else BLOCK_EVENTS
+    bufs = [b for b in digest.bufs if len(b) == n_ev]
+    bufs += [np.zeros(n_ev, dtype=EVENT_DTYPE) for _ in range(N_BUFFERS - len(bufs))]
     # without --bbo, the indicators fold on the decode thread (its rows need them per event)
     logs = None if bbo is not None else [new_log(replayer.pipe.out.shape[0], len(bufs[0]))
                                          for _ in bufs]
