@@ -100,6 +100,7 @@ for it to stop -- there is no seqlock here.
 """
 from __future__ import annotations
 
+import mmap
 from collections import namedtuple
 
 import numpy as np
@@ -255,17 +256,26 @@ _HUGE_PAGE = 2 << 20
 
 
 def huge_zeros(n: int, dtype) -> np.ndarray:
-    """n zeroed records; when they take 2 MiB or more, starting on a 2 MiB boundary of an
-    allocation of 4 MiB or more, which numpy advises for transparent huge pages. Why: the
+    """n zeroed records; when they take 2 MiB or more, in an anonymous mapping of their own,
+    starting on a 2 MiB boundary advised for transparent huge pages. Why huge pages: the
     tables' accesses are scattered: in 4 KiB pages the ladders of the deep flow measured
     29-34 ns an event alone and 47-58 beside the replay's decode thread; in huge pages
-    32-39 (bench/RESULTS.md, thirteenth session). Memory is touched only where used."""
+    32-39 (bench/RESULTS.md, thirteenth session). Why a mapping of its own (np.zeros gave
+    the same in a fresh process): in a process that builds books again and again (the
+    benchmarks, the tests, many replays) np.zeros' big tables came back from the C heap,
+    so the constructor zeroed all of them (~3 ms on the wide flow) and some runs then
+    spent ~150 ms faulting them in again in the kernel (deep replays of 190-270 ms instead
+    of ~40, fourteenth session). A mapping is zeroed by the kernel page by page as it is
+    touched, and unmapped when the array goes."""
     dtype = np.dtype(dtype)
     nbytes = n * dtype.itemsize
     if nbytes < _HUGE_PAGE:
         return np.zeros(n, dtype=dtype)
-    raw = np.zeros(max(nbytes + _HUGE_PAGE, 2 * _HUGE_PAGE), np.uint8)
+    m = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    raw = np.frombuffer(m, np.uint8)   # holds the mapping: unmapped when the array goes
     start = (-raw.ctypes.data) % _HUGE_PAGE
+    if hasattr(mmap, "MADV_HUGEPAGE"):   # Linux
+        m.madvise(mmap.MADV_HUGEPAGE, start, nbytes - nbytes % _HUGE_PAGE)
     return raw[start:start + nbytes].view(dtype)
 
 
@@ -302,7 +312,7 @@ def new_books(n_locates: int, max_orders: int, max_levels_per_side: int,
         window=huge_zeros(window_slots(n_ord), ORDER_DTYPE),
         level_cache=np.full(n_cache, NO_REGION, dtype=np.int32),
         ov_index=huge_zeros(n_slots, np.int32),
-        ov_free=np.zeros(n_ord, dtype=np.int32),
+        ov_free=huge_zeros(n_ord, np.int32),
         ladder=huge_zeros(n_lad * LADDER_SLOTS, LEVEL_DTYPE),
     )
 
