@@ -250,6 +250,22 @@ def tops_after(books, out, touched, n_touched, marks):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
+def finish_tops(pipe, updates):
+    """The end of a run whose `out` is read only when it is over (tickpath replay's two
+    threads, indicator_log.py): each changed book's update count (updates, int64 per
+    locate) into out and its top indicators from its final book; updates back to zero.
+    Nothing with P_BOOKS_ONLY set."""
+    books, out = pipe.books, pipe.out
+    if pipe.params[P_BOOKS_ONLY] != 0:
+        return
+    for loc in range(min(out.shape[0], updates.shape[0])):
+        if updates[loc] != 0:
+            out[loc, OUT_UPDATES] += np.float64(updates[loc])
+            updates[loc] = 0
+            top_indicators(books, out, loc)
+
+
+@njit(nogil=True, cache=True, _nrt=False)
 def process_events_tops_after(pipe, events, n, touched, marks):
     """process_events for a reader that looks at `out` only between calls (tickpath replay):
     the top-of-book indicators (mid, microprice, imbalance) of each instrument are computed

@@ -57,7 +57,12 @@ from tickpath.runtime.core.errors import ConfigError
 from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine import pipeline as P
 from tickpath.runtime.engine.indicator_log import books_block, fold_log, new_log
-from tickpath.runtime.engine.pipeline import Pipeline, new_touched, process_events_tops_after
+from tickpath.runtime.engine.pipeline import (
+    Pipeline,
+    finish_tops,
+    new_touched,
+    process_events_tops_after,
+)
 from tickpath.runtime.engine import replay_threads
 from tickpath.runtime.engine.replay_input import open_input
 from tickpath.runtime.feed import pcap
@@ -363,6 +368,7 @@ class Replayer:
         self.rows = np.zeros(BATCH_EVENTS if bbo else 1, dtype=BBO_DTYPE)
         self.symbols = np.zeros(instruments, dtype=np.uint64)
         self.touched, self.marks = new_touched(instruments)
+        self.updates = np.zeros(instruments, dtype=np.int64)   # two threads: indicator_log.py
         self.n_events = 0
         self.itch_stats: dict = {}
         self.warnings: list[str] = []
@@ -412,9 +418,10 @@ class Replayer:
 
     def _process_block(self, events, m, log=None):
         """One decoded block through the pipeline; its top-of-book row count. With a log
-        (two threads, no --bbo): the books only, the indicators' part noted in the log."""
+        (two threads, no --bbo): the books only, the trades noted in the log and the
+        changes counted in self.updates (indicator_log.py)."""
         if log is not None:
-            books_block(self.pipe.arrays, events, m, self.touched, self.marks, log)
+            books_block(self.pipe.arrays, events, m, self.updates, log)
             return 0
         return _process(self.pipe.arrays, events, m, self.bbo_path is not None, self.tops,
                         self.rows, 0, self.symbols, self.touched, self.marks)
@@ -475,9 +482,10 @@ class Replayer:
                 if bbo_on:
                     self._process_block(sink, 0)
                 else:   # the books part here, the indicators' on the decode thread
-                    log = new_log(1, 1)
+                    log = new_log(1)
                     self._process_block(sink, 0, log)
                     fold_log(self.pipe.arrays, log)
+                    finish_tops(self.pipe.arrays, self.updates[:0])
             else:   # loading it costs 11 ms: only where it runs
                 replay_itch(np.zeros(1, np.uint8), none64, 0, 0, 1, np.zeros(1, np.int64),
                             sink, self.pipe.arrays, bbo_on, self.tops, self.rows, self.symbols,

@@ -11,7 +11,8 @@ GIL (nogil), so the threads run at once; the hand-offs are two queues, one put a
 a block. Without --bbo the books thread does not compute the indicators either: it
 logs what they need and the decode thread folds each block's log in when it takes that
 buffer back, a block behind (indicator_log.py); whatever is still logged when the decoder
-ends is folded by the calling thread, in order, before run_itch returns.
+ends is folded by the calling thread, in order, and the books' top-of-book indicators are
+written once from the final books (pipeline.finish_tops), before run_itch returns.
 
 Same results as the one-thread path, byte for byte: the events are decoded in file order
 into whole buffers and processed in that order (the digest, the books and the BBO rows are
@@ -33,6 +34,7 @@ import numpy as np
 from tickpath.runtime.core import counters as C
 from tickpath.runtime.core.event import EVENT_DTYPE
 from tickpath.runtime.engine.indicator_log import fold_log, new_log
+from tickpath.runtime.engine.pipeline import finish_tops
 from tickpath.runtime.feed.itchfile import ItchFile, decode_messages
 
 N_BUFFERS = 4      # decoded blocks in flight: the decoder may run 3 blocks ahead
@@ -106,8 +108,7 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
     bufs = [b for b in digest.bufs if len(b) == n_ev]
     bufs += [np.zeros(n_ev, dtype=EVENT_DTYPE) for _ in range(N_BUFFERS - len(bufs))]
     # without --bbo, the indicators fold on the decode thread (its rows need them per event)
-    logs = None if bbo is not None else [new_log(replayer.pipe.out.shape[0], len(bufs[0]))
-                                         for _ in bufs]
+    logs = None if bbo is not None else [new_log(len(bufs[0])) for _ in bufs]
     dec = _Decoder(replayer, bufs, progress, digest, logs)
     replayer.itch_stats = dec.file.stats
     dec.start()
@@ -132,3 +133,5 @@ def run_itch(replayer, digest, bbo, progress, process) -> None:
         replayer.pipe.counters += dec.counters
         while logs is not None and not dec.free.empty():   # logs the decoder did not fold
             fold_log(dec.arrays, logs[dec.free.get_nowait()])   # in order; a folded one is empty
+    if logs is not None:   # the books' tops and counts, once, from the final books
+        finish_tops(replayer.pipe.arrays, replayer.updates)

@@ -82,6 +82,8 @@ def test_indicators_folded_on_the_decode_thread_equal_the_one_thread_ones(day, m
     assert _depth(rp1) == _depth(rp2)
     assert np.isfinite(rp1.pipe.out[1:, 0]).sum() > N_INSTR // 2   # trades reached the EMAs
     assert rp1.pipe.out[:, 7].sum() > N_MSGS // 2                   # and updates were counted
+    assert np.isfinite(rp2.pipe.out[1:, 3]).sum() > N_INSTR // 2    # mids from the final books
+    assert not rp2.updates.any()                                    # all written out
     assert np.array_equal(rp1.pipe.out, rp2.pipe.out, equal_nan=True)
 
 
