@@ -37,18 +37,22 @@ def itch_gz(tmp_path_factory, market):
     return p
 
 
+# SMALL_CHUNK: every fill a whole block; 600 kB: the first fill stops at FIRST_FILL_BYTES,
+# the next ones fill the block (a message may straddle the switch)
+@pytest.mark.parametrize("chunk, min_reads", [(SMALL_CHUNK, 5), (600_000, 3)])
 @pytest.mark.parametrize("compress", [True, False])
-def test_streaming_read_gives_every_message_in_bounded_memory(tmp_path, market, compress):
+def test_streaming_read_gives_every_message_in_bounded_memory(tmp_path, market, compress,
+                                                              chunk, min_reads):
     p = tmp_path / ("f.gz" if compress else "f.itch")
     itchfile.write_itch_file(p, market.messages(), compress=compress)
-    f = itchfile.ItchFile(p, chunk_bytes=SMALL_CHUNK)
+    f = itchfile.ItchFile(p, chunk_bytes=chunk)
     got, bufs, done = [], set(), []
     for ch in f.chunks(progress=done.append):
         got += [ch.message(k) for k in range(ch.n)]
         bufs.add(id(ch.buf))
-        assert ch.buf.nbytes == SMALL_CHUNK
+        assert ch.buf.nbytes == chunk
     assert got == market.messages()
-    assert len(bufs) == 1 and len(done) >= 5            # one block buffer, reused
+    assert len(bufs) == 1 and len(done) >= min_reads     # one block buffer, reused
     assert done[-1] == os.path.getsize(p) and f.stats["gzip"] == compress
     assert f.stats == {"messages": N_MSGS, "bytes": sum(len(m) + 2 for m in got),
                        "truncated_tail_bytes": 0, "gzip": compress}
@@ -107,6 +111,21 @@ def test_truncated_last_message_is_reported_not_decoded(tmp_path, market):
     r = replay.replay(p, instruments=N_INSTR + 1, max_orders=1 << 14)
     assert r["counters"]["messages"] == 999
     assert r["itch_file"]["truncated_tail_bytes"] == len(market.message(999)) + 2 - 7
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_truncated_tail_after_the_first_fill_is_reported(tmp_path, market, compress):
+    """The first fill stops at FIRST_FILL_BYTES without the stream ending: only a read that
+    returns nothing ends it, so a file cut after the first fill is read to its last whole
+    message and its tail reported."""
+    raw = b"".join(len(m).to_bytes(2, "big") + m for m in market.messages())
+    assert len(raw) > 2 * itchfile.FIRST_FILL_BYTES
+    p = tmp_path / ("cut.gz" if compress else "cut.itch")
+    p.write_bytes(gzip.compress(raw[:-7]) if compress else raw[:-7])
+    f = itchfile.ItchFile(p)
+    n = sum(ch.n for ch in f.chunks())
+    assert n == N_MSGS - 1
+    assert f.stats["truncated_tail_bytes"] == len(market.message(N_MSGS - 1)) + 2 - 7
 
 
 @pytest.mark.parametrize("damage", ["flip", "cut"])
