@@ -57,9 +57,9 @@ work on borrowed views of the arrays (_borrow: meminfo NULL). Why: numba passes 
 arrays to a non-inlined call by copying every field onto the stack, and gives every array
 value it copies an atomic incref/decref pair; both together cost more than the book update
 itself (measured: 176 -> 69 ns per message on the benchmark flow). book_apply_all also
-prefetches the window slots of the event a few ahead (_prefetch, llvm.prefetch), so the
-misses of the refs that are not recent overlap (with the hash table alone this measured
-59 -> 49 ns per message). Callers that loop over
+prefetches the window slots and side records of the event a few ahead (_prefetch,
+llvm.prefetch), so the misses of the refs that are not recent and of the books not seen for
+a while overlap (with the hash table alone this measured 59 -> 49 ns per message). Callers that loop over
 book_apply themselves can do the same with book_prefetch(books, events, i + ahead). The
 level hint measured 100 -> 73 (shallow), 134 -> 97 (deep) and 124 -> 105 (wide) ns per
 message (same process, interleaved, on a slow day): the scan's exit branch mispredicted on
@@ -515,7 +515,7 @@ def _prefetch_event(books, events, i):
     """Start loading the window slots of the refs events[i] names and its locate's side
     records (reads only the event). Why the side records: on a wide feed (10 k books) a
     book's record leaves L2 between two of its messages; prefetching it took
-    book_apply_all from 44-48 to 39-41 ns an event on the wide flow (and deep 31-33 ->
+    book_apply_all from 45-51 to 40-41 ns an event on the wide flow (and deep 32-33 ->
     30-31). Why not the levels: their address is in the side record, which is not loaded
     yet, and a second stage that read it measured slower on every flow (bench/RESULTS.md,
     fourteenth session)."""

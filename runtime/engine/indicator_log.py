@@ -14,9 +14,9 @@ logged: they are functions of a book's top and of how many events changed it, an
 after the last block. Same values, bit for bit, as writing them after every block (the
 one-thread path): a book's top at the end is its top after the last block that changed it.
 Reading every touched book's top after each block cost the books thread 7-9 ns an event on
-the wide flow (10 k books, most of a block's ~5,600 out of L2 by then) and 2-3 on deep
-(bench/RESULTS.md, fourteenth session); tests/runtime/engine/test_replay_threads.py
-compares `out` with the one-thread path's.
+the wide flow (10 k books, most of a block's ~5,600 out of L2 by then; the replay 50.9-61.8
+-> 45.0-47.6 ms without it, bench/RESULTS.md, fourteenth session);
+tests/runtime/engine/test_replay_threads.py compares `out` with the one-thread path's.
 
 Who writes what: during the run only the books thread writes the books, the pipeline's
 counters and `updates`, only the decode thread the indicator states and `out`; a log passes
