@@ -74,12 +74,12 @@ for a shallow side, slower for a deep one, never wrong.
 
 Sides: `sides[loc, side]`, one 32-byte record a side (SIDE_DTYPE), so a locate's two sides
 are 64 adjacent bytes (one or two cache lines: numpy aligns the array to 16 bytes, and
-aligning it to 64 measured no gain, thirteenth and fourteenth sessions): `n_levels` (the side's levels, ladder and arena: the bound
-max_levels_per_side applies to this sum), the arena region (`off`, `cap`, `arena_n`), the
-ladder's first record (`lad`, -1: none yet), its window's lowest tick (`lo_q`) and its best
-level (`best`, a ladder index, valid while it holds a level). All int32: every bound fits
-(arena <= 2^30 records, ladders <= 2^17 * LADDER_SLOTS records, prices < 2^32 / LADDER_TICK
-ticks).
+aligning it to 64 measured no gain, thirteenth and fourteenth sessions): `n_levels` (the
+side's levels, ladder and arena: the bound max_levels_per_side applies to this sum), the
+arena region (`off`, `cap`, `arena_n`), the ladder's first record (`lad`, -1: none yet), its
+window's lowest tick (`lo_q`) and its best level (`best`, a ladder index, valid while it
+holds a level). All int32: every bound fits (arena <= 2^30 records, ladders <= 2^17 *
+LADDER_SLOTS records, prices < 2^32 / LADDER_TICK ticks).
 
 Level cache: `level_cache`, a direct-mapped table of arena indices keyed by a hash of
 (locate, side, price). An add tries it first: when the record it names lies inside that

@@ -52,14 +52,14 @@ Policies (each counted in runtime/counters.py):
   execution price unless its printable flag (aux) is 'N', P at its price. Shares are the
   message's shares (what traded), not the clamped amount.
 
-Speed: every function is inlined (numba inline="always") and the public entry points
-work on borrowed views of the arrays (_borrow: meminfo NULL). Why: numba passes a tuple of
-arrays to a non-inlined call by copying every field onto the stack, and gives every array
-value it copies an atomic incref/decref pair; both together cost more than the book update
-itself (measured: 176 -> 69 ns per message on the benchmark flow). book_apply_all also
-prefetches the window slots and side records of the event a few ahead (_prefetch,
-llvm.prefetch), so the misses of the refs that are not recent and of the books not seen for
-a while overlap (with the hash table alone this measured 59 -> 49 ns per message). Callers that loop over
+Speed: every function is inlined (numba inline="always") and the public entry points work on
+borrowed views of the arrays (_borrow: meminfo NULL). Why: numba passes a tuple of arrays to
+a non-inlined call by copying every field onto the stack, and gives every array value it
+copies an atomic incref/decref pair; both together cost more than the book update itself
+(measured: 176 -> 69 ns per message on the benchmark flow). book_apply_all also prefetches
+the window slots and side records of the event a few ahead (_prefetch, llvm.prefetch), so
+the misses of the refs that are not recent and of the books not seen for a while overlap
+(with the hash table alone this measured 59 -> 49 ns per message). Callers that loop over
 book_apply themselves can do the same with book_prefetch(books, events, i + ahead). The
 level hint measured 100 -> 73 (shallow), 134 -> 97 (deep) and 124 -> 105 (wide) ns per
 message (same process, interleaved, on a slow day): the scan's exit branch mispredicted on
@@ -536,7 +536,8 @@ def _prefetch_event(books, events, i):
 @njit(nogil=True, inline="always")
 def book_prefetch(books, events, i):
     """Hint the caches to load the order slots and side records events[i] will need (no
-    effect on state; any i is safe). For loops that call book_apply themselves: prefetch i + a few."""
+    effect on state; any i is safe). For loops that call book_apply themselves: prefetch
+    i + a few."""
     _prefetch_event(_borrowed(books), _borrow(events), i)
 
 

@@ -3,16 +3,17 @@
 The one-thread replay spends ~20 % of an event on reading the file, framing and decoding it
 and the rest on books and indicators (bench/RESULTS.md). With a second CPU the two halves
 overlap: a decode thread reads blocks of the file (itchfile.ItchFile), frames them and
-decodes BLOCK_EVENTS messages at a time (16 k; 8 k with --bbo) into one of N_BUFFERS
-event buffers; the calling thread runs each filled buffer through the pipeline (books,
-indicators, top-of-book rows) in order and hands it back. The decode thread also hashes each block into the digest (the pipeline only
-reads events, and the books thread is the busier of the two). Both jitted calls release the
-GIL (nogil), so the threads run at once; the hand-offs are two queues, one put and one get
-a block. Without --bbo the books thread does not compute the indicators either: it
-logs what they need and the decode thread folds each block's log in when it takes that
-buffer back, a block behind (indicator_log.py); whatever is still logged when the decoder
-ends is folded by the calling thread, in order, and the books' top-of-book indicators are
-written once from the final books (pipeline.finish_tops), before run_itch returns.
+decodes BLOCK_EVENTS messages at a time (16 k; 8 k with --bbo) into one of N_BUFFERS event
+buffers; the calling thread runs each filled buffer through the pipeline (books, indicators,
+top-of-book rows) in order and hands it back. The decode thread also hashes each block into
+the digest (the pipeline only reads events, and the books thread is the busier of the two).
+Both jitted calls release the GIL (nogil), so the threads run at once; the hand-offs are two
+queues, one put and one get a block. Without --bbo the books thread does not compute the
+indicators either: it logs what they need and the decode thread folds each block's log in
+when it takes that buffer back, a block behind (indicator_log.py); whatever is still logged
+when the decoder ends is folded by the calling thread, in order, and the books' top-of-book
+indicators are written once from the final books (pipeline.finish_tops), before run_itch
+returns.
 
 Same results as the one-thread path, byte for byte: the events are decoded in file order
 into whole buffers and processed in that order (the digest, the books and the BBO rows are
